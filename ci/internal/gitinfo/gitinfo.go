@@ -1,0 +1,76 @@
+// Package gitinfo reads what the pipeline needs from the source's git work
+// tree: the commit, its time, the ref, release tags and whether the tree is
+// dirty.
+package gitinfo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Info describes the commit being built.
+type Info struct {
+	SHA        string
+	CommitTime time.Time
+	Ref        string   // refs/heads/X, refs/tags/vX, or "" when detached and untagged
+	Tags       []string // every tag in the repository (for "highest release")
+	Dirty      []string // porcelain status lines of uncommitted changes
+}
+
+// Read inspects the work tree at dir. sha and ref, when non-empty, override
+// what HEAD says (CI passes GITHUB_SHA and GITHUB_REF).
+func Read(ctx context.Context, dir, sha, ref string) (Info, error) {
+	git := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	if _, err := git("rev-parse", "--git-dir"); err != nil {
+		return Info{}, fmt.Errorf("%s is not a git work tree (gantry labels and tags images by commit): %w", dir, err)
+	}
+	var info Info
+	var err error
+	if sha == "" {
+		if sha, err = git("rev-parse", "HEAD"); err != nil {
+			return Info{}, fmt.Errorf("reading HEAD (is there a commit?): %w", err)
+		}
+	}
+	info.SHA = sha
+	when, err := git("log", "-1", "--format=%cI", sha)
+	if err != nil {
+		return Info{}, fmt.Errorf("reading the time of commit %s (is it fetched?): %w", sha, err)
+	}
+	if info.CommitTime, err = time.Parse(time.RFC3339, when); err != nil {
+		return Info{}, fmt.Errorf("parsing commit time %q: %w", when, err)
+	}
+	info.Ref = ref
+	if info.Ref == "" {
+		if b, err := git("symbolic-ref", "-q", "HEAD"); err == nil {
+			info.Ref = b
+		} else if t, err := git("describe", "--exact-match", "--tags", sha); err == nil {
+			info.Ref = "refs/tags/" + t
+		}
+	}
+	tags, err := git("tag", "--list")
+	if err != nil {
+		return Info{}, err
+	}
+	info.Tags = strings.Fields(tags)
+	status, err := git("status", "--porcelain")
+	if err != nil {
+		return Info{}, err
+	}
+	if status != "" {
+		info.Dirty = strings.Split(status, "\n")
+	}
+	return info, nil
+}

@@ -1,0 +1,88 @@
+package images
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestPinnedAreDigestPinned(t *testing.T) {
+	for name, ref := range map[string]string{"go": Pinned.Go, "runtime": Pinned.Runtime, "postgres": Pinned.Postgres, "trivy": Pinned.Trivy, "probe": Pinned.Probe} {
+		if !regexp.MustCompile(`@sha256:[0-9a-f]{64}$`).MatchString(ref) {
+			t.Errorf("%s = %q is not pinned by digest", name, ref)
+		}
+	}
+	if !strings.HasPrefix(Pinned.Trivy, "aquasec/trivy:0.69.3@") {
+		t.Errorf("trivy pin moved off 0.69.3 (0.69.4-0.69.6 were malicious): %s", Pinned.Trivy)
+	}
+}
+
+// The Dockerfile and compose.yaml carry copies of the pins as defaults for
+// plain `docker build` / `docker compose`; they must not drift.
+func TestCopiesMatchPins(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	df := read("Dockerfile")
+	for arg, want := range map[string]string{"GO_IMAGE": Pinned.Go, "RUNTIME_IMAGE": Pinned.Runtime} {
+		m := regexp.MustCompile(`(?m)^ARG ` + arg + `=(\S+)$`).FindStringSubmatch(df)
+		if m == nil || m[1] != want {
+			t.Errorf("Dockerfile ARG %s default = %v, want %s", arg, m, want)
+		}
+	}
+	compose := read("compose.yaml")
+	if !strings.Contains(compose, "${POSTGRES_IMAGE:-"+Pinned.Postgres+"}") {
+		t.Errorf("compose.yaml postgres image default is not %s", Pinned.Postgres)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		path    string
+		check   func(Set) bool
+		wantErr string
+	}{
+		{name: "no file: pins", path: "", check: func(s Set) bool { return s.Go == Pinned.Go && s.Trivy == Pinned.Trivy && s.TrivyDBRepository == "" }},
+		{name: "partial override", path: write("partial.json", `{"postgres": "reg:5000/testbed/postgres:15", "insecure_registries": ["reg:5000"]}`),
+			check: func(s Set) bool {
+				return s.Postgres == "reg:5000/testbed/postgres:15" && s.Go == Pinned.Go && s.Insecure("reg:5000/testbed/x") && !s.Insecure("ghcr.io/x")
+			}},
+		{name: "unknown field", path: write("typo.json", `{"postgress": "x"}`), wantErr: "unknown field"},
+		{name: "not json", path: write("bad.json", `go: x`), wantErr: "parsing image set"},
+		{name: "whitespace in ref", path: write("ws.json", `{"go": "golang 1.26"}`), wantErr: "whitespace"},
+		{name: "missing file", path: filepath.Join(dir, "nope.json"), wantErr: "reading image set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(tt.path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(s) {
+				t.Errorf("unexpected set %+v", s)
+			}
+		})
+	}
+}

@@ -1,0 +1,114 @@
+package options
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+var ghEnv = map[string]string{
+	"GITHUB_ACTIONS":    "true",
+	"GITHUB_REPOSITORY": "Gantry-CI/Gantry",
+	"GITHUB_ACTOR":      "octocat",
+	"GITHUB_TOKEN":      "t0ken",
+	"GITHUB_SHA":        "0123456789abcdef0123456789abcdef01234567",
+	"GITHUB_REF":        "refs/heads/main",
+	"GITHUB_EVENT_NAME": "push",
+}
+
+func TestDefaultsFromGitHubEnvironment(t *testing.T) {
+	o := New(env(ghEnv))
+	if o.Image != "gantry-ci/gantry" {
+		t.Errorf("image = %q, want the repository lowercased", o.Image)
+	}
+	if o.Repository != "Gantry-CI/Gantry" || o.Username != "octocat" || o.SHA != ghEnv["GITHUB_SHA"] || o.Ref != "refs/heads/main" {
+		t.Errorf("env fallbacks not applied: %+v", o)
+	}
+	if !slices.Equal(o.Platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("platforms in CI = %v, want both", o.Platforms)
+	}
+	if err := o.Validate(env(ghEnv)); err != nil {
+		t.Fatalf("valid CI environment rejected: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // substring of the error; "" = valid
+	}{
+		{name: "dry run needs no token or image", args: []string{"--dry-run"}, env: map[string]string{}},
+		{name: "pull request needs no token", args: []string{"--event", "pull_request"}, env: map[string]string{}},
+		{name: "bad severity", args: []string{"--dry-run", "--severity", "HIGH,SEVERE"}, want: `unknown severity "SEVERE"`},
+		{name: "lower-case severity is accepted", args: []string{"--dry-run", "--severity", "critical"}},
+		{name: "empty severity", args: []string{"--dry-run", "--severity", ""}, want: "--severity"},
+		{name: "upper-case image", args: []string{"--dry-run", "--image", "Owner/App"}, want: `use "owner/app"`},
+		{name: "malformed image", args: []string{"--dry-run", "--image", "owner//app"}, want: "not a valid image name"},
+		{name: "image with tag", args: []string{"--dry-run", "--image", "owner/app:v1"}, want: "not a valid image name"},
+		{name: "bad registry", args: []string{"--dry-run", "--registry", "https://ghcr.io"}, want: "--registry"},
+		{name: "registry with port", args: []string{"--dry-run", "--registry", "172.17.0.1:5000"}},
+		{name: "short sha", args: []string{"--dry-run", "--sha", "abc123"}, want: "40-character"},
+		{name: "bad latest", args: []string{"--dry-run", "--latest", "yes"}, want: "--latest"},
+		{name: "bad ref", args: []string{"--dry-run", "--ref", "main"}, want: "refs/heads/BRANCH"},
+		{name: "bad platform", args: []string{"--dry-run", "--platform", "linux/s390x"}, want: "--platform"},
+		{name: "duplicate platform", args: []string{"--dry-run", "--platform", "linux/amd64,linux/amd64"}, want: "twice"},
+		{name: "zero engine timeout", args: []string{"--dry-run", "--engine-timeout", "0s"}, want: "--engine-timeout"},
+		{name: "bad repository", args: []string{"--dry-run", "--repository", "just-a-name"}, want: "OWNER/REPO"},
+		{name: "publishing without token", args: []string{"--image", "o/a", "--username", "u"}, env: map[string]string{}, want: "needs a registry token in $GITHUB_TOKEN"},
+		{name: "publishing with token in another variable", args: []string{"--image", "o/a", "--username", "u", "--token-env", "MY_TOKEN"}, env: map[string]string{"MY_TOKEN": "x"}},
+		{name: "publishing without image", args: []string{"--username", "u"}, env: map[string]string{"GITHUB_TOKEN": "x"}, want: "--image is required"},
+		{name: "publishing without username", args: []string{"--image", "o/a"}, env: map[string]string{"GITHUB_TOKEN": "x"}, want: "user name"},
+		{name: "empty report dir", args: []string{"--dry-run", "--report-dir", ""}, want: "--report-dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := tt.env
+			if e == nil {
+				e = map[string]string{}
+			}
+			o := New(env(e))
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			o.Bind(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate(env(e))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ue *UsageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %v, want a UsageError", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %q, want it to contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("usage error spans lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestTokenNeverInErrors(t *testing.T) {
+	e := map[string]string{"GITHUB_TOKEN": "sup3r-s3cret"}
+	o := New(env(e))
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o.Bind(fs)
+	fs.Parse([]string{"--image", "o/a"})
+	if err := o.Validate(env(e)); err == nil || strings.Contains(err.Error(), "sup3r-s3cret") {
+		t.Fatalf("err = %v", err)
+	}
+}

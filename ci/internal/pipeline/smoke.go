@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"dagger.io/dagger"
+)
+
+// How long the service may take to become healthy, and to notice that the
+// database is gone.
+const (
+	healthyDeadline = 90
+	outageDeadline  = 15
+)
+
+// smoke runs the native image as a service against a PostgreSQL service and
+// probes it over HTTP: /health must become 200 with the database ok, /livez
+// 200; after the database stops, /health must turn 503. It also checks the
+// image runs as non-root and has a shell-free healthcheck.
+func smoke(ctx context.Context, r *Run) error {
+	img := r.Built[r.Native]
+	if err := checkConfig(ctx, img, r); err != nil {
+		return err
+	}
+
+	db := postgres(r, "smoke")
+	api := img.
+		WithServiceBinding("db", db).
+		WithEnvVariable("DATABASE_URL", databaseURL("db")).
+		WithEnvVariable("LOG_LEVEL", "debug").
+		WithEnvVariable("APP_ENV", "smoke").
+		WithExposedPort(8080).
+		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
+
+	// Start both explicitly: the outage check stops the database under the
+	// running service, which must be the same instance.
+	if _, err := db.Start(ctx); err != nil {
+		return fmt.Errorf("starting PostgreSQL (%s): %w", r.Images.Postgres, err)
+	}
+	defer db.Stop(context.WithoutCancel(ctx))
+	if _, err := api.Start(ctx); err != nil {
+		return fmt.Errorf("starting the service: %w (its log is in the engine output above)", err)
+	}
+	defer api.Stop(context.WithoutCancel(ctx))
+
+	if out, err := probe(ctx, r, api, "up", probeUp, healthyDeadline); err != nil {
+		return fmt.Errorf("service never became healthy: %w\n%s(the service's log is in the engine output above)", err, out)
+	} else {
+		fmt.Fprint(r.Out, tail(out, 3))
+	}
+
+	if _, err := db.Stop(ctx, dagger.ServiceStopOpts{Kill: true}); err != nil {
+		return fmt.Errorf("stopping PostgreSQL for the outage check: %w", err)
+	}
+	if out, err := probe(ctx, r, api, "outage", probeOutage, outageDeadline); err != nil {
+		return fmt.Errorf("/health did not report the database outage: %w\n%s", err, out)
+	} else {
+		fmt.Fprint(r.Out, tail(out, 2))
+	}
+	return nil
+}
+
+// checkConfig verifies the image's user, and that the Dockerfile's runtime
+// stage defines an exec-form healthcheck whose binary is in the image.
+func checkConfig(ctx context.Context, img *dagger.Container, r *Run) error {
+	user, err := img.User(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the image's user: %w", err)
+	}
+	if uid, _, _ := strings.Cut(user, ":"); uid != "65532" {
+		return fmt.Errorf("image runs as user %q, want 65532 (non-root): set USER 65532:65532 in the Dockerfile's last stage", user)
+	}
+	hc := r.Runtime.Healthcheck
+	if hc == nil || len(hc.Test) < 2 || hc.Test[0] != "CMD" {
+		return fmt.Errorf("the Dockerfile's last stage needs an exec-form HEALTHCHECK, e.g. HEALTHCHECK CMD [\"/app\", \"healthcheck\"] (the runtime image has no shell)")
+	}
+	if _, err := img.File(hc.Test[1]).Size(ctx); err != nil {
+		return fmt.Errorf("healthcheck command %s is not in the image: %w", hc.Test[1], err)
+	}
+	return nil
+}
+
+// probe runs script in the pinned probe image against the service bound as
+// "api". The run ID keeps Dagger from reusing an earlier probe's result.
+func probe(ctx context.Context, r *Run, api *dagger.Service, phase, script string, deadline int) (string, error) {
+	ctr := r.Client.Container().From(r.Images.Probe).
+		WithServiceBinding("api", api).
+		WithEnvVariable("URL", "http://api:8080").
+		WithEnvVariable("DEADLINE", fmt.Sprint(deadline)).
+		WithEnvVariable("GANTRY_PROBE", phase+"-"+r.ID).
+		WithExec([]string{"sh", "-c", script}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return "", fmt.Errorf("running the %s probe: %w", phase, err)
+	}
+	out, _ := ctr.Stdout(ctx)
+	if code != 0 {
+		return tail(out, 15), fmt.Errorf("%s probe failed (exit %d)", phase, code)
+	}
+	return out, nil
+}
+
+// probeUp waits for /health to be 200 with the database ok (backoff 1, 2,
+// 4, 4... seconds until DEADLINE), then checks /livez.
+const probeUp = `
+end=$(( $(date +%s) + DEADLINE )); delay=1; n=0
+while :; do
+  n=$((n+1))
+  if body=$(wget -q -T 5 -O - "$URL/health" 2>/tmp/err); then
+    case "$body" in
+      *'"database":{"status":"ok"'*) echo "GET /health -> 200 after $n attempt(s): $body"; break ;;
+    esac
+    echo "attempt $n: GET /health -> 200 but database not ok: $body"
+  else
+    echo "attempt $n: GET /health -> $(tr '\n' ' ' </tmp/err)"
+  fi
+  if [ "$(date +%s)" -ge "$end" ]; then echo "not healthy within ${DEADLINE}s"; exit 1; fi
+  sleep $delay; delay=$((delay*2)); [ $delay -gt 4 ] && delay=4
+done
+if body=$(wget -q -T 5 -O - "$URL/livez" 2>/tmp/err); then echo "GET /livez -> 200: $body"
+else echo "GET /livez -> $(tr '\n' ' ' </tmp/err)"; exit 1; fi
+`
+
+// probeOutage expects /health to turn 503 within DEADLINE seconds.
+const probeOutage = `
+end=$(( $(date +%s) + DEADLINE )); n=0
+while :; do
+  n=$((n+1))
+  if body=$(wget -q -T 5 -O - "$URL/health" 2>/tmp/err); then
+    echo "attempt $n: GET /health -> 200 with the database stopped: $body"
+  elif grep -q ' 503 ' /tmp/err; then
+    echo "GET /health -> 503 after the database stopped (attempt $n)"; exit 0
+  else
+    echo "attempt $n: GET /health -> $(tr '\n' ' ' </tmp/err)"
+  fi
+  if [ "$(date +%s)" -ge "$end" ]; then echo "no 503 within ${DEADLINE}s of stopping the database"; exit 1; fi
+  sleep 1
+done
+`

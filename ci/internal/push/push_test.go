@@ -1,0 +1,237 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
+)
+
+var fastBackoff = remote.Backoff{Duration: time.Millisecond, Factor: 2, Steps: 4}
+
+// faulty fails requests that match with status until budget runs out.
+type faulty struct {
+	next   http.Handler
+	match  func(*http.Request) bool
+	status int
+	budget atomic.Int64
+	hits   atomic.Int64
+	mu     sync.Mutex
+	seen   map[string]int // faulty answers per method and path
+}
+
+func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.match(r) && f.budget.Add(-1) >= 0 {
+		f.hits.Add(1)
+		f.mu.Lock()
+		f.seen[r.Method+" "+r.URL.Path]++
+		f.mu.Unlock()
+		http.Error(w, "injected fault", f.status)
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+func anyRequest(*http.Request) bool { return true }
+
+func tagPut(tag string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+tag)
+	}
+}
+
+func newRegistry(t *testing.T, match func(*http.Request) bool, status int, fails int) (string, *faulty) {
+	t.Helper()
+	f := &faulty{next: registry.New(registry.Logger(log.New(io.Discard, "", 0))), match: match, status: status, seen: map[string]int{}}
+	f.budget.Store(int64(fails))
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://") + "/owner/app", f
+}
+
+func randomImage(t *testing.T) v1.Image {
+	t.Helper()
+	img, err := random.Image(256, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func digestOf(t *testing.T, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(r)
+	if err != nil {
+		return ""
+	}
+	return d.Digest.String()
+}
+
+func TestPublishRetries(t *testing.T) {
+	tests := []struct {
+		name    string
+		match   func(*http.Request) bool
+		status  int
+		fails   int
+		wantErr string
+	}{
+		{name: "no faults", match: anyRequest, status: 503, fails: 0},
+		{name: "a few 503s are retried", match: anyRequest, status: 503, fails: 2},
+		{name: "a few 502s on a tag are retried", match: tagPut("latest"), status: 502, fails: 3},
+		{name: "persistent 503s fail", match: anyRequest, status: 503, fails: 1000, wantErr: "503"},
+		{name: "401 is not retried", match: anyRequest, status: 401, fails: 1000, wantErr: "401"},
+		{name: "403 on a tag fails at once", match: tagPut("latest"), status: 403, fails: 1000, wantErr: "tagging"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			repo, f := newRegistry(t, tt.match, tt.status, tt.fails)
+			img := randomImage(t)
+			res, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"abc", "latest"}, Insecure: true, Backoff: fastBackoff}, img)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				if tt.status == 401 || tt.status == 403 {
+					for req, n := range f.seen {
+						if n > 1 {
+							t.Errorf("%d was retried: %s answered %d times", tt.status, req, n)
+						}
+					}
+				}
+				for _, tag := range []string{"abc", "latest"} {
+					if d := digestOf(t, repo+":"+tag); d != "" {
+						t.Errorf("failed publish left %s:%s -> %s behind", repo, tag, d)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := img.Digest()
+			if res.Digest != want.String() || len(res.Refs) != 2 {
+				t.Fatalf("result = %+v, want digest %s and 2 refs", res, want)
+			}
+			for _, tag := range []string{"abc", "latest"} {
+				if d := digestOf(t, repo+":"+tag); d != want.String() {
+					t.Errorf("%s -> %q, want %s", tag, d, want)
+				}
+			}
+			if tt.fails > 0 && f.hits.Load() != int64(tt.fails) {
+				t.Errorf("faults served = %d, want %d", f.hits.Load(), tt.fails)
+			}
+		})
+	}
+}
+
+// A failure on the last tag must put earlier tags back where they were.
+func TestPublishRollsBackMovedTags(t *testing.T) {
+	repo, f := newRegistry(t, tagPut("latest"), http.StatusBadRequest, 0)
+	old := randomImage(t)
+	if _, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"1.0", "latest"}, Insecure: true, Backoff: fastBackoff}, old); err != nil {
+		t.Fatal(err)
+	}
+	oldDigest, _ := old.Digest()
+
+	f.budget.Store(1000)
+	_, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"newsha", "1.0", "latest"}, Insecure: true, Backoff: fastBackoff}, randomImage(t))
+	if err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("err = %v, want a rolled-back failure", err)
+	}
+	for tag, want := range map[string]string{"1.0": oldDigest.String(), "latest": oldDigest.String(), "newsha": ""} {
+		if got := digestOf(t, repo+":"+tag); got != want {
+			t.Errorf("after rollback %s -> %q, want %q", tag, got, want)
+		}
+	}
+}
+
+func TestPublishIndexWithHealthcheck(t *testing.T) {
+	repo, _ := newRegistry(t, anyRequest, 503, 0)
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: randomImage(t), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: randomImage(t), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	hc := &dockerfile.Healthcheck{Test: []string{"CMD", "/app", "healthcheck"}, Interval: 10 * time.Second, Retries: 3}
+	a, err := WithHealthcheck(idx, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"x"}, Insecure: true}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(repo+":x", name.Insecure)
+	got, err := remote.Index(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := got.IndexManifest()
+	if len(im.Manifests) != 2 {
+		t.Fatalf("index has %d manifests", len(im.Manifests))
+	}
+	for _, d := range im.Manifests {
+		img, err := got.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := img.ConfigFile()
+		if cf.Config.Healthcheck == nil || fmt.Sprint(cf.Config.Healthcheck.Test) != "[CMD /app healthcheck]" || cf.Config.Healthcheck.Retries != 3 {
+			t.Errorf("%s: healthcheck = %+v", d.Platform, cf.Config.Healthcheck)
+		}
+	}
+	if gotDigest, _ := got.Digest(); gotDigest.String() != res.Digest {
+		t.Errorf("tag -> %s, result says %s", gotDigest, res.Digest)
+	}
+}
+
+func TestPublishWrongCredentialsDoesNotLeakToken(t *testing.T) {
+	const token = "s3cr3t-token-value"
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pass, ok := r.BasicAuth(); !ok || pass != "right" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	repo := strings.TrimPrefix(srv.URL, "http://") + "/owner/app"
+	_, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"t"}, Insecure: true, Backoff: fastBackoff,
+		Auth: &authn.Basic{Username: "u", Password: token}}, randomImage(t))
+	if err == nil {
+		t.Fatal("wrong token accepted")
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Fatalf("error leaks the token: %v", err)
+	}
+	if !strings.Contains(err.Error(), "UNAUTHORIZED") {
+		t.Errorf("error should say the registry refused the credentials: %v", err)
+	}
+	if _, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"t"}, Insecure: true,
+		Auth: &authn.Basic{Username: "u", Password: "right"}}, randomImage(t)); err != nil {
+		t.Fatalf("right token: %v", err)
+	}
+}

@@ -1,0 +1,162 @@
+// Package scanreport reads Trivy's JSON report and decides the scan gate.
+// The gate comes from the report, never from Trivy's exit code alone, so a
+// crashed scanner can't pass for "vulnerabilities found" or for "clean".
+package scanreport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Severities in ascending order.
+var Severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+// Finding is one vulnerability in one package of one target.
+type Finding struct {
+	ID        string
+	Package   string
+	Installed string
+	Fixed     string
+	Severity  string
+	Target    string
+	Title     string
+}
+
+// Report is the part of Trivy's JSON report Gantry uses.
+type Report struct {
+	SchemaVersion int
+	ArtifactName  string
+	Findings      []Finding
+}
+
+type trivyReport struct {
+	SchemaVersion int    `json:"SchemaVersion"`
+	ArtifactName  string `json:"ArtifactName"`
+	Results       []struct {
+		Target          string `json:"Target"`
+		Vulnerabilities []struct {
+			VulnerabilityID  string `json:"VulnerabilityID"`
+			PkgName          string `json:"PkgName"`
+			InstalledVersion string `json:"InstalledVersion"`
+			FixedVersion     string `json:"FixedVersion"`
+			Severity         string `json:"Severity"`
+			Title            string `json:"Title"`
+		} `json:"Vulnerabilities"`
+	} `json:"Results"`
+}
+
+// ErrNotAReport means the bytes are not a Trivy JSON report (empty output,
+// a crash message, another format).
+var ErrNotAReport = errors.New("not a Trivy JSON report")
+
+// Parse reads a Trivy JSON report (schema version 2).
+func Parse(data []byte) (Report, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return Report{}, fmt.Errorf("%w: empty output", ErrNotAReport)
+	}
+	var tr trivyReport
+	if err := json.Unmarshal(data, &tr); err != nil {
+		return Report{}, fmt.Errorf("%w: %v", ErrNotAReport, err)
+	}
+	if tr.SchemaVersion != 2 {
+		return Report{}, fmt.Errorf("%w: schema version %d, want 2", ErrNotAReport, tr.SchemaVersion)
+	}
+	r := Report{SchemaVersion: tr.SchemaVersion, ArtifactName: tr.ArtifactName}
+	for _, res := range tr.Results {
+		for _, v := range res.Vulnerabilities {
+			sev := strings.ToUpper(v.Severity)
+			if !slices.Contains(Severities, sev) {
+				sev = "UNKNOWN"
+			}
+			r.Findings = append(r.Findings, Finding{
+				ID: v.VulnerabilityID, Package: v.PkgName, Installed: v.InstalledVersion,
+				Fixed: v.FixedVersion, Severity: sev, Target: res.Target, Title: v.Title,
+			})
+		}
+	}
+	sortFindings(r.Findings)
+	return r, nil
+}
+
+// Decision is the gate's verdict.
+type Decision struct {
+	Failing []Finding      // findings at a gating severity, most severe first
+	Counts  map[string]int // findings per severity, gating or not
+}
+
+// Passed reports whether no finding is at a gating severity.
+func (d Decision) Passed() bool { return len(d.Failing) == 0 }
+
+// Gate returns the findings whose severity is one of gating.
+func Gate(r Report, gating []string) Decision {
+	d := Decision{Counts: map[string]int{}}
+	for _, f := range r.Findings {
+		d.Counts[f.Severity]++
+		if slices.Contains(gating, f.Severity) {
+			d.Failing = append(d.Failing, f)
+		}
+	}
+	return d
+}
+
+// Merge combines reports (one per platform), dropping findings repeated
+// across them.
+func Merge(reports ...Report) Report {
+	var out Report
+	seen := map[Finding]bool{}
+	for _, r := range reports {
+		out.SchemaVersion = r.SchemaVersion
+		for _, f := range r.Findings {
+			if !seen[f] {
+				seen[f] = true
+				out.Findings = append(out.Findings, f)
+			}
+		}
+	}
+	sortFindings(out.Findings)
+	return out
+}
+
+// Table renders findings as an aligned text table.
+func Table(findings []Finding) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "SEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED")
+	for _, f := range findings {
+		fixed := f.Fixed
+		if fixed == "" {
+			fixed = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", f.Severity, f.ID, f.Package, f.Installed, fixed)
+	}
+	w.Flush()
+	return b.String()
+}
+
+// CountLine summarises counts, most severe first: "CRITICAL 1, HIGH 2, ...".
+func CountLine(counts map[string]int) string {
+	var parts []string
+	for i := len(Severities) - 1; i >= 0; i-- {
+		parts = append(parts, fmt.Sprintf("%s %d", Severities[i], counts[Severities[i]]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func rank(sev string) int { return slices.Index(Severities, sev) }
+
+func sortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if d := rank(b.Severity) - rank(a.Severity); d != 0 {
+			return d
+		}
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Package, b.Package)
+	})
+}

@@ -1,0 +1,110 @@
+package scanreport
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestGate(t *testing.T) {
+	tests := []struct {
+		file       string
+		gating     []string
+		wantErr    bool
+		passed     bool
+		failingIDs []string
+		counts     map[string]int
+	}{
+		{file: "findings.json", gating: []string{"HIGH", "CRITICAL"}, failingIDs: []string{"CVE-2024-45337", "CVE-2021-38561"}, counts: map[string]int{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1}},
+		{file: "findings.json", gating: []string{"CRITICAL"}, failingIDs: []string{"CVE-2024-45337"}, counts: map[string]int{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1}},
+		{file: "medium-only.json", gating: []string{"HIGH", "CRITICAL"}, passed: true, counts: map[string]int{"MEDIUM": 1, "UNKNOWN": 1}},
+		{file: "medium-only.json", gating: []string{"MEDIUM", "HIGH", "CRITICAL"}, failingIDs: []string{"CVE-2023-3978"}, counts: map[string]int{"MEDIUM": 1, "UNKNOWN": 1}},
+		{file: "clean.json", gating: []string{"HIGH", "CRITICAL"}, passed: true, counts: map[string]int{}},
+		{file: "no-results.json", gating: []string{"HIGH", "CRITICAL"}, passed: true, counts: map[string]int{}},
+		{file: "crash.txt", gating: []string{"HIGH"}, wantErr: true},
+		{file: "old-schema.json", gating: []string{"HIGH"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"/"+tt.gating[0], func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Parse(data)
+			if tt.wantErr {
+				if !errors.Is(err, ErrNotAReport) {
+					t.Fatalf("err = %v, want ErrNotAReport", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := Gate(r, tt.gating)
+			if d.Passed() != tt.passed {
+				t.Errorf("passed = %v, want %v", d.Passed(), tt.passed)
+			}
+			var ids []string
+			for _, f := range d.Failing {
+				ids = append(ids, f.ID)
+			}
+			if len(ids) != len(tt.failingIDs) {
+				t.Fatalf("failing = %v, want %v", ids, tt.failingIDs)
+			}
+			for i := range ids {
+				if ids[i] != tt.failingIDs[i] {
+					t.Errorf("failing[%d] = %s, want %s", i, ids[i], tt.failingIDs[i])
+				}
+			}
+			for sev, n := range tt.counts {
+				if d.Counts[sev] != n {
+					t.Errorf("count[%s] = %d, want %d", sev, d.Counts[sev], n)
+				}
+			}
+		})
+	}
+}
+
+func TestParseEmpty(t *testing.T) {
+	if _, err := Parse([]byte("  \n")); !errors.Is(err, ErrNotAReport) {
+		t.Fatalf("err = %v, want ErrNotAReport", err)
+	}
+}
+
+func TestTableGolden(t *testing.T) {
+	data, err := os.ReadFile("testdata/findings.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Table(r.Findings) + CountLine(Gate(r, nil).Counts) + "\n"
+	golden := "testdata/findings.table.golden"
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("table mismatch:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestMergeDropsDuplicates(t *testing.T) {
+	f := Finding{ID: "CVE-1", Package: "p", Severity: "HIGH", Target: "app"}
+	g := Finding{ID: "CVE-2", Package: "p", Severity: "CRITICAL", Target: "app"}
+	m := Merge(Report{Findings: []Finding{f}}, Report{Findings: []Finding{f, g}})
+	if len(m.Findings) != 2 || m.Findings[0].ID != "CVE-2" {
+		t.Fatalf("merge = %+v", m.Findings)
+	}
+}

@@ -1,0 +1,110 @@
+// Package summary renders a run's outcome as Markdown (for the terminal and
+// GitHub's job summary) and as GitHub step outputs.
+package summary
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gantry-ci/gantry/ci/internal/scanreport"
+)
+
+// Stage is one stage's outcome.
+type Stage struct {
+	Name     string
+	Status   string // passed, failed, skipped
+	Detail   string
+	Duration time.Duration
+}
+
+// Summary is everything the report shows.
+type Summary struct {
+	Image    string // registry/name
+	Stages   []Stage
+	Scanned  bool
+	Counts   map[string]int
+	Findings []scanreport.Finding // most severe first
+	Gating   []string
+	Digest   string
+	Refs     []string // registry/name:tag@digest
+	Reports  []string
+}
+
+// maxFindings bounds the findings table; the full list is in the reports.
+const maxFindings = 10
+
+// Markdown renders s.
+func Markdown(s Summary) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Gantry: %s\n\n", s.Image)
+	b.WriteString("| Stage | Status | Duration | Detail |\n|---|---|---|---|\n")
+	for _, st := range s.Stages {
+		d := "-"
+		if st.Status != "skipped" {
+			d = st.Duration.Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %s | %s %s | %s | %s |\n", st.Name, icon(st.Status), st.Status, d, cell(st.Detail))
+	}
+	if s.Scanned {
+		fmt.Fprintf(&b, "\n### Vulnerabilities\n\n%s (gate: %s)\n", scanreport.CountLine(s.Counts), strings.Join(s.Gating, ","))
+		if len(s.Findings) > 0 {
+			b.WriteString("\n| Severity | ID | Package | Installed | Fixed |\n|---|---|---|---|---|\n")
+			for i, f := range s.Findings {
+				if i == maxFindings {
+					fmt.Fprintf(&b, "\n%d more in the reports.\n", len(s.Findings)-maxFindings)
+					break
+				}
+				fixed := f.Fixed
+				if fixed == "" {
+					fixed = "-"
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Severity, f.ID, cell(f.Package), cell(f.Installed), cell(fixed))
+			}
+		}
+	}
+	if s.Digest != "" {
+		fmt.Fprintf(&b, "\n### Published\n\nDigest `%s`\n\n", s.Digest)
+		for _, r := range s.Refs {
+			fmt.Fprintf(&b, "- `%s`\n", r)
+		}
+	}
+	if len(s.Reports) > 0 {
+		b.WriteString("\n### Reports\n\n")
+		for _, r := range s.Reports {
+			fmt.Fprintf(&b, "- `%s`\n", r)
+		}
+	}
+	return b.String()
+}
+
+// Outputs writes GitHub step outputs (name=value lines): digest, image and
+// tags (comma-separated).
+func Outputs(w io.Writer, s Summary) error {
+	var tags []string
+	for _, r := range s.Refs {
+		ref, _, _ := strings.Cut(r, "@")
+		if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+			tags = append(tags, ref[i+1:])
+		}
+	}
+	_, err := fmt.Fprintf(w, "digest=%s\nimage=%s\ntags=%s\n", s.Digest, s.Image, strings.Join(tags, ","))
+	return err
+}
+
+func icon(status string) string {
+	switch status {
+	case "passed":
+		return "✅"
+	case "failed":
+		return "❌"
+	}
+	return "⏭️"
+}
+
+// cell keeps a value from breaking the table.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.ReplaceAll(s, "\n", " ")
+}

@@ -1,0 +1,78 @@
+package summary
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/ci/internal/scanreport"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func sample() Summary {
+	return Summary{
+		Image: "ghcr.io/owner/app",
+		Stages: []Stage{
+			{Name: "test", Status: "passed", Duration: 31 * time.Second},
+			{Name: "build", Status: "passed", Duration: 12*time.Second + 340*time.Millisecond},
+			{Name: "smoke", Status: "passed", Duration: 8 * time.Second},
+			{Name: "scan", Status: "passed", Duration: 5 * time.Second},
+			{Name: "publish", Status: "skipped", Detail: "--dry-run"},
+		},
+		Scanned:  true,
+		Gating:   []string{"HIGH", "CRITICAL"},
+		Counts:   map[string]int{"MEDIUM": 1},
+		Findings: []scanreport.Finding{{ID: "CVE-2023-3978", Package: "golang.org/x/net", Installed: "v0.12.0", Fixed: "0.13.0", Severity: "MEDIUM"}},
+		Digest:   "sha256:abc",
+		Refs:     []string{"ghcr.io/owner/app:0123@sha256:abc", "ghcr.io/owner/app:latest@sha256:abc"},
+		Reports:  []string{"reports/trivy-linux-amd64.json"},
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	got := Markdown(sample())
+	const golden = "testdata/summary.md.golden"
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestMarkdownCapsFindings(t *testing.T) {
+	s := sample()
+	s.Findings = nil
+	for i := 0; i < 13; i++ {
+		s.Findings = append(s.Findings, scanreport.Finding{ID: "CVE-X", Severity: "LOW"})
+	}
+	if got := Markdown(s); !strings.Contains(got, "3 more in the reports") || strings.Count(got, "| LOW |") != maxFindings {
+		t.Errorf("findings not capped at %d:\n%s", maxFindings, got)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	var b strings.Builder
+	if err := Outputs(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	want := "digest=sha256:abc\nimage=ghcr.io/owner/app\ntags=0123,latest\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	Outputs(&b, Summary{Image: "localhost:5000/app", Refs: []string{"localhost:5000/app:v1@sha256:d"}, Digest: "sha256:d"})
+	if !strings.Contains(b.String(), "tags=v1\n") {
+		t.Errorf("registry port mistaken for a tag: %q", b.String())
+	}
+}

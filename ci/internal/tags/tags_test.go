@@ -1,0 +1,65 @@
+package tags
+
+import (
+	"slices"
+	"testing"
+)
+
+const sha = "0123456789abcdef0123456789abcdef01234567"
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name    string
+		ctx     Context
+		tags    []string
+		version string
+		skip    bool
+	}{
+		{"push to default branch", Context{Event: "push", Ref: "refs/heads/main"}, []string{sha, "latest"}, "0123456789ab", false},
+		{"push to other branch", Context{Event: "push", Ref: "refs/heads/feature/x"}, []string{sha}, "0123456789ab", false},
+		{"pull request is never published", Context{Event: "pull_request", Ref: "refs/pull/7/merge"}, []string{sha}, "0123456789ab", true},
+		{"default branch, latest never", Context{Event: "push", Ref: "refs/heads/main", Latest: "never"}, []string{sha}, "0123456789ab", false},
+		{"other branch, latest always", Context{Event: "push", Ref: "refs/heads/dev", Latest: "always"}, []string{sha, "latest"}, "0123456789ab", false},
+		{"workflow_dispatch on main", Context{Event: "workflow_dispatch", Ref: "refs/heads/main"}, []string{sha, "latest"}, "0123456789ab", false},
+		{"first release", Context{Event: "push", Ref: "refs/tags/v1.4.2", Releases: []string{"v1.4.2"}}, []string{sha, "1.4.2", "1.4", "1", "latest"}, "1.4.2", false},
+		{"highest release", Context{Event: "push", Ref: "refs/tags/v1.4.2", Releases: []string{"v1.4.1", "v1.3.9", "v0.9.0", "v1.4.2"}}, []string{sha, "1.4.2", "1.4", "1", "latest"}, "1.4.2", false},
+		{"patch of an older line", Context{Event: "push", Ref: "refs/tags/v1.3.10", Releases: []string{"v1.4.2", "v1.3.9"}}, []string{sha, "1.3.10", "1.3"}, "1.3.10", false},
+		{"patch of an older major", Context{Event: "push", Ref: "refs/tags/v1.9.1", Releases: []string{"v2.0.0", "v1.9.0"}}, []string{sha, "1.9.1", "1.9", "1"}, "1.9.1", false},
+		{"older patch in its minor line", Context{Event: "push", Ref: "refs/tags/v1.4.1", Releases: []string{"v1.4.2"}}, []string{sha, "1.4.1"}, "1.4.1", false},
+		{"pre-release gets only its own tag", Context{Event: "push", Ref: "refs/tags/v1.5.0-rc.1", Releases: []string{"v1.4.2"}}, []string{sha, "1.5.0-rc.1"}, "1.5.0-rc.1", false},
+		{"pre-releases don't block latest", Context{Event: "push", Ref: "refs/tags/v1.4.3", Releases: []string{"v1.5.0-rc.1", "v1.4.2"}}, []string{sha, "1.4.3", "1.4", "1", "latest"}, "1.4.3", false},
+		{"build metadata", Context{Event: "push", Ref: "refs/tags/v2.0.0+build.5"}, []string{sha, "2.0.0_build.5", "2.0", "2", "latest"}, "2.0.0+build.5", false},
+		{"non-semver tag gets only the sha", Context{Event: "push", Ref: "refs/tags/nightly"}, []string{sha}, "0123456789ab", false},
+		{"v-prefixed but not semver", Context{Event: "push", Ref: "refs/tags/v1.2"}, []string{sha}, "0123456789ab", false},
+		{"release, latest never", Context{Event: "push", Ref: "refs/tags/v3.0.0", Latest: "never"}, []string{sha, "3.0.0", "3.0", "3"}, "3.0.0", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.ctx
+			c.SHA = sha
+			c.DefaultBranch = "main"
+			if c.Latest == "" {
+				c.Latest = "auto"
+			}
+			plan, err := Decide(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(plan.Tags, tt.tags) {
+				t.Errorf("tags = %q, want %q", plan.Tags, tt.tags)
+			}
+			if plan.Version != tt.version {
+				t.Errorf("version = %q, want %q", plan.Version, tt.version)
+			}
+			if (plan.Skip != "") != tt.skip {
+				t.Errorf("skip = %q, want skip=%v", plan.Skip, tt.skip)
+			}
+		})
+	}
+}
+
+func TestDecideRejectsShortSHA(t *testing.T) {
+	if _, err := Decide(Context{SHA: "abc123", Ref: "refs/heads/main"}); err == nil {
+		t.Fatal("short SHA accepted")
+	}
+}
