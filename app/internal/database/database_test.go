@@ -1,0 +1,89 @@
+package database_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gantry-ci/gantry/app/internal/database"
+	"github.com/gantry-ci/gantry/app/internal/pgtest"
+)
+
+func TestReason(t *testing.T) {
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want string
+	}{
+		{"deadline", context.Background(), fmt.Errorf("acquiring: %w", context.DeadlineExceeded), "did not answer in time"},
+		{"context expired", expired, errors.New("read: connection reset"), "did not answer in time"},
+		{"canceled", context.Background(), context.Canceled, "canceled"},
+		{"refused", context.Background(), fmt.Errorf("dialing: %w", refused), "refused"},
+		{"bad password", context.Background(), &pgconn.PgError{Code: "28P01", Message: "password authentication failed for user \"x\""}, "rejected the credentials"},
+		{"shutting down", context.Background(), &pgconn.PgError{Code: "57P01"}, "starting up or shutting down"},
+		{"no database", context.Background(), &pgconn.PgError{Code: "3D000"}, "does not exist"},
+		{"other server error", context.Background(), &pgconn.PgError{Code: "53300", Message: "too many connections for role \"x\""}, "SQLSTATE 53300"},
+		{"network", context.Background(), &net.OpError{Op: "read", Net: "tcp", Err: errors.New("no route")}, "unreachable"},
+		{"anything else", context.Background(), errors.New("unexpected EOF"), "unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := database.Reason(tt.ctx, tt.err)
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("Reason = %q, want it to contain %q", got, tt.want)
+			}
+			// Server messages name users and hosts; the reason must not.
+			if strings.Contains(got, `"x"`) {
+				t.Errorf("Reason %q repeats the server's message", got)
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dsn := pgtest.URL(t)
+	tests := []struct {
+		name    string
+		dsn     string
+		timeout time.Duration
+		wantErr bool
+	}{
+		{"database up", dsn, 2 * time.Second, false},
+		{"nothing listening", pgtest.WithAddr(t, dsn, pgtest.ClosedAddr(t)), 2 * time.Second, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := pgxpool.ParseConfig(tt.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := database.Open(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), tt.timeout)
+			defer cancel()
+			latency, err := db.Check(ctx)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Check error = %v, want error %v", err, tt.wantErr)
+			}
+			if latency <= 0 || latency > tt.timeout {
+				t.Errorf("latency %s out of range", latency)
+			}
+		})
+	}
+}

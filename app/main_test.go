@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/app/internal/pgtest"
+)
+
+// These tests run the real binary, built once with a stamped version, to
+// check what only a process shows: exit codes, stderr, signals.
+
+const (
+	stampedVersion = "v9.9.9-test"
+	stampedCommit  = "feedface"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gantry-app-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "app")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// binary builds the app the way the Dockerfile does, once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		const pkg = "github.com/gantry-ci/gantry/app/internal/version"
+		cmd := exec.Command("go", "build", "-trimpath",
+			"-ldflags", "-X "+pkg+".Version="+stampedVersion+" -X "+pkg+".Commit="+stampedCommit,
+			"-o", binPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building the app: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// command runs the binary with exactly env, not the test's environment, so
+// a DATABASE_URL or PORT set around the test cannot leak in.
+func command(t *testing.T, env map[string]string, args ...string) *exec.Cmd {
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("running the app: %v", err)
+	}
+	return exit.ExitCode()
+}
+
+func TestConfigErrorExitsTwoWithOneLine(t *testing.T) {
+	const secret = "Sup3rS3cret"
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"missing DATABASE_URL", nil, nil, "DATABASE_URL is not set"},
+		{"unparsable DATABASE_URL", map[string]string{"DATABASE_URL": "postgres://gantry:" + secret + "@db:port/gantry"}, nil, "DATABASE_URL cannot be parsed"},
+		{"bad PORT", map[string]string{"DATABASE_URL": "postgres://db/gantry", "PORT": "eighty"}, nil, `PORT "eighty" is not a number`},
+		{"bad LOG_LEVEL", map[string]string{"DATABASE_URL": "postgres://db/gantry", "LOG_LEVEL": "loud"}, nil, "LOG_LEVEL"},
+		{"unknown argument", nil, []string{"serve"}, "unknown arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cmd := command(t, tt.env, tt.args...)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if code := exitCode(t, cmd.Run()); code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			msg := stderr.String()
+			if strings.Count(msg, "\n") != 1 || !strings.HasSuffix(msg, "\n") {
+				t.Errorf("stderr is not exactly one line: %q", msg)
+			}
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("stderr %q does not contain %q", msg, tt.want)
+			}
+			if strings.Contains(msg, secret) {
+				t.Errorf("stderr shows the password: %q", msg)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout is not empty: %q", stdout.String())
+			}
+		})
+	}
+}
+
+// running is a started app process.
+type running struct {
+	cmd    *exec.Cmd
+	url    string
+	port   string
+	stdout *syncBuffer
+	exited chan error
+}
+
+func startApp(t *testing.T, env map[string]string) *running {
+	t.Helper()
+	port := freePort(t)
+	env["PORT"] = port
+	r := &running{url: "http://127.0.0.1:" + port, port: port, stdout: &syncBuffer{}, exited: make(chan error, 1)}
+	r.cmd = command(t, env)
+	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stdout
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("starting the app: %v", err)
+	}
+	go func() { r.exited <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Kill()
+		<-r.exited
+		if t.Failed() {
+			t.Logf("app output:\n%s", r.stdout.String())
+		}
+	})
+	// Started means answering /livez, which needs no database.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if status, _ := get(r.url + "/livez"); status == http.StatusOK {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app did not start listening:\n%s", r.stdout.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// healthcheck runs "app healthcheck" with only PORT set: it must not need
+// DATABASE_URL.
+func (r *running) healthcheck(t *testing.T) (int, string) {
+	t.Helper()
+	out, err := command(t, map[string]string{"PORT": r.port}, "healthcheck").CombinedOutput()
+	return exitCode(t, err), string(out)
+}
+
+func TestAppStartsWithoutDatabase(t *testing.T) {
+	r := startApp(t, map[string]string{
+		"DATABASE_URL":   "postgres://gantry:Sup3rS3cret@" + pgtest.ClosedAddr(t) + "/gantry?sslmode=disable",
+		"HEALTH_TIMEOUT": "500ms",
+	})
+	if status, body := get(r.url + "/health"); status != http.StatusServiceUnavailable {
+		t.Errorf("/health: %d %s, want 503", status, body)
+	}
+	if code, out := r.healthcheck(t); code != 1 {
+		t.Errorf("healthcheck exit code %d (%s), want 1 while the database is down", code, out)
+	}
+	if strings.Contains(r.stdout.String(), "Sup3rS3cret") {
+		t.Errorf("logs show the password:\n%s", r.stdout.String())
+	}
+}
+
+func TestAppServesAndStopsOnSIGTERM(t *testing.T) {
+	dsn := pgtest.URL(t)
+	r := startApp(t, map[string]string{"DATABASE_URL": dsn, "LOG_LEVEL": "debug", "APP_ENV": "test"})
+
+	status, body := get(r.url + "/health")
+	if status != http.StatusOK {
+		t.Fatalf("/health: %d %s", status, body)
+	}
+	var health struct{ Status, Version, Commit string }
+	if err := json.Unmarshal(body, &health); err != nil {
+		t.Fatal(err)
+	}
+	if health.Version != stampedVersion || health.Commit != stampedCommit {
+		t.Errorf("/health reports %s/%s, want the stamped %s/%s", health.Version, health.Commit, stampedVersion, stampedCommit)
+	}
+	if _, body := get(r.url + "/version"); !bytes.Contains(body, []byte(stampedVersion)) {
+		t.Errorf("/version %s lacks %s", body, stampedVersion)
+	}
+	if code, out := r.healthcheck(t); code != 0 {
+		t.Errorf("healthcheck exit code %d (%s), want 0", code, out)
+	}
+
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.exited:
+		r.exited <- err // for the cleanup
+		if code := exitCode(t, err); code != 0 {
+			t.Errorf("exit code %d after SIGTERM, want 0", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the app did not exit after SIGTERM")
+	}
+	if code, _ := r.healthcheck(t); code != 1 {
+		t.Errorf("healthcheck exit code %d after the app stopped, want 1", code)
+	}
+
+	out := r.stdout.String()
+	if password := pgtest.Secret(t, dsn); password != "" && strings.Contains(out, password) {
+		t.Errorf("logs show the database password")
+	}
+	// Every line is JSON; the app logs requests and its shutdown.
+	var sawRequest, sawStopped bool
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("log line is not JSON: %q", sc.Text())
+		}
+		sawRequest = sawRequest || (line["msg"] == "request" && line["route"] == "/health" && line["env"] == "test")
+		sawStopped = sawStopped || line["msg"] == "stopped"
+	}
+	if !sawRequest || !sawStopped {
+		t.Errorf("logs lack a /health request line or the stopped line:\n%s", out)
+	}
+}
+
+func get(url string) (int, []byte) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(pgtest.ClosedAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

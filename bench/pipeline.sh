@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): Gantry against the plain-docker way, on the offline
+# test bed, in one run:
+#   (a) cold: empty engine cache / empty BuildKit cache and Trivy cache
+#   (b) warm, nothing changed
+#   (c) after a one-line change in app/
+# The plain-docker way is: docker build, docker run postgres + the image and
+# curl /health, trivy on `docker save`, docker push to the local registry.
+# Gantry runs with --skip-tests (the plain way runs no tests) on the native
+# platform; it still does more (outage check, SARIF, SBOM, healthcheck run).
+#
+#   go run ./ci/testbed up && source "$(go run ./ci/testbed env --path)"
+#   bench/pipeline.sh
+#
+# Prints each time, the ratios against the targets, the runtime image size and
+# the binary size. Outputs land in bench/out/pipeline/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+die() { echo "bench/pipeline.sh: $*" >&2; exit 1; }
+for v in TESTBED_REGISTRY GANTRY_IMAGES GO_IMAGE RUNTIME_IMAGE POSTGRES_IMAGE _EXPERIMENTAL_DAGGER_RUNNER_HOST; do
+	[[ -n ${!v:-} ]] || die "$v is unset: bring the test bed up and source its env file (see docs/testbed.md)"
+done
+for tool in docker go git curl jq; do
+	command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+ENGINE=${_EXPERIMENTAL_DAGGER_RUNNER_HOST#docker-container://}
+TRIVY=$(ls -d "${GANTRY_TESTBED_CACHE:-$HOME/.cache/gantry-testbed}"/bin/trivy-v*/trivy 2>/dev/null | grep -v '\.tmp-' | head -1)
+[[ -x $TRIVY ]] || die "no trivy binary in the test bed's cache"
+TRIVY_DB=$(jq -r .trivy_db_repository "$GANTRY_IMAGES")
+
+OUT=$ROOT/bench/out/pipeline
+rm -rf "$OUT" && mkdir -p "$OUT"
+WORK=$OUT/src
+log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
+
+# A private copy of the work tree, committed, so runs publish clean commits.
+mkdir -p "$WORK" && git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$WORK" -xf -
+git -C "$WORK" init -q -b main
+commit() { git -C "$WORK" add -A && git -C "$WORK" -c user.name=bench -c user.email=bench@example.com commit -qm "$1"; }
+commit "bench"
+
+log "building the pipeline binary"
+go build -o "$OUT/gantry" ./ci
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+gantry() {
+	(cd "$WORK" && GITHUB_TOKEN=bench "$OUT/gantry" --skip-tests --registry "$TESTBED_REGISTRY" \
+		--image bench/gantry --username bench --report-dir "$OUT/reports" >>"$OUT/gantry.log" 2>&1) ||
+		die "gantry failed, see $OUT/gantry.log"
+}
+
+plain() {
+	local sha tag
+	sha=$(git -C "$WORK" rev-parse HEAD)
+	tag=$TESTBED_REGISTRY/bench/plain:$sha
+	{
+		docker build -q -t "$tag" --build-arg GO_IMAGE="$GO_IMAGE" --build-arg RUNTIME_IMAGE="$RUNTIME_IMAGE" \
+			--build-arg VERSION="${sha:0:12}" --build-arg COMMIT="$sha" "$WORK"
+		docker network create bench-plain
+		docker run -d --name bench-plain-pg --network bench-plain -e POSTGRES_USER=bench \
+			-e POSTGRES_PASSWORD=bench -e POSTGRES_DB=bench "$POSTGRES_IMAGE"
+		docker run -d --name bench-plain-app --network bench-plain -p 127.0.0.1:18090:8080 \
+			-e DATABASE_URL="postgres://bench:bench@bench-plain-pg:5432/bench?sslmode=disable" "$tag"
+		local i
+		for i in $(seq 90); do
+			curl -fs http://127.0.0.1:18090/health && break
+			sleep 1
+		done
+		curl -fs http://127.0.0.1:18090/health
+		docker rm -f bench-plain-app bench-plain-pg
+		docker network rm bench-plain
+		docker save -o "$OUT/plain.tar" "$tag"
+		"$TRIVY" image --input "$OUT/plain.tar" --cache-dir "$OUT/trivy-cache" --db-repository "$TRIVY_DB" --insecure \
+			--skip-version-check --disable-telemetry --skip-java-db-update --scanners vuln \
+			--severity HIGH,CRITICAL --exit-code 1 --quiet
+		docker push -q "$tag"
+	} >>"$OUT/plain.log" 2>&1 || { docker rm -f bench-plain-app bench-plain-pg >/dev/null 2>&1; docker network rm bench-plain >/dev/null 2>&1; die "plain docker failed, see $OUT/plain.log"; }
+}
+
+timed() { # name command...
+	local t0
+	t0=$(now)
+	"${@:2}"
+	T[$1]=$(elapsed "$t0")
+	log "$1: ${T[$1]} s"
+}
+declare -A T
+
+log "(a) cold: pruning the engine cache, BuildKit's cache and Trivy's cache"
+"$_EXPERIMENTAL_DAGGER_CLI_BIN" core engine local-cache prune >/dev/null 2>&1 ||
+	die "could not prune the engine cache"
+docker builder prune -af >/dev/null
+rm -rf "$OUT/trivy-cache"
+timed gantry_cold gantry
+timed plain_cold plain
+
+log "(b) warm, no change"
+timed gantry_warm gantry
+timed plain_warm plain
+
+log "(c) one-line change in app/"
+echo "// bench: one-line change $(date +%s)" >>"$WORK/app/main.go"
+commit "one-line change"
+timed gantry_change gantry
+timed plain_change plain
+
+tag=$TESTBED_REGISTRY/bench/plain:$(git -C "$WORK" rev-parse HEAD)
+image_bytes=$(docker image inspect -f '{{.Size}}' "$tag")
+cid=$(docker create "$tag")
+docker cp "$cid:/app" "$OUT/app.bin" >/dev/null
+docker rm "$cid" >/dev/null
+binary_bytes=$(stat -c %s "$OUT/app.bin")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "MET" : "MISSED" }'; }
+cat <<EOF
+
+| run | Gantry (s) | plain docker (s) |
+|---|---|---|
+| (a) cold | ${T[gantry_cold]} | ${T[plain_cold]} |
+| (b) warm, no change | ${T[gantry_warm]} | ${T[plain_warm]} |
+| (c) one-line change | ${T[gantry_change]} | ${T[plain_change]} |
+
+| ratio | value | target | |
+|---|---|---|---|
+| Gantry cold / plain cold | $(ratio "${T[gantry_cold]}" "${T[plain_cold]}") | <= 1.00 | $(verdict "$(ratio "${T[gantry_cold]}" "${T[plain_cold]}")" 1.00) |
+| Gantry warm / Gantry cold | $(ratio "${T[gantry_warm]}" "${T[gantry_cold]}") | <= 0.10 | $(verdict "$(ratio "${T[gantry_warm]}" "${T[gantry_cold]}")" 0.10) |
+| Gantry warm / plain warm | $(ratio "${T[gantry_warm]}" "${T[plain_warm]}") | <= 0.50 | $(verdict "$(ratio "${T[gantry_warm]}" "${T[plain_warm]}")" 0.50) |
+| Gantry change / Gantry cold | $(ratio "${T[gantry_change]}" "${T[gantry_cold]}") | <= 0.35 | $(verdict "$(ratio "${T[gantry_change]}" "${T[gantry_cold]}")" 0.35) |
+
+| size | bytes | |
+|---|---|---|
+| runtime image (docker image inspect) | $image_bytes | |
+| binary /app | $binary_bytes | |
+| image - binary | $((image_bytes - binary_bytes)) | target <= 3145728: $(verdict "$((image_bytes - binary_bytes))" 3145728) |
+EOF

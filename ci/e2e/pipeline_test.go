@@ -1,0 +1,334 @@
+package e2e
+
+import (
+	"archive/tar"
+	"debug/elf"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+)
+
+// A full run on two platforms: tests, build, smoke, scan, publish. Every tag
+// resolves to one index digest; labels, user, healthcheck and reports are
+// there; each platform's binary is built for its architecture.
+func TestFullRunPublishesMultiArch(t *testing.T) {
+	reg := bed(t)
+	dir := copyRepo(t, nil)
+	image := uniqueImage("full")
+	out := filepath.Join(t.TempDir(), "github-output")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "unused-by-this-registry", "GITHUB_OUTPUT": out},
+		"--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/gantry",
+		"--platform", "linux/amd64,linux/arm64", "--report-dir", filepath.Join(dir, "reports"))
+	if res.code != pipeline.ExitOK {
+		t.Fatalf("exit %d, want 0", res.code)
+	}
+	sha := headSHA(t, dir)
+	repo := reg + "/" + image
+	tags := tagsOf(t, repo)
+	slices.Sort(tags)
+	if want := []string{"latest", sha}; !slices.Equal(tags, want) {
+		t.Fatalf("tags = %v, want %v", tags, want)
+	}
+
+	ref, _ := name.ParseReference(repo+":latest", name.Insecure)
+	idx, err := remote.Index(ref)
+	if err != nil {
+		t.Fatalf("latest is not an index: %v", err)
+	}
+	digest, _ := idx.Digest()
+	shaRef, _ := name.ParseReference(repo+":"+sha, name.Insecure)
+	if d, err := remote.Head(shaRef); err != nil || d.Digest != digest {
+		t.Errorf("%s -> %v (%v), want %s", sha, d, err, digest)
+	}
+	if !strings.Contains(res.stdout, repo+":"+sha+"@"+digest.String()) {
+		t.Errorf("stdout does not print %s:%s@%s", repo, sha, digest)
+	}
+	if data, err := os.ReadFile(out); err != nil || !strings.Contains(string(data), "digest="+digest.String()) {
+		t.Errorf("GITHUB_OUTPUT = %q (%v), want digest=%s", data, err, digest)
+	}
+
+	im, _ := idx.IndexManifest()
+	arches := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+	if len(im.Manifests) != 2 {
+		t.Fatalf("index has %d manifests, want 2", len(im.Manifests))
+	}
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, ok := arches[cf.Architecture]
+		if !ok || d.Platform == nil || d.Platform.Architecture != cf.Architecture {
+			t.Errorf("manifest %s: platform %v, config arch %s", d.Digest, d.Platform, cf.Architecture)
+			continue
+		}
+		delete(arches, cf.Architecture)
+		if got := binaryMachine(t, img, "app"); got != want {
+			t.Errorf("%s: /app is for %v, want %v", cf.Architecture, got, want)
+		}
+		if cf.Config.User != "65532:65532" {
+			t.Errorf("%s: user = %q", cf.Architecture, cf.Config.User)
+		}
+		if hc := cf.Config.Healthcheck; hc == nil || !slices.Equal(hc.Test, []string{"CMD", "/app", "healthcheck"}) {
+			t.Errorf("%s: healthcheck = %+v", cf.Architecture, hc)
+		}
+		for k, v := range map[string]string{
+			"org.opencontainers.image.revision": sha,
+			"org.opencontainers.image.source":   "https://github.com/gantry-ci/gantry",
+			"org.opencontainers.image.created":  "2026-11-01T10:00:00Z",
+			"org.opencontainers.image.licenses": "MIT",
+		} {
+			if cf.Config.Labels[k] != v {
+				t.Errorf("%s: label %s = %q, want %q", cf.Architecture, k, cf.Config.Labels[k], v)
+			}
+		}
+	}
+	for _, f := range []string{"trivy-linux-amd64.json", "trivy-linux-arm64.json", "trivy-linux-amd64.sarif", "sbom-linux-arm64.cdx.json"} {
+		if st, err := os.Stat(filepath.Join(dir, "reports", f)); err != nil || st.Size() == 0 {
+			t.Errorf("report %s: %v", f, err)
+		}
+	}
+}
+
+// binaryMachine reads the ELF machine of file in img's layers.
+func binaryMachine(t *testing.T, img v1.Image, file string) elf.Machine {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(layers) - 1; i >= 0; i-- {
+		rc, err := layers[i].Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if strings.TrimPrefix(h.Name, "./") == file {
+				head := make([]byte, 64)
+				if _, err := io.ReadFull(tr, head); err != nil {
+					t.Fatal(err)
+				}
+				rc.Close()
+				return elf.Machine(uint16(head[18]) | uint16(head[19])<<8)
+			}
+		}
+		rc.Close()
+	}
+	t.Fatalf("%s not found in the image", file)
+	return 0
+}
+
+// An app linked against vulnerable module versions fails at scan, with the
+// scan exit code and a findings table, and publishes nothing.
+func TestVulnerableDependencyFailsScan(t *testing.T) {
+	reg := bed(t)
+	dir := copyRepo(t, addVulnerableDependency(t))
+	image := uniqueImage("vuln")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
+	if res.code != pipeline.ExitScanFindings {
+		t.Fatalf("exit %d, want %d (scan findings)", res.code, pipeline.ExitScanFindings)
+	}
+	if !strings.Contains(res.stdout, "CVE-2021-38561") || !strings.Contains(res.stdout, "golang.org/x/text") {
+		t.Errorf("the findings table does not name CVE-2021-38561 in golang.org/x/text")
+	}
+	if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
+		t.Errorf("a failed scan left tags %v", tags)
+	}
+
+	// The severity filter: x/text's advisory is HIGH, so gating on CRITICAL
+	// alone passes, while the report still lists it.
+	reports := filepath.Join(t.TempDir(), "reports")
+	res = run(t, dir, nil, "--skip-tests", "--dry-run", "--severity", "CRITICAL", "--registry", reg, "--image", image, "--report-dir", reports)
+	if res.code != pipeline.ExitOK {
+		t.Fatalf("--severity CRITICAL: exit %d, want 0", res.code)
+	}
+	data, err := os.ReadFile(filepath.Join(reports, "trivy-linux-amd64.json"))
+	if err != nil || !strings.Contains(string(data), "CVE-2021-38561") {
+		t.Errorf("the JSON report does not list CVE-2021-38561 (%v)", err)
+	}
+}
+
+// addVulnerableDependency forces golang.org/x/text down to v0.3.6, which
+// CVE-2021-38561 (HIGH) affects; pgx links it, so it lands in the binary.
+func addVulnerableDependency(t *testing.T) func(dir string) {
+	return func(dir string) {
+		for _, args := range [][]string{
+			{"mod", "edit", "-replace", "golang.org/x/text=golang.org/x/text@v0.3.6"},
+			{"mod", "download", "golang.org/x/text"},
+			{"build", "-o", os.DevNull, "./app"},
+		} {
+			cmd := exec.Command("go", args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("go %v: %v\n%s", args, err, out)
+			}
+		}
+	}
+}
+
+// A service that can't become healthy fails at smoke and publishes nothing.
+func TestUnhealthyServiceFailsSmoke(t *testing.T) {
+	reg := bed(t)
+	dir := copyRepo(t, func(dir string) {
+		writeFile(t, dir, "app/zz_broken.go", "package main\n\nimport \"os\"\n\n// Injected by the e2e test: the service dies at start.\nfunc init() {\n\tif len(os.Args) == 1 {\n\t\tos.Exit(3)\n\t}\n}\n")
+	})
+	image := uniqueImage("broken")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
+	if res.code != pipeline.ExitSmoke {
+		t.Fatalf("exit %d, want %d (smoke)", res.code, pipeline.ExitSmoke)
+	}
+	if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
+		t.Errorf("a failed smoke test left tags %v", tags)
+	}
+}
+
+// --dry-run runs everything but publish and writes nothing to the registry.
+func TestDryRunWritesNothing(t *testing.T) {
+	reg := bed(t)
+	dir := copyRepo(t, nil)
+	image := uniqueImage("dry")
+	res := run(t, dir, nil, "--dry-run", "--skip-tests", "--registry", reg, "--image", image)
+	if res.code != pipeline.ExitOK {
+		t.Fatalf("exit %d, want 0", res.code)
+	}
+	if !strings.Contains(res.stdout, "publish  skipped (--dry-run)") {
+		t.Errorf("publish not reported as skipped")
+	}
+	if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
+		t.Errorf("--dry-run published %v", tags)
+	}
+}
+
+// A registry that needs credentials: a wrong token fails at publish without
+// showing the token; the right one publishes.
+func TestRegistryCredentials(t *testing.T) {
+	bed(t)
+	reg, user, pass := os.Getenv("TESTBED_AUTH_REGISTRY"), os.Getenv("TESTBED_AUTH_USERNAME"), os.Getenv("TESTBED_AUTH_PASSWORD")
+	if reg == "" || pass == "" {
+		t.Fatal("the bed exports no TESTBED_AUTH_REGISTRY / TESTBED_AUTH_PASSWORD")
+	}
+	dir := copyRepo(t, nil)
+	imgs := imagesFile(t, reg)
+	image := uniqueImage("auth")
+	const wrong = "wrong-token-e2e-7f3a9c"
+	res := run(t, dir, map[string]string{"REG_TOKEN": wrong, "GANTRY_IMAGES": imgs}, "--skip-tests",
+		"--registry", reg, "--image", image, "--username", user, "--token-env", "REG_TOKEN")
+	if res.code != pipeline.ExitPublish {
+		t.Fatalf("wrong token: exit %d, want %d (publish)", res.code, pipeline.ExitPublish)
+	}
+	if strings.Contains(res.stdout+res.stderr, wrong) {
+		t.Error("the wrong token appears in the output")
+	}
+	if !strings.Contains(res.stderr, "UNAUTHORIZED") && !strings.Contains(res.stderr, "401") {
+		t.Errorf("the error does not say the registry refused the credentials")
+	}
+	res = run(t, dir, map[string]string{"REG_TOKEN": pass, "GANTRY_IMAGES": imgs}, "--skip-tests",
+		"--registry", reg, "--image", image, "--username", user, "--token-env", "REG_TOKEN")
+	if res.code != pipeline.ExitOK {
+		t.Fatalf("right token: exit %d, want 0", res.code)
+	}
+	if strings.Contains(res.stdout+res.stderr, pass) {
+		t.Error("the token appears in the output")
+	}
+}
+
+// faultyRegistry is an in-process registry on the engine-reachable address
+// that fails the first n requests with 503.
+func faultyRegistry(t *testing.T, addr string, n int64) *atomic.Int64 {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening on %s (reserved for tests in the bed's engine.toml): %v", addr, err)
+	}
+	left := &atomic.Int64{}
+	left.Store(n)
+	inner := registry.New()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if left.Add(-1) >= 0 {
+			http.Error(w, "injected fault", http.StatusServiceUnavailable)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return left
+}
+
+// Publishing retries transient registry failures, and gives up cleanly.
+func TestPublishRetriesTransientFailures(t *testing.T) {
+	reg := bed(t)
+	host, _, _ := strings.Cut(reg, ":")
+	dir := copyRepo(t, nil)
+	tests := []struct {
+		name  string
+		port  string
+		fails int64
+		want  int
+	}{
+		{"a few failures are retried", "5002", 3, pipeline.ExitOK},
+		{"persistent failures fail the publish", "5003", 1 << 30, pipeline.ExitPublish},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := host + ":" + tt.port
+			left := faultyRegistry(t, addr, tt.fails)
+			image := uniqueImage("flaky")
+			res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "GANTRY_IMAGES": imagesFile(t, addr)},
+				"--skip-tests", "--registry", addr, "--image", image, "--username", "e2e")
+			if res.code != tt.want {
+				t.Fatalf("exit %d, want %d", res.code, tt.want)
+			}
+			if tt.want != pipeline.ExitOK {
+				left.Store(0) // heal the registry to look at what is left
+				if tags := tagsOf(t, addr+"/"+image); len(tags) > 0 {
+					t.Errorf("a failed publish left tags %v", tags)
+				}
+				return
+			}
+			if tags := tagsOf(t, addr+"/"+image); len(tags) != 2 {
+				t.Errorf("tags = %v, want the SHA and latest", tags)
+			}
+		})
+	}
+}
+
+// A failing unit test fails the run at the test stage with its own code and
+// shows the test's output.
+func TestFailingTestFailsTestStage(t *testing.T) {
+	reg := bed(t)
+	dir := copyRepo(t, func(dir string) {
+		writeFile(t, dir, "app/internal/version/zz_e2e_test.go", "package version\n\nimport \"testing\"\n\nfunc TestInjectedByE2E(t *testing.T) {\n\tt.Fatal(\"deliberate failure injected by the e2e test\")\n}\n")
+	})
+	res := run(t, dir, nil, "--dry-run", "--registry", reg, "--image", uniqueImage("failtest"))
+	if res.code != pipeline.ExitTest {
+		t.Fatalf("exit %d, want %d (test)", res.code, pipeline.ExitTest)
+	}
+	if !strings.Contains(res.stdout, "deliberate failure injected by the e2e test") {
+		t.Errorf("the failing test's output is not shown")
+	}
+}
