@@ -332,3 +332,18 @@ func TestFailingTestFailsTestStage(t *testing.T) {
 		t.Errorf("the failing test's output is not shown")
 	}
 }
+
+// An engine that can't be reached fails within --engine-timeout with a hint,
+// instead of hanging.
+func TestUnreachableEngine(t *testing.T) {
+	bed(t)
+	dir := copyRepo(t, nil)
+	res := run(t, dir, map[string]string{"_EXPERIMENTAL_DAGGER_RUNNER_HOST": "docker-container://gantry-e2e-no-such-engine"},
+		"--dry-run", "--engine-timeout", "20s", "--image", "e2e/unreachable")
+	if res.code != pipeline.ExitInternal {
+		t.Fatalf("exit %d, want %d", res.code, pipeline.ExitInternal)
+	}
+	if !strings.Contains(res.stderr, "Dagger engine") || !strings.Contains(res.stderr, "Docker") {
+		t.Errorf("stderr does not explain the engine is unreachable: %s", tailLines(res.stderr, 5))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"dagger.io/dagger"
@@ -128,7 +129,7 @@ func Execute(ctx context.Context, r *Run, stages []Stage) error {
 			if errors.As(err, &sf) {
 				f.Code, f.Err = sf.Code, sf.Err
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || engineLost(err) {
 				f.Code = ExitInternal
 			}
 			r.Results = append(r.Results, Result{Stage: s.Name, Status: "failed", Detail: firstLine(f.Err.Error()), Duration: d})
@@ -139,6 +140,13 @@ func Execute(ctx context.Context, r *Run, stages []Stage) error {
 		fmt.Fprintf(r.Out, "gantry: %-8s passed in %s\n", s.Name, d)
 	}
 	return nil
+}
+
+// engineLost reports an error of the connection to the engine rather than
+// of the stage's work: the engine died or restarted under the run.
+func engineLost(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "http://dagger/query") || strings.Contains(msg, "dial-stdio")
 }
 
 func firstLine(s string) string {

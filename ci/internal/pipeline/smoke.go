@@ -51,6 +51,18 @@ func smoke(ctx context.Context, r *Run) error {
 		fmt.Fprint(r.Out, tail(out, 3))
 	}
 
+	// The image's own HEALTHCHECK command, run as Docker would (no shell),
+	// pointed at the service.
+	hc := img.WithServiceBinding("api", api).
+		WithEnvVariable("ADDR", "api:8080").
+		WithEnvVariable("GANTRY_PROBE", "healthcheck-"+r.ID).
+		WithExec(r.Runtime.Healthcheck.Test[1:], dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	if code, err := hc.ExitCode(ctx); err != nil || code != 0 {
+		stderr, _ := hc.Stderr(ctx)
+		return fmt.Errorf("the image's HEALTHCHECK %q exits %d against the healthy service (%v): %s", r.Runtime.Healthcheck.Test[1:], code, err, stderr)
+	}
+	fmt.Fprintf(r.Out, "HEALTHCHECK %q -> exit 0\n", r.Runtime.Healthcheck.Test[1:])
+
 	if _, err := db.Stop(ctx, dagger.ServiceStopOpts{Kill: true}); err != nil {
 		return fmt.Errorf("stopping PostgreSQL for the outage check: %w", err)
 	}
@@ -108,19 +120,19 @@ const probeUp = `
 end=$(( $(date +%s) + DEADLINE )); delay=1; n=0
 while :; do
   n=$((n+1))
-  if body=$(wget -q -T 5 -O - "$URL/health" 2>/tmp/err); then
+  if body=$(wget -T 5 -O - "$URL/health" 2>/tmp/err); then
     case "$body" in
       *'"database":{"status":"ok"'*) echo "GET /health -> 200 after $n attempt(s): $body"; break ;;
     esac
     echo "attempt $n: GET /health -> 200 but database not ok: $body"
   else
-    echo "attempt $n: GET /health -> $(tr '\n' ' ' </tmp/err)"
+    echo "attempt $n: GET /health -> $(tail -n 1 /tmp/err)"
   fi
   if [ "$(date +%s)" -ge "$end" ]; then echo "not healthy within ${DEADLINE}s"; exit 1; fi
   sleep $delay; delay=$((delay*2)); [ $delay -gt 4 ] && delay=4
 done
-if body=$(wget -q -T 5 -O - "$URL/livez" 2>/tmp/err); then echo "GET /livez -> 200: $body"
-else echo "GET /livez -> $(tr '\n' ' ' </tmp/err)"; exit 1; fi
+if body=$(wget -T 5 -O - "$URL/livez" 2>/tmp/err); then echo "GET /livez -> 200: $body"
+else echo "GET /livez -> $(tail -n 1 /tmp/err)"; exit 1; fi
 `
 
 // probeOutage expects /health to turn 503 within DEADLINE seconds.
@@ -128,12 +140,12 @@ const probeOutage = `
 end=$(( $(date +%s) + DEADLINE )); n=0
 while :; do
   n=$((n+1))
-  if body=$(wget -q -T 5 -O - "$URL/health" 2>/tmp/err); then
+  if body=$(wget -T 5 -O - "$URL/health" 2>/tmp/err); then
     echo "attempt $n: GET /health -> 200 with the database stopped: $body"
   elif grep -q ' 503 ' /tmp/err; then
     echo "GET /health -> 503 after the database stopped (attempt $n)"; exit 0
   else
-    echo "attempt $n: GET /health -> $(tr '\n' ' ' </tmp/err)"
+    echo "attempt $n: GET /health -> $(tail -n 1 /tmp/err)"
   fi
   if [ "$(date +%s)" -ge "$end" ]; then echo "no 503 within ${DEADLINE}s of stopping the database"; exit 1; fi
   sleep 1
