@@ -53,8 +53,8 @@ func Stages() []Stage {
 // Stage is one step of the pipeline.
 type Stage struct {
 	Name string
-	Code int                   // exit code when the stage fails, unless its error says otherwise
-	Skip func(*Run) string     // non-empty: skipped, and why
+	Code int               // exit code when the stage fails, unless its error says otherwise
+	Skip func(*Run) string // non-empty: skipped, and why
 	Run  func(context.Context, *Run) error
 }
 
