@@ -64,12 +64,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	run.Out = stdout
 
-	client, err := connect(ctx, opts.EngineTimeout, stderr)
+	client, disconnect, err := connect(ctx, opts.EngineTimeout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitInternal
 	}
-	defer client.Close()
+	defer disconnect()
 	run.Client = client
 	run.Source = client.Host().Directory(opts.Source, dagger.HostDirectoryOpts{
 		Exclude: []string{".git", opts.ReportDir, "bench/out", ".testbed", ".env"},
@@ -138,31 +138,34 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 
 // connect reaches the engine within timeout; dagger.Connect alone can block
 // for minutes when the engine can't start.
-func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagger.Client, error) {
+func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagger.Client, func(), error) {
 	type result struct {
 		c   *dagger.Client
 		err error
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// The session subprocess lives as long as sessionCtx: cancelled on a
+	// timeout, so no `dagger session` is left retrying after we exit.
+	sessionCtx, cancelSession := context.WithCancel(ctx)
 	ch := make(chan result, 1)
 	go func() {
-		c, err := dagger.Connect(ctx, dagger.WithLogOutput(logs))
+		c, err := dagger.Connect(sessionCtx, dagger.WithLogOutput(logs))
 		ch <- result{c, err}
 	}()
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return nil, fmt.Errorf("connecting to the Dagger engine: %w (is Docker running? `docker info` should answer)", r.err)
+			cancelSession()
+			return nil, nil, fmt.Errorf("connecting to the Dagger engine: %w (is Docker running? `docker info` should answer)", r.err)
 		}
-		return r.c, nil
+		return r.c, func() { r.c.Close(); cancelSession() }, nil
 	case <-cctx.Done():
-		go func() {
-			if r := <-ch; r.c != nil {
-				r.c.Close()
-			}
-		}()
-		return nil, fmt.Errorf("the Dagger engine did not answer within --engine-timeout %s: is Docker running (`docker info`)? is _EXPERIMENTAL_DAGGER_RUNNER_HOST right?", timeout)
+		cancelSession()
+		if r := <-ch; r.c != nil {
+			r.c.Close()
+		}
+		return nil, nil, fmt.Errorf("the Dagger engine did not answer within --engine-timeout %s: is Docker running (`docker info`)? is _EXPERIMENTAL_DAGGER_RUNNER_HOST right?", timeout)
 	}
 }
 
