@@ -73,7 +73,7 @@ func TestComposeStack(t *testing.T) {
 	if got := inspect("{{.HostConfig.ReadonlyRootfs}}"); got != "true" {
 		t.Errorf("read-only root filesystem = %s", got)
 	}
-	top, err := exec.Command("docker", "top", api, "-eo", "uid,comm").CombinedOutput()
+	top, err := exec.Command("docker", "top", api, "-eo", "pid,uid,comm").CombinedOutput()
 	if err != nil || !strings.Contains(string(top), "65532") {
 		t.Errorf("the service does not run as uid 65532: %s (%v)", top, err)
 	}

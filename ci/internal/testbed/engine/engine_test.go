@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestTOML(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{
+			name: "empty",
+			want: "# Written by Gantry's test bed.\n",
+		},
+		{
+			name: "insecure registries sorted",
+			cfg:  Config{Insecure: []string{"172.17.0.1:5001", "172.17.0.1:5000"}},
+			want: `# Written by Gantry's test bed.
+
+[registry."172.17.0.1:5000"]
+  http = true
+  insecure = true
+
+[registry."172.17.0.1:5001"]
+  http = true
+  insecure = true
+`,
+		},
+		{
+			name: "air-gapped mirror",
+			cfg: Config{
+				Insecure: []string{"mirror.internal:5000"},
+				Mirrors:  map[string][]string{"docker.io": {"mirror.internal:5000"}},
+			},
+			want: `# Written by Gantry's test bed.
+
+[registry."docker.io"]
+  mirrors = ["mirror.internal:5000"]
+
+[registry."mirror.internal:5000"]
+  http = true
+  insecure = true
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.cfg.TOML(); got != tt.want {
+				t.Errorf("TOML() =\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBedRegistries(t *testing.T) {
+	r := BedRegistries("172.17.0.1")
+	if len(r) != 10 || r[0] != "172.17.0.1:5000" || r[9] != "172.17.0.1:5009" {
+		t.Errorf("BedRegistries = %v", r)
+	}
+}
+
+func TestRunArgs(t *testing.T) {
+	args := strings.Join(RunArgs("sha256:abc", "k1"), " ")
+	for _, want := range []string{
+		"--name gantry-testbed-dagger", "--label io.gantry.testbed=1", "--label io.gantry.testbed.key=k1",
+		"--cap-add ALL --cap-drop SYS_RESOURCE", "seccomp=unconfined", "apparmor=unconfined",
+		"systempaths=unconfined", "--device-cgroup-rule a *:* rwm", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+		"gantry-testbed-dagger-state:/var/lib/dagger",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("run args lack %q: %s", want, args)
+		}
+	}
+	if strings.Contains(args, "--privileged") || strings.Contains(args, "--network") {
+		t.Errorf("run args must not use --privileged or another network: %s", args)
+	}
+	if !strings.HasSuffix(args, " sha256:abc") {
+		t.Errorf("image must come last: %s", args)
+	}
+}
+
+func TestEntrypoint(t *testing.T) {
+	if !strings.HasPrefix(Entrypoint, "#!/bin/sh\n") {
+		t.Error("entrypoint lacks its shebang")
+	}
+	if !strings.Contains(Entrypoint, `exec /usr/local/bin/dagger-engine --config /etc/dagger/engine.toml "$@"`) {
+		t.Errorf("entrypoint does not exec the engine:\n%s", Entrypoint)
+	}
+}

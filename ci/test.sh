@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The one test command of the project: `bash ci/test.sh` (CI runs it with
+# CI=true on a fresh machine). It installs what it needs, starts a throwaway
+# PostgreSQL 15 for the app's database tests, brings the offline test bed up
+# (docs/testbed.md), vets and tests both modules, then takes the bed down and
+# checks that nothing of it is left.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+
+log() { printf '\n=== %s\n' "$*" >&2; }
+
+pgbin=/usr/lib/postgresql/15/bin
+
+# 1. Debian packages (PostgreSQL 15 server and client). The test bed
+#    installs its own (docker.io, docker-registry, debootstrap, …).
+missing=()
+[ -x "$pgbin/initdb" ] && [ -x "$pgbin/pg_ctl" ] || missing+=(postgresql-15)
+command -v psql >/dev/null || missing+=(postgresql-client-15)
+command -v runuser >/dev/null || missing+=(util-linux)
+if [ "${#missing[@]}" -gt 0 ]; then
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# 2. A throwaway PostgreSQL 15 on a loopback port, as the postgres user
+#    (initdb refuses root), stopped on exit.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pgport=55432
+while ! port_free "$pgport"; do
+	pgport=$((pgport + 1))
+	[ "$pgport" -lt 55532 ] || { echo "no free port for PostgreSQL in 55432-55531" >&2; exit 1; }
+done
+pgdir="$(mktemp -d /tmp/gantry-test-pg.XXXXXX)"
+chown postgres:postgres "$pgdir"
+pg() { runuser -u postgres -- "$@"; }
+stop_pg() {
+	pg "$pgbin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true
+	rm -rf "$pgdir"
+}
+trap stop_pg EXIT
+log "starting PostgreSQL 15 on 127.0.0.1:$pgport ($pgdir)"
+printf 'gantry' > "$pgdir/pw"
+chown postgres:postgres "$pgdir/pw"
+pg "$pgbin/initdb" -D "$pgdir/data" -U gantry --pwfile="$pgdir/pw" \
+	--auth-local=trust --auth-host=scram-sha-256 >"$pgdir/initdb.log"
+pg "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w \
+	-o "-c listen_addresses=127.0.0.1 -p $pgport -k $pgdir -c fsync=off" start >/dev/null
+pg "$pgbin/createdb" -h "$pgdir" -p "$pgport" -U gantry gantry_test
+export TEST_DATABASE_URL="postgres://gantry:gantry@127.0.0.1:$pgport/gantry_test?sslmode=disable"
+
+# 3. The offline test bed: Docker, registries, Dagger engine, stand-ins.
+log "bringing the test bed up"
+go run ./ci/testbed up >"$pgdir/testbed.env"
+# shellcheck source=/dev/null
+source "$pgdir/testbed.env"
+
+# 4. Vet and test both modules (the `work` pattern covers the workspace).
+status=0
+log "go vet work"
+go vet work || status=$?
+if [ "$status" -eq 0 ]; then
+	log "go test work"
+	go test -count=1 -timeout 60m work || status=$?
+fi
+
+# 5. Take the bed down, then check that nothing of it is left.
+log "taking the test bed down"
+go run ./ci/testbed down || status=$?
+TESTBED_EXPECT_DOWN=1 go test -count=1 -run 'TestDown' ./ci/internal/testbed/proof || status=$?
+
+exit "$status"
