@@ -145,8 +145,7 @@ func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagge
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// The session subprocess lives as long as sessionCtx: cancelled on a
-	// timeout, so no `dagger session` is left retrying after we exit.
+	// The session subprocess lives as long as sessionCtx.
 	sessionCtx, cancelSession := context.WithCancel(ctx)
 	ch := make(chan result, 1)
 	go func() {
@@ -161,10 +160,9 @@ func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagge
 		}
 		return r.c, func() { r.c.Close(); cancelSession() }, nil
 	case <-cctx.Done():
+		// Cancelling closes the session's stdin, which asks it to exit; the
+		// SDK's Connect itself may not return for minutes, so don't wait.
 		cancelSession()
-		if r := <-ch; r.c != nil {
-			r.c.Close()
-		}
 		return nil, nil, fmt.Errorf("the Dagger engine did not answer within --engine-timeout %s: is Docker running (`docker info`)? is _EXPERIMENTAL_DAGGER_RUNNER_HOST right?", timeout)
 	}
 }
