@@ -9,7 +9,7 @@
 # Gantry runs with --skip-tests (the plain way runs no tests) on the native
 # platform; it still does more (outage check, SARIF, SBOM, healthcheck run).
 #
-#   go run ./ci/testbed up && source "$(go run ./ci/testbed env --path)"
+#   go run ./ci/testbed up && eval "$(go run ./ci/testbed env)"
 #   bench/pipeline.sh
 #
 # Prints each time, the ratios against the targets, the runtime image size and
@@ -25,7 +25,10 @@ done
 for tool in docker go git curl jq; do
 	command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-ENGINE=${_EXPERIMENTAL_DAGGER_RUNNER_HOST#docker-container://}
+# BuildKit, as the Dockerfile's cache mounts need: docker 23+ clients only
+# have it through buildx; Debian's 20.10 client has it built in.
+BUILD_CLI=docker
+docker buildx version >/dev/null 2>&1 || BUILD_CLI=/usr/bin/docker
 TRIVY=$(ls -d "${GANTRY_TESTBED_CACHE:-$HOME/.cache/gantry-testbed}"/bin/trivy-v*/trivy 2>/dev/null | grep -v '\.tmp-' | head -1)
 [[ -x $TRIVY ]] || die "no trivy binary in the test bed's cache"
 TRIVY_DB=$(jq -r .trivy_db_repository "$GANTRY_IMAGES")
@@ -53,32 +56,42 @@ gantry() {
 		die "gantry failed, see $OUT/gantry.log"
 }
 
-plain() {
+step() { # one step of the plain way; stops it at the first failure
+	"$@" >>"$OUT/plain.log" 2>&1 || { echo "failed: $*" >>"$OUT/plain.log"; return 1; }
+}
+
+plain_steps() {
 	local sha tag
 	sha=$(git -C "$WORK" rev-parse HEAD)
 	tag=$TESTBED_REGISTRY/bench/plain:$sha
-	{
-		docker build -q -t "$tag" --build-arg GO_IMAGE="$GO_IMAGE" --build-arg RUNTIME_IMAGE="$RUNTIME_IMAGE" \
-			--build-arg VERSION="${sha:0:12}" --build-arg COMMIT="$sha" "$WORK"
-		docker network create bench-plain
-		docker run -d --name bench-plain-pg --network bench-plain -e POSTGRES_USER=bench \
-			-e POSTGRES_PASSWORD=bench -e POSTGRES_DB=bench "$POSTGRES_IMAGE"
-		docker run -d --name bench-plain-app --network bench-plain -p 127.0.0.1:18090:8080 \
-			-e DATABASE_URL="postgres://bench:bench@bench-plain-pg:5432/bench?sslmode=disable" "$tag"
-		local i
-		for i in $(seq 90); do
-			curl -fs http://127.0.0.1:18090/health && break
-			sleep 1
-		done
-		curl -fs http://127.0.0.1:18090/health
-		docker rm -f bench-plain-app bench-plain-pg
-		docker network rm bench-plain
-		docker save -o "$OUT/plain.tar" "$tag"
-		"$TRIVY" image --input "$OUT/plain.tar" --cache-dir "$OUT/trivy-cache" --db-repository "$TRIVY_DB" --insecure \
-			--skip-version-check --disable-telemetry --skip-java-db-update --scanners vuln \
-			--severity HIGH,CRITICAL --exit-code 1 --quiet
-		docker push -q "$tag"
-	} >>"$OUT/plain.log" 2>&1 || { docker rm -f bench-plain-app bench-plain-pg >/dev/null 2>&1; docker network rm bench-plain >/dev/null 2>&1; die "plain docker failed, see $OUT/plain.log"; }
+	DOCKER_BUILDKIT=1 step "$BUILD_CLI" build -q -t "$tag" --build-arg GO_IMAGE="$GO_IMAGE" --build-arg RUNTIME_IMAGE="$RUNTIME_IMAGE" \
+		--build-arg VERSION="${sha:0:12}" --build-arg COMMIT="$sha" "$WORK" || return 1
+	step docker network create bench-plain || return 1
+	step docker run -d --name bench-plain-pg --network bench-plain -e POSTGRES_USER=bench \
+		-e POSTGRES_PASSWORD=bench -e POSTGRES_DB=bench "$POSTGRES_IMAGE" || return 1
+	step docker run -d --name bench-plain-app --network bench-plain -p 127.0.0.1:18090:8080 \
+		-e DATABASE_URL="postgres://bench:bench@bench-plain-pg:5432/bench?sslmode=disable" "$tag" || return 1
+	local i
+	for i in $(seq 90); do
+		curl -fs http://127.0.0.1:18090/health >/dev/null && break
+		sleep 1
+	done
+	step curl -fs http://127.0.0.1:18090/health || return 1
+	step docker rm -f bench-plain-app bench-plain-pg || return 1
+	step docker network rm bench-plain || return 1
+	step docker save -o "$OUT/plain.tar" "$tag" || return 1
+	step "$TRIVY" image --input "$OUT/plain.tar" --cache-dir "$OUT/trivy-cache" --db-repository "$TRIVY_DB" --insecure \
+		--skip-version-check --disable-telemetry --skip-java-db-update --scanners vuln \
+		--severity HIGH,CRITICAL --exit-code 1 --quiet || return 1
+	step docker push -q "$tag"
+}
+
+plain() {
+	plain_steps || {
+		docker rm -f bench-plain-app bench-plain-pg >/dev/null 2>&1
+		docker network rm bench-plain >/dev/null 2>&1
+		die "plain docker failed, see $OUT/plain.log"
+	}
 }
 
 timed() { # name command...
