@@ -46,7 +46,6 @@ type Options struct {
 	AllowDirty    bool
 	Platforms     []string
 	SkipTests     bool
-	SkipSmoke     bool
 }
 
 // New returns options with defaults taken from the environment (getenv is
