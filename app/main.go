@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gantry-ci/gantry/app/internal/config"
 	"github.com/gantry-ci/gantry/app/internal/database"
@@ -26,6 +27,10 @@ const (
 	exitRuntime = 1
 	exitConfig  = 2
 )
+
+// poolCloseTimeout bounds closing the database pool once the server has
+// drained, so that a vanished database cannot hold up the exit.
+const poolCloseTimeout = 2 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -74,7 +79,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	// Deferred, so the pool closes only after the server has drained.
-	defer db.Close()
+	defer closePool(db, min(poolCloseTimeout, cfg.ShutdownTimeout), log)
 
 	m := metrics.New()
 	if err := m.Register(metrics.NewPoolCollector(db)); err != nil {
@@ -91,6 +96,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Version:         info,
 	}, db, m, log)
 	return srv.Run(ctx, ln)
+}
+
+// closePool closes db within timeout; a pool that does not close in time only
+// delays an exit, so it is left behind with a warning, not an error.
+func closePool(db *database.DB, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := db.Close(ctx); err != nil {
+		log.Warn("closing the database pool timed out; exiting anyway",
+			slog.String("timeout", timeout.String()), slog.String("error", err.Error()))
+	}
 }
 
 // probe is the healthcheck subcommand. Docker reads only 0 (healthy) and 1

@@ -234,20 +234,77 @@ func TestAppServesAndStopsOnSIGTERM(t *testing.T) {
 	if password := pgtest.Secret(t, dsn); password != "" && strings.Contains(out, password) {
 		t.Errorf("logs show the database password")
 	}
-	// Every line is JSON; the app logs requests and its shutdown.
+	// The app logs requests and its shutdown.
 	var sawRequest, sawStopped bool
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		var line map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatalf("log line is not JSON: %q", sc.Text())
-		}
+	for _, line := range r.logs(t) {
 		sawRequest = sawRequest || (line["msg"] == "request" && line["route"] == "/health" && line["env"] == "test")
 		sawStopped = sawStopped || line["msg"] == "stopped"
 	}
 	if !sawRequest || !sawStopped {
 		t.Errorf("logs lack a /health request line or the stopped line:\n%s", out)
 	}
+}
+
+// TestAppStopsInTimeWhenDatabaseVanishes checks that the app honours its
+// shutdown timeout when the database's host has vanished: pgx then waits up
+// to 15 s to clean up a connection whose query timed out.
+func TestAppStopsInTimeWhenDatabaseVanishes(t *testing.T) {
+	dsn := pgtest.URL(t)
+	p := pgtest.NewProxy(t, dsn)
+	const shutdownTimeout = 3 * time.Second
+	r := startApp(t, map[string]string{
+		"DATABASE_URL":     p.DSN(dsn),
+		"HEALTH_TIMEOUT":   "300ms",
+		"SHUTDOWN_TIMEOUT": shutdownTimeout.String(),
+	})
+	if status, body := get(r.url + "/health"); status != http.StatusOK {
+		t.Fatalf("/health: %d %s, want 200 before the database vanishes", status, body)
+	}
+	p.Freeze()
+	// The check times out and leaves a connection for pgx to clean up.
+	if status, body := get(r.url + "/health"); status != http.StatusServiceUnavailable {
+		t.Fatalf("/health: %d %s, want 503 once the database vanished", status, body)
+	}
+
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	select {
+	case err := <-r.exited:
+		r.exited <- err // for the cleanup
+		t.Logf("exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+		if code := exitCode(t, err); code != 0 {
+			t.Errorf("exit code %d after SIGTERM, want 0", code)
+		}
+	case <-time.After(shutdownTimeout + 2*time.Second):
+		t.Fatalf("the app did not exit within SHUTDOWN_TIMEOUT (%s) + 2s of SIGTERM", shutdownTimeout)
+	}
+
+	var sawWarning, sawStopped bool
+	for _, line := range r.logs(t) {
+		msg, _ := line["msg"].(string)
+		sawWarning = sawWarning || (line["level"] == "WARN" && strings.Contains(msg, "pool"))
+		sawStopped = sawStopped || msg == "stopped"
+	}
+	if !sawWarning || !sawStopped {
+		t.Errorf("logs lack a warning about closing the pool or the stopped line:\n%s", r.stdout.String())
+	}
+}
+
+// logs decodes the app's output, which must be JSON lines.
+func (r *running) logs(t *testing.T) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(r.stdout.String()))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("log line is not JSON: %q", sc.Text())
+		}
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 func get(url string) (int, []byte) {

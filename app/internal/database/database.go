@@ -36,8 +36,24 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 // Stat reports pool statistics for metrics.
 func (db *DB) Stat() *pgxpool.Stat { return db.pool.Stat() }
 
-// Close waits for acquired connections to be released, then closes them all.
-func (db *DB) Close() { db.pool.Close() }
+// Close waits for acquired connections to be released, then closes them all,
+// giving up when ctx ends. pgx waits up to 15 s for each connection's
+// cleanup, and a connection whose query timed out cleans up by sending a
+// cancel request, which hangs when the server's host has vanished. The caller
+// is exiting, so the close is left to finish, or not, in the background.
+func (db *DB) Close(ctx context.Context) error {
+	closed := make(chan struct{})
+	go func() {
+		db.pool.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("closing connection pool: %w", ctx.Err())
+	}
+}
 
 // Check runs SELECT 1 and returns how long it took. The caller bounds it with
 // ctx. A connection that died with the server (a restart) fails only on its

@@ -74,7 +74,7 @@ func TestCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer db.Close()
+			defer db.Close(context.Background())
 			ctx, cancel := context.WithTimeout(context.Background(), tt.timeout)
 			defer cancel()
 			latency, err := db.Check(ctx)
@@ -85,5 +85,63 @@ func TestCheck(t *testing.T) {
 				t.Errorf("latency %s out of range", latency)
 			}
 		})
+	}
+}
+
+func TestClose(t *testing.T) {
+	dsn := pgtest.URL(t)
+	const limit = time.Second
+	tests := []struct {
+		name     string
+		vanished bool
+		wantErr  bool
+	}{
+		{"database up", false, false},
+		// A query that timed out leaves pgx a connection to clean up,
+		// which it would wait 15 s for.
+		{"database vanished", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pgtest.NewProxy(t, dsn)
+			cfg, err := pgxpool.ParseConfig(p.DSN(dsn))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := database.Open(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, db, 2*time.Second, false)
+			if tt.vanished {
+				p.Freeze()
+				check(t, db, 300*time.Millisecond, true)
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), limit)
+			defer cancel()
+			start := time.Now()
+			err = db.Close(ctx)
+			elapsed := time.Since(start)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Close error = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Close error = %v, want it to wrap context.DeadlineExceeded", err)
+			}
+			if bound := limit + limit/2; elapsed > bound {
+				t.Errorf("Close took %s, want at most %s", elapsed, bound)
+			}
+		})
+	}
+}
+
+// check runs db.Check within timeout and fails t unless it errs as wanted.
+func check(t *testing.T, db *database.DB, timeout time.Duration, wantErr bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if _, err := db.Check(ctx); (err != nil) != wantErr {
+		t.Fatalf("Check error = %v, want error %v", err, wantErr)
 	}
 }

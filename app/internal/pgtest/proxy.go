@@ -1,15 +1,15 @@
 package pgtest
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
 )
 
 // Proxy forwards TCP connections on a fixed loopback port to the real
-// database. Cut and BlackHole simulate outages; Restore ends them on the same
-// port, so the service under test recovers without being reconfigured.
+// database. Cut, BlackHole and Freeze simulate outages; Restore ends them on
+// the same port, so the service under test recovers without being
+// reconfigured.
 type Proxy struct {
 	t               testing.TB
 	network, target string
@@ -20,7 +20,9 @@ type Proxy struct {
 	conns map[net.Conn]struct{}
 	// gen counts stops; a connection accepted by an older listener is
 	// closed instead of tracked, so none survives a cut.
-	gen     int
+	gen int
+	// frozen stops forwarding until the next stop.
+	frozen  bool
 	serving sync.WaitGroup
 }
 
@@ -55,6 +57,16 @@ func (p *Proxy) BlackHole() {
 	p.listen(p.addr, false)
 }
 
+// Freeze stops forwarding without closing anything: live connections stay
+// open but what either side sends is dropped, and new connections are
+// accepted and held silently, as when the database's host vanishes. Unlike
+// after BlackHole, clients learn nothing until their own timeouts fire.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	p.frozen = true
+	p.mu.Unlock()
+}
+
 // Restore forwards connections again, on the same port.
 func (p *Proxy) Restore() {
 	p.stop()
@@ -86,10 +98,11 @@ func (p *Proxy) accept(ln net.Listener, gen int, forward bool) {
 			c.Close()
 			return
 		}
-		if forward {
+		if forward && p.forwarding(gen) {
 			go p.pipe(c, gen)
 		}
-		// Black hole: hold the connection open, say nothing, until stop.
+		// Black hole or frozen: hold the connection open, say nothing,
+		// until stop.
 	}
 }
 
@@ -108,8 +121,12 @@ func (p *Proxy) pipe(client net.Conn, gen int) {
 	var wg sync.WaitGroup
 	copyAndClose := func(dst, src net.Conn) {
 		defer wg.Done()
-		_, _ = io.Copy(dst, src)
-		dst.Close()
+		p.copy(dst, src, gen)
+		// While frozen a hang-up is not passed on: to each side, the
+		// other has vanished.
+		if p.forwarding(gen) {
+			dst.Close()
+		}
 		src.Close()
 	}
 	wg.Add(2)
@@ -118,6 +135,31 @@ func (p *Proxy) pipe(client net.Conn, gen int) {
 	wg.Wait()
 	p.untrack(client)
 	p.untrack(server)
+}
+
+// copy forwards src to dst until either fails, dropping what it reads while
+// frozen.
+func (p *Proxy) copy(dst, src net.Conn, gen int) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && p.forwarding(gen) {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// forwarding reports whether a connection accepted by listener generation
+// gen may carry data: its listener is current and the proxy is not frozen.
+func (p *Proxy) forwarding(gen int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return gen == p.gen && !p.frozen
 }
 
 // track records c for stop; it reports false if the listener that accepted
@@ -138,10 +180,11 @@ func (p *Proxy) untrack(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// stop closes the listener and all live connections.
+// stop closes the listener and all live connections, and ends a freeze.
 func (p *Proxy) stop() {
 	p.mu.Lock()
 	p.gen++
+	p.frozen = false
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil

@@ -169,7 +169,8 @@ func TestWrongPassword(t *testing.T) {
 }
 
 // TestOutageAndRecovery runs one service through the database going away and
-// coming back, by refusing and by hanging, without restarting it.
+// coming back, by refusing, by hanging and by vanishing, without restarting
+// it.
 func TestOutageAndRecovery(t *testing.T) {
 	dsn := pgtest.URL(t)
 	const timeout = 500 * time.Millisecond
@@ -191,6 +192,8 @@ func TestOutageAndRecovery(t *testing.T) {
 		{"database comes back", p.Restore, http.StatusOK, ""},
 		{"database hangs", p.BlackHole, http.StatusServiceUnavailable, "did not answer in time"},
 		{"database answers again", p.Restore, http.StatusOK, ""},
+		{"database host vanishes", p.Freeze, http.StatusServiceUnavailable, "did not answer in time"},
+		{"database host is back", p.Restore, http.StatusOK, ""},
 	}
 	for _, step := range steps {
 		step.do()

@@ -97,7 +97,7 @@ func start(t *testing.T, dsn string, opts options) *service {
 	s := &service{URL: "http://" + ln.Addr().String(), DB: db, Server: srv, Logs: logs, stop: cancel, stopped: make(chan error, 1)}
 	go func() {
 		s.stopped <- srv.Run(ctx, ln)
-		db.Close()
+		_ = db.Close(context.Background())
 	}()
 	t.Cleanup(func() {
 		_ = s.shutdown()
