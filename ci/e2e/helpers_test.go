@@ -151,6 +151,9 @@ func run(t *testing.T, dir string, env map[string]string, args ...string) result
 	for _, k := range []string{"GITHUB_ACTIONS", "GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF", "GITHUB_EVENT_NAME", "GITHUB_TOKEN", "GITHUB_ACTOR", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"} {
 		cmd.Env = append(cmd.Env, k+"=")
 	}
+	// Each run gets its own run cache unless the test shares one: a passed
+	// run must not make another test's run a cache hit.
+	cmd.Env = append(cmd.Env, "GANTRY_RUN_CACHE="+t.TempDir())
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

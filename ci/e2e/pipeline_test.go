@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
@@ -348,4 +349,87 @@ func TestUnreachableEngine(t *testing.T) {
 	if !strings.Contains(res.stderr, "Dagger engine") || !strings.Contains(res.stderr, "Docker") {
 		t.Errorf("stderr does not explain the engine is unreachable: %s", tailLines(res.stderr, 5))
 	}
+}
+
+// A second run on the same inputs answers from the run cache, restoring the
+// reports and step outputs; a moved tag, --rerun or a changed file run every
+// stage again.
+func TestRunCache(t *testing.T) {
+	reg := bed(t)
+	dir := copyRepo(t, nil)
+	image := uniqueImage("cache")
+	repo := reg + "/" + image
+	reports := filepath.Join(t.TempDir(), "reports")
+	outputs := filepath.Join(t.TempDir(), "github-output")
+	env := map[string]string{"GITHUB_TOKEN": "unused", "GITHUB_OUTPUT": outputs, "GANTRY_RUN_CACHE": t.TempDir()}
+	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--skip-tests", "--report-dir", reports}
+	const hit = "gantry: cached:"
+
+	first := run(t, dir, env, args...)
+	if first.code != pipeline.ExitOK || strings.Contains(first.stdout, hit) {
+		t.Fatalf("first run: exit %d, cached %v; want 0 and a real run", first.code, strings.Contains(first.stdout, hit))
+	}
+	firstOutputs := readFile(t, outputs)
+	latest, _ := name.NewTag(repo+":latest", name.Insecure)
+	d, err := remote.Head(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := d.Digest
+
+	os.RemoveAll(reports)
+	os.Remove(outputs)
+	second := run(t, dir, env, args...)
+	if second.code != pipeline.ExitOK || !strings.Contains(second.stdout, hit) {
+		t.Fatalf("second run: exit %d, cached %v; want 0 and a cache hit", second.code, strings.Contains(second.stdout, hit))
+	}
+	if strings.Contains(second.stdout, "build    started") {
+		t.Error("a cache hit ran the build stage")
+	}
+	for _, f := range []string{"trivy-linux-amd64.json", "trivy-linux-amd64.sarif", "sbom-linux-amd64.cdx.json"} {
+		if _, err := os.Stat(filepath.Join(reports, f)); err != nil {
+			t.Errorf("the cache hit did not restore %s: %v", f, err)
+		}
+	}
+	if got := readFile(t, outputs); got != firstOutputs {
+		t.Errorf("GITHUB_OUTPUT after the hit = %q, want %q", got, firstOutputs)
+	}
+
+	// Someone moves latest: the cached answer no longer holds.
+	img, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(latest, img); err != nil {
+		t.Fatal(err)
+	}
+	third := run(t, dir, env, args...)
+	if third.code != pipeline.ExitOK || strings.Contains(third.stdout, hit) || !strings.Contains(third.stdout, "published changed") {
+		t.Fatalf("run after latest moved: exit %d; want 0, no cache hit and the reason", third.code)
+	}
+	if d, err := remote.Head(latest); err != nil || d.Digest != published {
+		t.Errorf("latest -> %v (%v), want it back at %s", d, err, published)
+	}
+
+	rerun := run(t, dir, env, append(args, "--rerun")...)
+	if rerun.code != pipeline.ExitOK || strings.Contains(rerun.stdout, hit) || !strings.Contains(rerun.stdout, "smoke    passed") {
+		t.Errorf("--rerun: exit %d; want 0 and every stage run", rerun.code)
+	}
+
+	writeFile(t, dir, "README.md", readFile(t, filepath.Join(dir, "README.md"))+"\none more line\n")
+	// Only the source differs from the first run (--allow-dirty is not part
+	// of the key), so this proves the tree is.
+	changed := run(t, dir, env, append(args, "--allow-dirty")...)
+	if changed.code != pipeline.ExitOK || strings.Contains(changed.stdout, hit) {
+		t.Errorf("after a change: exit %d, cached %v; want 0 and a real run", changed.code, strings.Contains(changed.stdout, hit))
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

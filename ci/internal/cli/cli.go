@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/labels"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+	"github.com/gantry-ci/gantry/ci/internal/runcache"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
@@ -63,6 +64,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return pipeline.ExitInternal
 	}
 	run.Out = stdout
+	start := time.Now()
+	if run.DBDigest, err = pipeline.DBDigest(ctx, run.Images); err != nil {
+		fmt.Fprintf(stderr, "gantry: warning: %v; the scan uses a DB cached for at most a day\n", err)
+	}
+	cache, key, cacheOK := openRunCache(run, stderr)
+	if cacheOK && !opts.Rerun {
+		if s, ok := cachedRun(ctx, cache, key, run, stdout); ok {
+			report(stdout, getenv, s)
+			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(10*time.Millisecond))
+			return pipeline.ExitOK
+		}
+	}
 
 	client, disconnect, err := connect(ctx, opts.EngineTimeout, stderr)
 	if err != nil {
@@ -71,11 +84,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	defer disconnect()
 	run.Client = client
-	run.Source = client.Host().Directory(opts.Source, dagger.HostDirectoryOpts{
-		Exclude: []string{".git", opts.ReportDir, "bench/out", ".testbed", ".env"},
-	})
+	run.Source = client.Host().Directory(opts.Source, dagger.HostDirectoryOpts{Exclude: sourceExcludes(opts)})
 
-	start := time.Now()
 	err = pipeline.Execute(ctx, run, pipeline.Stages())
 	s := summarize(run)
 	report(stdout, getenv, s)
@@ -87,6 +97,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitInternal
+	}
+	if cacheOK {
+		var reports []string
+		if run.Scan != nil {
+			reports = run.Scan.Reports
+		}
+		if err := cache.Store(runcache.Entry{Key: key, Finished: time.Now(), Summary: s}, reports); err != nil {
+			fmt.Fprintf(stderr, "gantry: warning: recording the run in the run cache: %v\n", err)
+		}
 	}
 	fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	return pipeline.ExitOK
@@ -169,6 +188,9 @@ func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagge
 
 func summarize(r *pipeline.Run) summary.Summary {
 	s := summary.Summary{Image: r.Opts.Registry + "/" + r.Opts.Image, Gating: r.Opts.Severity}
+	if r.Opts.Image == "" {
+		s.Image = "unnamed image (dry run)"
+	}
 	for _, st := range r.Results {
 		s.Stages = append(s.Stages, summary.Stage{Name: st.Stage, Status: st.Status, Detail: st.Detail, Duration: st.Duration})
 	}

@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gantry-ci/gantry/ci/internal/options"
 )
 
 // repo makes a git repository holding a Dockerfile, committed.
@@ -72,9 +75,40 @@ func TestHelp(t *testing.T) {
 	if code := Run(context.Background(), []string{"--help"}, &stdout, &stderr, func(string) string { return "" }); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, flag := range []string{"--dry-run", "--registry", "--image", "--username", "--sha", "--severity", "--ignore-unfixed", "--report-dir", "--source", "--images", "--engine-timeout", "--allow-dirty", "--platform", "--skip-tests"} {
+	for _, flag := range []string{"--dry-run", "--registry", "--image", "--username", "--sha", "--severity", "--ignore-unfixed", "--report-dir", "--source", "--images", "--engine-timeout", "--allow-dirty", "--platform", "--skip-tests", "--rerun", "--run-cache"} {
 		if !strings.Contains(stdout.String(), flag) {
 			t.Errorf("--help does not show %s", flag)
 		}
+	}
+}
+
+func TestSourceExcludes(t *testing.T) {
+	src := t.TempDir()
+	tests := []struct {
+		name, reportDir, want string // want: the extra exclude, if any
+	}{
+		{"relative inside", "reports", "reports"},
+		{"nested inside", "out/reports", "out/reports"},
+		{"absolute inside", filepath.Join(src, "reports"), "reports"},
+		{"outside", filepath.Join(t.TempDir(), "reports"), ""},
+		{"the source itself", src, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := &options.Options{Source: src, ReportDir: tt.reportDir}
+			if !filepath.IsAbs(tt.reportDir) {
+				// Relative report dirs are relative to the working directory.
+				opts.ReportDir = filepath.Join(src, tt.reportDir)
+			}
+			got := sourceExcludes(opts)
+			base := []string{".git", "bench/out", ".testbed", ".env"}
+			if !slices.Equal(got[:len(base)], base) {
+				t.Fatalf("excludes = %v, want them to start with %v", got, base)
+			}
+			extra := strings.Join(got[len(base):], ",")
+			if extra != tt.want {
+				t.Errorf("extra excludes = %q, want %q", extra, tt.want)
+			}
+		})
 	}
 }

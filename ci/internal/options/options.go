@@ -46,6 +46,8 @@ type Options struct {
 	AllowDirty    bool
 	Platforms     []string
 	SkipTests     bool
+	Rerun         bool
+	RunCache      string
 }
 
 // New returns options with defaults taken from the environment (getenv is
@@ -73,6 +75,7 @@ func New(getenv func(string) string) *Options {
 		ImagesFile:    getenv("GANTRY_IMAGES"),
 		EngineTimeout: 3 * time.Minute,
 		Platforms:     platforms,
+		RunCache:      getenv("GANTRY_RUN_CACHE"),
 	}
 }
 
@@ -98,6 +101,8 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.AllowDirty, "allow-dirty", o.AllowDirty, "publish even if the work tree has uncommitted changes")
 	fs.StringSliceVar(&o.Platforms, "platform", o.Platforms, "platforms to build (default: linux/amd64,linux/arm64 in GitHub Actions, the host's otherwise)")
 	fs.BoolVar(&o.SkipTests, "skip-tests", o.SkipTests, "skip the go vet / go test stage")
+	fs.BoolVar(&o.Rerun, "rerun", o.Rerun, "run every stage even if a run with the same inputs already passed")
+	fs.StringVar(&o.RunCache, "run-cache", o.RunCache, "directory of passed runs; \"off\" disables it (env GANTRY_RUN_CACHE; default: the user cache directory's gantry/runs)")
 }
 
 // Publishing reports whether this run pushes to a registry.

@@ -60,17 +60,18 @@ type Stage struct {
 
 // Run is one pipeline run: its inputs, and what the stages produce.
 type Run struct {
-	Opts    *options.Options
-	Images  images.Set
-	Client  *dagger.Client
-	Source  *dagger.Directory
-	SHA     string
-	Plan    tags.Plan
-	Labels  map[string]string
-	Runtime dockerfile.Stage
-	Token   string
-	ID      string    // unique per run: keeps Dagger from reusing probe and publish results
-	Out     io.Writer // one line per stage, summaries
+	Opts     *options.Options
+	Images   images.Set
+	Client   *dagger.Client
+	Source   *dagger.Directory
+	SHA      string
+	Plan     tags.Plan
+	Labels   map[string]string
+	Runtime  dockerfile.Stage
+	Token    string
+	DBDigest string    // of the Trivy DB; empty if it could not be read
+	ID       string    // unique per run: keeps Dagger from reusing probe and publish results
+	Out      io.Writer // one line per stage, summaries
 
 	// Produced by the stages.
 	Built     map[string]*dagger.Container // by platform
@@ -78,6 +79,8 @@ type Run struct {
 	Scan      *ScanResult
 	Published *push.Result
 	Results   []Result
+
+	memos memos // shared by warm and the stages
 }
 
 // ScanResult is the scan stage's verdict.
@@ -111,6 +114,9 @@ func failWith(code int, err error) error { return &Failure{Code: code, Err: err}
 // Execute runs the stages in order and stops at the first failure, which it
 // returns as a *Failure.
 func Execute(ctx context.Context, r *Run, stages []Stage) error {
+	if r.Client != nil {
+		defer warm(ctx, r)()
+	}
 	for _, s := range stages {
 		if s.Skip != nil {
 			if why := s.Skip(r); why != "" {

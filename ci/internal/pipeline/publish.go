@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"dagger.io/dagger"
@@ -39,7 +42,7 @@ func publish(ctx context.Context, r *Run) error {
 	}
 	archive := first.AsTarball(dagger.ContainerAsTarballOpts{PlatformVariants: variants})
 
-	args := []string{"gantry-publish", "--archive", "/in/image.tar", "--repository", repo,
+	args := []string{"/gantry-publish", "--archive", "/in/image.tar", "--repository", repo,
 		"--username", r.Opts.Username, "--tag", strings.Join(r.Plan.Tags, ",")}
 	if r.Runtime.Healthcheck != nil {
 		hc, err := json.Marshal(r.Runtime.Healthcheck)
@@ -51,9 +54,14 @@ func publish(ctx context.Context, r *Run) error {
 	if r.Images.Insecure(repo) {
 		args = append(args, "--insecure")
 	}
-	ctr := r.Client.Container().From(r.Images.Go).
-		WithFile("/usr/local/bin/gantry-publish", publisher(r)).
-		WithMountedFile("/in/image.tar", archive).
+	bin, err := r.publisher(ctx)
+	if err != nil {
+		return failWith(ExitInternal, err)
+	}
+	ctr := r.Client.Container().From(r.Images.Runtime).
+		WithFile("/gantry-publish", bin, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		WithMountedFile("/in/image.tar", archive, dagger.ContainerWithMountedFileOpts{Owner: "65532"}).
+		WithMountedTemp("/tmp").
 		WithSecretVariable("GANTRY_REGISTRY_TOKEN", r.Client.SetSecret("gantry-registry-token", r.Token)).
 		WithEnvVariable("GANTRY_PUBLISH", r.ID). // a publish is never cached
 		WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
@@ -80,14 +88,45 @@ func publish(ctx context.Context, r *Run) error {
 	return nil
 }
 
-// publisher builds cmd/gantry-publish from the ci module in the pinned Go
-// image; Dagger caches it until the module's source changes.
-func publisher(r *Run) *dagger.File {
-	return goContainer(r).
-		WithDirectory("/src", r.Source.Directory("ci"), dagger.ContainerWithDirectoryOpts{Exclude: []string{"**/testdata"}}).
-		WithWorkdir("/src").
-		WithEnvVariable("CGO_ENABLED", "0").
-		WithEnvVariable("GOWORK", "off").
-		WithExec([]string{"go", "build", "-trimpath", "-o", "/out/gantry-publish", "./cmd/gantry-publish"}).
-		File("/out/gantry-publish")
+// publisher is cmd/gantry-publish from the source's ci module, compiled on
+// the host for the engine's platform (Go skips the link when the binary is
+// up to date, and the host's build cache is warm from compiling Gantry).
+// It runs in the pinned runtime image, which holds CA certificates and
+// nothing else.
+func (r *Run) publisher(ctx context.Context) (*dagger.File, error) {
+	return r.memos.publisher.get(func() (*dagger.File, error) {
+		platform, err := r.Client.DefaultPlatform(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("asking the engine for its platform: %w", err)
+		}
+		goos, goarch, goarm, err := goPlatform(string(platform))
+		if err != nil {
+			return nil, err
+		}
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		out := filepath.Join(dir, "gantry", "gantry-publish-"+goos+"-"+goarch+goarm)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/gantry-publish")
+		cmd.Dir = filepath.Join(r.Opts.Source, "ci")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
+			"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("compiling gantry-publish on the host (needs Go on PATH, as `go run ./ci` does): %w\n%s", err, msg)
+		}
+		return r.Client.Host().File(out), nil
+	})
+}
+
+// goPlatform maps an OCI platform (linux/arm/v7) to GOOS, GOARCH and GOARM.
+func goPlatform(p string) (goos, goarch, goarm string, err error) {
+	parts := strings.Split(p, "/")
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return "", "", "", fmt.Errorf("engine platform %q is not os/arch[/variant]", p)
+	}
+	if len(parts) == 3 && parts[1] == "arm" {
+		goarm = strings.TrimPrefix(parts[2], "v")
+	}
+	return parts[0], parts[1], goarm, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 )
 
@@ -26,10 +27,7 @@ const trivyFindingsExit = 42
 // The DB is fetched once per DB digest into a Dagger directory, so an
 // unchanged image and DB are not scanned again and a new DB rescans.
 func scan(ctx context.Context, r *Run) error {
-	db, err := trivyDB(ctx, r)
-	if err != nil {
-		return failWith(ExitScanError, err)
-	}
+	db := r.trivyDB()
 	if err := os.MkdirAll(r.Opts.ReportDir, 0o755); err != nil {
 		return failWith(ExitScanError, fmt.Errorf("creating --report-dir: %w", err))
 	}
@@ -61,43 +59,48 @@ func trivyBase(r *Run) *dagger.Container {
 		WithEnvVariable("TRIVY_SKIP_VERSION_CHECK", "true")
 }
 
-// trivyDB downloads the vulnerability DB as a directory keyed by its digest.
-func trivyDB(ctx context.Context, r *Run) (*dagger.Directory, error) {
-	repo := r.Images.TrivyDBRepository
-	if repo == "" {
-		repo = defaultDBRepository
-	}
-	insecure := r.Images.Insecure(repo)
-	key, err := dbDigest(ctx, repo, insecure)
-	if err != nil {
-		// Not fatal: Trivy may still reach it. Rescan at most daily.
-		fmt.Fprintf(r.Out, "warning: reading the digest of %s: %v; the DB is cached for today\n", repo, err)
+// trivyDB downloads the vulnerability DB as a directory keyed by its digest,
+// so Dagger fetches it again, and rescans, only when a new DB is out.
+func (r *Run) trivyDB() *dagger.Directory {
+	repo := dbRepository(r.Images)
+	key := r.DBDigest
+	if key == "" {
+		// Unknown (the registry didn't answer a HEAD): rescan at most daily.
 		key = "day-" + time.Now().UTC().Format("2006-01-02")
 	}
 	args := []string{"trivy", "image", "--download-db-only", "--cache-dir", "/cache", "--db-repository", repo}
-	if insecure {
+	if r.Images.Insecure(repo) {
 		args = append(args, "--insecure")
 	}
 	return trivyBase(r).
 		WithEnvVariable("GANTRY_TRIVY_DB", key).
 		WithExec(args).
-		Directory("/cache/db"), nil
+		Directory("/cache/db")
 }
 
-func dbDigest(ctx context.Context, repo string, insecure bool) (string, error) {
+func dbRepository(set images.Set) string {
+	if set.TrivyDBRepository == "" {
+		return defaultDBRepository
+	}
+	return set.TrivyDBRepository
+}
+
+// DBDigest reads the digest of the vulnerability DB that a scan would use.
+func DBDigest(ctx context.Context, set images.Set) (string, error) {
+	repo := dbRepository(set)
 	var opts []name.Option
-	if insecure {
+	if set.Insecure(repo) {
 		opts = append(opts, name.Insecure)
 	}
 	ref, err := name.ParseReference(repo, opts...)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("parsing the Trivy DB repository %q: %w", repo, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	d, err := remote.Head(ref, remote.WithContext(ctx))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("reading the digest of %s: %w", repo, err)
 	}
 	return d.Digest.String(), nil
 }

@@ -14,7 +14,7 @@ import (
 // Stage is one stage's outcome.
 type Stage struct {
 	Name     string
-	Status   string // passed, failed, skipped
+	Status   string // passed, failed, skipped, cached
 	Detail   string
 	Duration time.Duration
 }
@@ -99,6 +99,8 @@ func icon(status string) string {
 		return "✅"
 	case "failed":
 		return "❌"
+	case "cached":
+		return "♻️"
 	}
 	return "⏭️"
 }

@@ -1,0 +1,199 @@
+package runcache
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/ci/internal/summary"
+)
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for path, content := range files {
+		p := filepath.Join(root, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func TestTreeDigest(t *testing.T) {
+	base := map[string]string{"Dockerfile": "FROM x", "app/main.go": "package main", ".git/HEAD": "ref: a", "reports/r.json": "{}"}
+	exclude := []string{".git", "reports"}
+	digest := func(t *testing.T, root string) string {
+		t.Helper()
+		d, err := TreeDigest(root, exclude)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	want := digest(t, writeTree(t, base))
+
+	tests := []struct {
+		name   string
+		change func(t *testing.T, root string)
+		same   bool
+	}{
+		{"nothing", func(*testing.T, string) {}, true},
+		{"excluded dir", func(t *testing.T, root string) { write(t, root, ".git/HEAD", "ref: b") }, true},
+		{"excluded report", func(t *testing.T, root string) { write(t, root, "reports/new.sarif", "x") }, true},
+		{"content", func(t *testing.T, root string) { write(t, root, "app/main.go", "package main // one line") }, false},
+		{"new file", func(t *testing.T, root string) { write(t, root, "app/extra.go", "") }, false},
+		{"new empty dir", func(t *testing.T, root string) { mkdir(t, root, "app/sub") }, false},
+		{"mode", func(t *testing.T, root string) { chmod(t, root, "Dockerfile", 0o755) }, false},
+		{"rename", func(t *testing.T, root string) { rename(t, root, "app/main.go", "app/main2.go") }, false},
+		{"symlink", func(t *testing.T, root string) { symlink(t, root, "Dockerfile", "link") }, false},
+		{"nested .git is not excluded", func(t *testing.T, root string) { write(t, root, "app/.git", "x") }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := writeTree(t, base)
+			tt.change(t, root)
+			if got := digest(t, root); (got == want) != tt.same {
+				t.Errorf("digest same = %v, want %v", got == want, tt.same)
+			}
+		})
+	}
+}
+
+func write(t *testing.T, root, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(root, path), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkdir(t *testing.T, root, path string) {
+	t.Helper()
+	if err := os.Mkdir(filepath.Join(root, path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chmod(t *testing.T, root, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(filepath.Join(root, path), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rename(t *testing.T, root, from, to string) {
+	t.Helper()
+	if err := os.Rename(filepath.Join(root, from), filepath.Join(root, to)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, root, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKey(t *testing.T) {
+	type in struct {
+		Source string
+		Tags   []string
+	}
+	a, err := Key(in{"s1", []string{"latest"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Key(in{"s1", []string{"latest"}})
+	c, _ := Key(in{"s2", []string{"latest"}})
+	d, _ := Key(in{"s1", []string{"latest", "1.2.3"}})
+	if a != b {
+		t.Error("equal inputs give different keys")
+	}
+	if a == c || a == d {
+		t.Error("different inputs give the same key")
+	}
+	if _, err := Key(func() {}); err == nil {
+		t.Error("Key accepted inputs it can't encode")
+	}
+}
+
+func TestStoreLookupRestore(t *testing.T) {
+	c := Cache{Dir: filepath.Join(t.TempDir(), "runs")}
+	reports := writeTree(t, map[string]string{"trivy-linux-amd64.json": `{"Results":[]}`, "sbom-linux-amd64.cdx.json": "{}"})
+	files := []string{filepath.Join(reports, "trivy-linux-amd64.json"), filepath.Join(reports, "sbom-linux-amd64.cdx.json")}
+	finished := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	e := Entry{Key: "k1", Finished: finished, Summary: summary.Summary{
+		Image:  "registry/app",
+		Stages: []summary.Stage{{Name: "build", Status: "passed", Duration: 3 * time.Second}, {Name: "publish", Status: "skipped", Detail: "--dry-run"}},
+		Digest: "sha256:abc",
+	}}
+
+	if got, err := c.Lookup("k1"); err != nil || got != nil {
+		t.Fatalf("Lookup on an empty cache = %v, %v; want a miss", got, err)
+	}
+	if err := c.Store(e, files); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Lookup("k1")
+	if err != nil || got == nil {
+		t.Fatalf("Lookup after Store = %v, %v", got, err)
+	}
+	if got.Summary.Digest != "sha256:abc" || !got.Finished.Equal(finished) || len(got.Reports) != 2 {
+		t.Errorf("entry = %+v", got)
+	}
+	if other, _ := c.Lookup("k2"); other != nil {
+		t.Error("another key hits")
+	}
+
+	out := filepath.Join(t.TempDir(), "out")
+	paths, err := c.Restore(got, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 2 {
+		t.Fatalf("restored %v", paths)
+	}
+	if data, err := os.ReadFile(filepath.Join(out, "trivy-linux-amd64.json")); err != nil || string(data) != `{"Results":[]}` {
+		t.Errorf("restored report = %q, %v", data, err)
+	}
+
+	s := Cached(got)
+	if s.Stages[0].Status != "cached" || s.Stages[1].Status != "skipped" {
+		t.Errorf("Cached stages = %+v", s.Stages)
+	}
+	if got.Summary.Stages[0].Status != "passed" {
+		t.Error("Cached changed the entry it was given")
+	}
+
+	// A lost report or a damaged entry is a miss, never a wrong answer.
+	if err := os.Remove(filepath.Join(c.Dir, "k1", "reports", "sbom-linux-amd64.cdx.json")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Lookup("k1"); err != nil || got != nil {
+		t.Errorf("Lookup with a lost report = %v, %v; want a miss", got, err)
+	}
+	if err := c.Store(e, files); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(c.Dir, "k1"), entryFile, "{not json")
+	if got, err := c.Lookup("k1"); err != nil || got != nil {
+		t.Errorf("Lookup of a damaged entry = %v, %v; want a miss", got, err)
+	}
+
+	// Storing again replaces the entry whole and leaves no temporary dirs.
+	if err := c.Store(e, files[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.Lookup("k1"); got == nil || len(got.Reports) != 1 {
+		t.Errorf("entry after a second Store = %+v", got)
+	}
+	dirs, _ := os.ReadDir(c.Dir)
+	if len(dirs) != 1 {
+		t.Errorf("cache dir holds %d entries, want 1", len(dirs))
+	}
+}
