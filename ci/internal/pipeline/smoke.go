@@ -31,6 +31,8 @@ func smoke(ctx context.Context, r *Run) error {
 		WithEnvVariable("DATABASE_URL", databaseURL("db")).
 		WithEnvVariable("LOG_LEVEL", "debug").
 		WithEnvVariable("APP_ENV", "smoke").
+		// Shorter than the default 2 s: the outage check waits for it.
+		WithEnvVariable("HEALTH_TIMEOUT", "1s").
 		WithExposedPort(8080).
 		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
 
@@ -39,11 +41,12 @@ func smoke(ctx context.Context, r *Run) error {
 	if _, err := db.Start(ctx); err != nil {
 		return fmt.Errorf("starting PostgreSQL (%s): %w", r.Images.Postgres, err)
 	}
-	defer db.Stop(context.WithoutCancel(ctx))
+	// Cleanup only: nothing is checked after, so don't wait for a graceful stop.
+	defer db.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
 	if _, err := api.Start(ctx); err != nil {
 		return fmt.Errorf("starting the service: %w (its log is in the engine output above)", err)
 	}
-	defer api.Stop(context.WithoutCancel(ctx))
+	defer api.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
 
 	if out, err := probe(ctx, r, api, "up", probeUp, healthyDeadline); err != nil {
 		return fmt.Errorf("service never became healthy: %w\n%s(the service's log is in the engine output above)", err, out)
