@@ -69,6 +69,12 @@ plain_steps() {
 	local sha tag
 	sha=$(git -C "$WORK" rev-parse HEAD)
 	tag=$TESTBED_REGISTRY/bench/plain:$sha
+	# The daemon's BuildKit resolver ignores insecure-registries, so pull the
+	# base images with the daemon (as a cold build would fetch them).
+	local base
+	for base in "$GO_IMAGE" "$RUNTIME_IMAGE"; do
+		docker image inspect "$base" >/dev/null 2>&1 || step docker pull -q "$base" || return 1
+	done
 	DOCKER_BUILDKIT=1 step "$BUILD_CLI" build -q -t "$tag" --build-arg GO_IMAGE="$GO_IMAGE" --build-arg RUNTIME_IMAGE="$RUNTIME_IMAGE" \
 		--build-arg VERSION="${sha:0:12}" --build-arg COMMIT="$sha" "$WORK" || return 1
 	step docker network create bench-plain || return 1

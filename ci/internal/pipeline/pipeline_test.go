@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -76,5 +77,30 @@ func TestFailingOutputKeepsFailures(t *testing.T) {
 	got := failingOutput(b.String())
 	if !strings.Contains(got, "thing_test.go:12: deliberate") || strings.Contains(got, "github.com/x/pkg") {
 		t.Errorf("failingOutput = %q", got)
+	}
+}
+
+func TestPublishedRefs(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	tests := []struct {
+		name    string
+		digest  string
+		want    []string
+		wantErr bool
+	}{
+		{"refs from repo, tags and digest", digest, []string{"reg/bench/app:abc@" + digest, "reg/bench/app:latest@" + digest}, false},
+		{"masked digest", "sha256:***", nil, true},
+		{"empty digest", "", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := publishedRefs("reg/bench/app", []string{"abc", "latest"}, tt.digest)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if !slices.Equal(res.Refs, tt.want) {
+				t.Errorf("refs = %v, want %v", res.Refs, tt.want)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"dagger.io/dagger"
@@ -77,9 +78,13 @@ func publish(ctx context.Context, r *Run) error {
 	if err != nil {
 		return err
 	}
-	var res push.Result
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
+	var got push.Result
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		return fmt.Errorf("reading gantry-publish's result %q: %w", out, err)
+	}
+	res, err := publishedRefs(repo, r.Plan.Tags, got.Digest)
+	if err != nil {
+		return err
 	}
 	r.Published = &res
 	for _, ref := range res.Refs {
@@ -87,6 +92,23 @@ func publish(ctx context.Context, r *Run) error {
 	}
 	return nil
 }
+
+// publishedRefs names what was published. Only the digest is taken from
+// gantry-publish's output: Dagger masks every occurrence of a secret's value
+// in a container's output, so a token that happens to equal part of the
+// repository name would turn the printed refs into "***".
+func publishedRefs(repo string, tags []string, digest string) (push.Result, error) {
+	if !digestRE.MatchString(digest) {
+		return push.Result{}, fmt.Errorf("gantry-publish reported digest %q, want sha256:<64 hex>", digest)
+	}
+	res := push.Result{Digest: digest}
+	for _, t := range tags {
+		res.Refs = append(res.Refs, repo+":"+t+"@"+digest)
+	}
+	return res, nil
+}
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // publisher is cmd/gantry-publish from the source's ci module, compiled on
 // the host for the engine's platform (Go skips the link when the binary is
