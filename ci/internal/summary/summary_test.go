@@ -16,7 +16,7 @@ func sample() Summary {
 	return Summary{
 		Image: "ghcr.io/owner/app",
 		Stages: []Stage{
-			{Name: "test", Status: "passed", Duration: 31 * time.Second},
+			{Name: "test", Status: "cached", Detail: "passed 2026-11-22T07:17:59Z", Duration: 31 * time.Second},
 			{Name: "build", Status: "passed", Duration: 12*time.Second + 340*time.Millisecond},
 			{Name: "smoke", Status: "passed", Duration: 8 * time.Second},
 			{Name: "scan", Status: "passed", Duration: 5 * time.Second},
