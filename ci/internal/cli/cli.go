@@ -85,6 +85,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	defer disconnect()
 	run.Client = client
 	run.Source = client.Host().Directory(opts.Source, dagger.HostDirectoryOpts{Exclude: sourceExcludes(opts)})
+	run.Context = run.Source
+	if ex := contextExcludes(opts.Source); ex != nil {
+		// Uploaded on its own so that a change the image can't see (docs,
+		// ci/) leaves the build, and the scan of its result, cached.
+		run.Context = client.Host().Directory(opts.Source, dagger.HostDirectoryOpts{Exclude: ex})
+	}
 
 	err = pipeline.Execute(ctx, run, pipeline.Stages())
 	s := summarize(run)
@@ -153,6 +159,15 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 	rand.Read(id)
 	return &pipeline.Run{Opts: opts, Images: set, SHA: git.SHA, Plan: plan, Labels: lbls, Runtime: runtime,
 		Token: getenv(opts.TokenEnv), ID: hex.EncodeToString(id)}, nil
+}
+
+// contextExcludes are the source's .dockerignore patterns, nil without one.
+func contextExcludes(source string) []string {
+	data, err := os.ReadFile(filepath.Join(source, ".dockerignore"))
+	if err != nil {
+		return nil // no .dockerignore (or unreadable): the build applies what it finds
+	}
+	return dockerfile.ContextExcludes(string(data))
 }
 
 // connect reaches the engine within timeout; dagger.Connect alone can block

@@ -33,7 +33,7 @@ func build(ctx context.Context, r *Run) error {
 	sort.Strings(keys)
 	r.Built = map[string]*dagger.Container{}
 	for _, p := range r.Opts.Platforms {
-		ctr := r.Source.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p), BuildArgs: args})
+		ctr := r.Context.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p), BuildArgs: args})
 		for _, k := range keys {
 			ctr = ctr.WithLabel(k, r.Labels[k])
 		}

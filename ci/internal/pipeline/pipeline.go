@@ -64,6 +64,7 @@ type Run struct {
 	Images   images.Set
 	Client   *dagger.Client
 	Source   *dagger.Directory
+	Context  *dagger.Directory // the build context: Source filtered by .dockerignore
 	SHA      string
 	Plan     tags.Plan
 	Labels   map[string]string
