@@ -7,10 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"dagger.io/dagger"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/gantry-ci/gantry/ci/internal/push"
 )
@@ -98,8 +98,8 @@ func publish(ctx context.Context, r *Run) error {
 // in a container's output, so a token that happens to equal part of the
 // repository name would turn the printed refs into "***".
 func publishedRefs(repo string, tags []string, digest string) (push.Result, error) {
-	if !digestRE.MatchString(digest) {
-		return push.Result{}, fmt.Errorf("gantry-publish reported digest %q, want sha256:<64 hex>", digest)
+	if _, err := v1.NewHash(digest); err != nil {
+		return push.Result{}, fmt.Errorf("gantry-publish reported digest %q, want sha256:<64 hex>: %w", digest, err)
 	}
 	res := push.Result{Digest: digest}
 	for _, t := range tags {
@@ -107,8 +107,6 @@ func publishedRefs(repo string, tags []string, digest string) (push.Result, erro
 	}
 	return res, nil
 }
-
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // publisher is cmd/gantry-publish from the source's ci module, compiled on
 // the host for the engine's platform (Go skips the link when the binary is
