@@ -81,7 +81,7 @@ type Run struct {
 	Published *push.Result
 	Results   []Result
 
-	memos memos // shared by warm and the stages
+	publisherBin publisherOnce // shared by warm and the publish stage
 }
 
 // ScanResult is the scan stage's verdict.

@@ -114,29 +114,33 @@ func publishedRefs(repo string, tags []string, digest string) (push.Result, erro
 // It runs in the pinned runtime image, which holds CA certificates and
 // nothing else.
 func (r *Run) publisher(ctx context.Context) (*dagger.File, error) {
-	return r.memos.publisher.get(func() (*dagger.File, error) {
-		platform, err := r.Client.DefaultPlatform(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("asking the engine for its platform: %w", err)
-		}
-		goos, goarch, goarm, err := goPlatform(string(platform))
-		if err != nil {
-			return nil, err
-		}
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		out := filepath.Join(dir, "gantry", "gantry-publish-"+goos+"-"+goarch+goarm)
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/gantry-publish")
-		cmd.Dir = filepath.Join(r.Opts.Source, "ci")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
-			"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("compiling gantry-publish on the host (needs Go on PATH, as `go run ./ci` does): %w\n%s", err, msg)
-		}
-		return r.Client.Host().File(out), nil
-	})
+	p := &r.publisherBin
+	p.once.Do(func() { p.file, p.err = buildPublisher(ctx, r) })
+	return p.file, p.err
+}
+
+func buildPublisher(ctx context.Context, r *Run) (*dagger.File, error) {
+	platform, err := r.Client.DefaultPlatform(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("asking the engine for its platform: %w", err)
+	}
+	goos, goarch, goarm, err := goPlatform(string(platform))
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	out := filepath.Join(dir, "gantry", "gantry-publish-"+goos+"-"+goarch+goarm)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/gantry-publish")
+	cmd.Dir = filepath.Join(r.Opts.Source, "ci")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
+		"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("compiling gantry-publish on the host (needs Go on PATH, as `go run ./ci` does): %w\n%s", err, msg)
+	}
+	return r.Client.Host().File(out), nil
 }
 
 // goPlatform maps an OCI platform (linux/arm/v7) to GOOS, GOARCH and GOARM.

@@ -47,19 +47,10 @@ func warm(ctx context.Context, r *Run) (stop func()) {
 	}
 }
 
-// memo computes a value once, for whichever of warm and a stage asks first.
-type memo[T any] struct {
+// publisherOnce is the publisher's compile, run once by whichever of warm
+// and the publish stage asks first.
+type publisherOnce struct {
 	once sync.Once
-	v    T
+	file *dagger.File
 	err  error
-}
-
-func (m *memo[T]) get(f func() (T, error)) (T, error) {
-	m.once.Do(func() { m.v, m.err = f() })
-	return m.v, m.err
-}
-
-// memos are the Run's values shared between warm and the stages.
-type memos struct {
-	publisher memo[*dagger.File]
 }
