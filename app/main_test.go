@@ -214,18 +214,7 @@ func TestAppServesAndStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("healthcheck exit code %d (%s), want 0", code, out)
 	}
 
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-r.exited:
-		r.exited <- err // for the cleanup
-		if code := exitCode(t, err); code != 0 {
-			t.Errorf("exit code %d after SIGTERM, want 0", code)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the app did not exit after SIGTERM")
-	}
+	r.sigterm(t, 15*time.Second)
 	if code, _ := r.healthcheck(t); code != 1 {
 		t.Errorf("healthcheck exit code %d after the app stopped, want 1", code)
 	}
@@ -266,6 +255,23 @@ func TestAppStopsInTimeWhenDatabaseVanishes(t *testing.T) {
 		t.Fatalf("/health: %d %s, want 503 once the database vanished", status, body)
 	}
 
+	r.sigterm(t, shutdownTimeout+2*time.Second)
+
+	var sawWarning, sawStopped bool
+	for _, line := range r.logs(t) {
+		msg, _ := line["msg"].(string)
+		sawWarning = sawWarning || (line["level"] == "WARN" && strings.Contains(msg, "pool"))
+		sawStopped = sawStopped || msg == "stopped"
+	}
+	if !sawWarning || !sawStopped {
+		t.Errorf("logs lack a warning about closing the pool or the stopped line:\n%s", r.stdout.String())
+	}
+}
+
+// sigterm sends SIGTERM and fails the test unless the app exits with code 0
+// within limit.
+func (r *running) sigterm(t *testing.T, limit time.Duration) {
+	t.Helper()
 	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -277,18 +283,8 @@ func TestAppStopsInTimeWhenDatabaseVanishes(t *testing.T) {
 		if code := exitCode(t, err); code != 0 {
 			t.Errorf("exit code %d after SIGTERM, want 0", code)
 		}
-	case <-time.After(shutdownTimeout + 2*time.Second):
-		t.Fatalf("the app did not exit within SHUTDOWN_TIMEOUT (%s) + 2s of SIGTERM", shutdownTimeout)
-	}
-
-	var sawWarning, sawStopped bool
-	for _, line := range r.logs(t) {
-		msg, _ := line["msg"].(string)
-		sawWarning = sawWarning || (line["level"] == "WARN" && strings.Contains(msg, "pool"))
-		sawStopped = sawStopped || msg == "stopped"
-	}
-	if !sawWarning || !sawStopped {
-		t.Errorf("logs lack a warning about closing the pool or the stopped line:\n%s", r.stdout.String())
+	case <-time.After(limit):
+		t.Fatalf("the app did not exit within %s of SIGTERM", limit)
 	}
 }
 
