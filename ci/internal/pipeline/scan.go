@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"dagger.io/dagger"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gantry-ci/gantry/ci/internal/images"
+	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 )
 
@@ -88,21 +87,11 @@ func dbRepository(set images.Set) string {
 // DBDigest reads the digest of the vulnerability DB that a scan would use.
 func DBDigest(ctx context.Context, set images.Set) (string, error) {
 	repo := dbRepository(set)
-	var opts []name.Option
-	if set.Insecure(repo) {
-		opts = append(opts, name.Insecure)
-	}
-	ref, err := name.ParseReference(repo, opts...)
+	d, err := push.Digest(ctx, repo, set.Insecure(repo))
 	if err != nil {
-		return "", fmt.Errorf("parsing the Trivy DB repository %q: %w", repo, err)
+		return "", fmt.Errorf("reading the digest of the Trivy DB %s: %w", repo, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	d, err := remote.Head(ref, remote.WithContext(ctx))
-	if err != nil {
-		return "", fmt.Errorf("reading the digest of %s: %w", repo, err)
-	}
-	return d.Digest.String(), nil
+	return d, nil
 }
 
 // scanPlatform scans one image and writes its JSON, SARIF and CycloneDX

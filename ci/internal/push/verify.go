@@ -10,6 +10,25 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
+// Digest reads, anonymously, the digest ref (repository:tag) points at now.
+func Digest(ctx context.Context, ref string, insecure bool) (string, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return "", fmt.Errorf("parsing %q: %w", ref, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	d, err := remote.Head(r, remote.WithContext(ctx))
+	if err != nil {
+		return "", err
+	}
+	return d.Digest.String(), nil
+}
+
 // Current checks, anonymously, that every ref (repository:tag@digest, as
 // Result.Refs lists them) still resolves to its digest. insecure reports
 // whether the ref's registry is spoken to over plain HTTP.
@@ -17,27 +36,17 @@ func Current(ctx context.Context, refs []string, insecure func(ref string) bool)
 	if len(refs) == 0 {
 		return fmt.Errorf("no published refs to check")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
 	for _, r := range refs {
 		tagged, want, ok := strings.Cut(r, "@")
 		if !ok {
 			return fmt.Errorf("%q is not repository:tag@digest", r)
 		}
-		var opts []name.Option
-		if insecure(tagged) {
-			opts = append(opts, name.Insecure)
-		}
-		tag, err := name.NewTag(tagged, opts...)
+		got, err := Digest(ctx, tagged, insecure(tagged))
 		if err != nil {
-			return fmt.Errorf("parsing %q: %w", tagged, err)
+			return fmt.Errorf("reading %s: %w", tagged, err)
 		}
-		d, err := remote.Head(tag, remote.WithContext(ctx))
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", tag, err)
-		}
-		if d.Digest.String() != want {
-			return fmt.Errorf("%s points at %s now, not %s", tag, d.Digest, want)
+		if got != want {
+			return fmt.Errorf("%s points at %s now, not %s", tagged, got, want)
 		}
 	}
 	return nil
