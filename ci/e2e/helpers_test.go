@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -20,7 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/gantry-ci/gantry/ci/internal/images"
+	"github.com/gantry-ci/gantry/ci/internal/testbed/state"
 )
 
 // bed returns the test bed's registry, or skips (fails under CI=true) when
@@ -48,6 +47,7 @@ var (
 // gantry builds the pipeline binary once per test process.
 func gantry(t *testing.T) string {
 	t.Helper()
+	root := repoRoot(t)
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "gantry-e2e-bin-")
 		if err != nil {
@@ -55,7 +55,11 @@ func gantry(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "gantry")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/gantry-ci/gantry/ci").CombinedOutput()
+		// From the ci module's directory: that builds the pipeline with
+		// or without the workspace.
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Dir = filepath.Join(root, "ci")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}
@@ -66,12 +70,16 @@ func gantry(t *testing.T) string {
 	return binPath
 }
 
-// repoRoot is the Gantry checkout these tests belong to.
+// repoRoot is the Gantry checkout these tests belong to: two levels up
+// from testbed/e2e, where the pipeline's module is ci/.
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "ci", "go.mod")); err != nil {
+		t.Fatalf("%s does not look like the repository root: %v", root, err)
 	}
 	return root
 }
@@ -187,12 +195,12 @@ func tailLines(s string, n int) string {
 // imagesFile writes the bed's image set with extra plain-HTTP registries.
 func imagesFile(t *testing.T, insecure ...string) string {
 	t.Helper()
-	set, err := images.Load(os.Getenv("GANTRY_IMAGES"))
+	set, err := state.ReadImages(os.Getenv("GANTRY_IMAGES"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	set.InsecureRegistries = append(set.InsecureRegistries, insecure...)
-	data, err := json.Marshal(set)
+	data, err := set.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}

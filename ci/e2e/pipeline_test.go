@@ -19,8 +19,21 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
 
-	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+// The pipeline's exit codes, as the README documents them ("Exit codes").
+// They are restated here, not imported, because they are the interface
+// these tests check.
+const (
+	exitOK           = 0
+	exitInternal     = 1 // internal error, engine unreachable, interrupted
+	exitUsage        = 2
+	exitTest         = 3
+	exitBuild        = 4
+	exitSmoke        = 5
+	exitScanFindings = 6
+	exitScanError    = 7
+	exitPublish      = 8
 )
 
 // A full run on two platforms: tests, build, smoke, scan, publish. Every tag
@@ -34,7 +47,7 @@ func TestFullRunPublishesMultiArch(t *testing.T) {
 	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "unused-by-this-registry", "GITHUB_OUTPUT": out},
 		"--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/gantry",
 		"--platform", "linux/amd64,linux/arm64", "--report-dir", filepath.Join(dir, "reports"))
-	if res.code != pipeline.ExitOK {
+	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0", res.code)
 	}
 	sha := headSHA(t, dir)
@@ -151,8 +164,8 @@ func TestVulnerableDependencyFailsScan(t *testing.T) {
 	dir := copyRepo(t, addVulnerableDependency(t))
 	image := uniqueImage("vuln")
 	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
-	if res.code != pipeline.ExitScanFindings {
-		t.Fatalf("exit %d, want %d (scan findings)", res.code, pipeline.ExitScanFindings)
+	if res.code != exitScanFindings {
+		t.Fatalf("exit %d, want %d (scan findings)", res.code, exitScanFindings)
 	}
 	if !strings.Contains(res.stdout, "CVE-2021-38561") || !strings.Contains(res.stdout, "golang.org/x/text") {
 		t.Errorf("the findings table does not name CVE-2021-38561 in golang.org/x/text")
@@ -165,7 +178,7 @@ func TestVulnerableDependencyFailsScan(t *testing.T) {
 	// alone passes, while the report still lists it.
 	reports := filepath.Join(t.TempDir(), "reports")
 	res = run(t, dir, nil, "--skip-tests", "--dry-run", "--severity", "CRITICAL", "--registry", reg, "--image", image, "--report-dir", reports)
-	if res.code != pipeline.ExitOK {
+	if res.code != exitOK {
 		t.Fatalf("--severity CRITICAL: exit %d, want 0", res.code)
 	}
 	data, err := os.ReadFile(filepath.Join(reports, "trivy-linux-amd64.json"))
@@ -201,8 +214,8 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 	})
 	image := uniqueImage("broken")
 	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
-	if res.code != pipeline.ExitSmoke {
-		t.Fatalf("exit %d, want %d (smoke)", res.code, pipeline.ExitSmoke)
+	if res.code != exitSmoke {
+		t.Fatalf("exit %d, want %d (smoke)", res.code, exitSmoke)
 	}
 	if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
 		t.Errorf("a failed smoke test left tags %v", tags)
@@ -215,7 +228,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	dir := copyRepo(t, nil)
 	image := uniqueImage("dry")
 	res := run(t, dir, nil, "--dry-run", "--skip-tests", "--registry", reg, "--image", image)
-	if res.code != pipeline.ExitOK {
+	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0", res.code)
 	}
 	if !strings.Contains(res.stdout, "publish  skipped (--dry-run)") {
@@ -240,8 +253,8 @@ func TestRegistryCredentials(t *testing.T) {
 	const wrong = "wrong-token-e2e-7f3a9c"
 	res := run(t, dir, map[string]string{"REG_TOKEN": wrong, "GANTRY_IMAGES": imgs}, "--skip-tests",
 		"--registry", reg, "--image", image, "--username", user, "--token-env", "REG_TOKEN")
-	if res.code != pipeline.ExitPublish {
-		t.Fatalf("wrong token: exit %d, want %d (publish)", res.code, pipeline.ExitPublish)
+	if res.code != exitPublish {
+		t.Fatalf("wrong token: exit %d, want %d (publish)", res.code, exitPublish)
 	}
 	if strings.Contains(res.stdout+res.stderr, wrong) {
 		t.Error("the wrong token appears in the output")
@@ -251,7 +264,7 @@ func TestRegistryCredentials(t *testing.T) {
 	}
 	res = run(t, dir, map[string]string{"REG_TOKEN": pass, "GANTRY_IMAGES": imgs}, "--skip-tests",
 		"--registry", reg, "--image", image, "--username", user, "--token-env", "REG_TOKEN")
-	if res.code != pipeline.ExitOK {
+	if res.code != exitOK {
 		t.Fatalf("right token: exit %d, want 0", res.code)
 	}
 	if strings.Contains(res.stdout+res.stderr, pass) {
@@ -293,8 +306,8 @@ func TestPublishRetriesTransientFailures(t *testing.T) {
 		fails int64
 		want  int
 	}{
-		{"a few failures are retried", "5002", 3, pipeline.ExitOK},
-		{"persistent failures fail the publish", "5003", 1 << 30, pipeline.ExitPublish},
+		{"a few failures are retried", "5002", 3, exitOK},
+		{"persistent failures fail the publish", "5003", 1 << 30, exitPublish},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,7 +319,7 @@ func TestPublishRetriesTransientFailures(t *testing.T) {
 			if res.code != tt.want {
 				t.Fatalf("exit %d, want %d", res.code, tt.want)
 			}
-			if tt.want != pipeline.ExitOK {
+			if tt.want != exitOK {
 				left.Store(0) // heal the registry to look at what is left
 				if tags := tagsOf(t, addr+"/"+image); len(tags) > 0 {
 					t.Errorf("a failed publish left tags %v", tags)
@@ -328,8 +341,8 @@ func TestFailingTestFailsTestStage(t *testing.T) {
 		writeFile(t, dir, "app/internal/version/zz_e2e_test.go", "package version\n\nimport \"testing\"\n\nfunc TestInjectedByE2E(t *testing.T) {\n\tt.Fatal(\"deliberate failure injected by the e2e test\")\n}\n")
 	})
 	res := run(t, dir, nil, "--dry-run", "--registry", reg, "--image", uniqueImage("failtest"))
-	if res.code != pipeline.ExitTest {
-		t.Fatalf("exit %d, want %d (test)", res.code, pipeline.ExitTest)
+	if res.code != exitTest {
+		t.Fatalf("exit %d, want %d (test)", res.code, exitTest)
 	}
 	if !strings.Contains(res.stdout, "deliberate failure injected by the e2e test") {
 		t.Errorf("the failing test's output is not shown")
@@ -343,8 +356,8 @@ func TestUnreachableEngine(t *testing.T) {
 	dir := copyRepo(t, nil)
 	res := run(t, dir, map[string]string{"_EXPERIMENTAL_DAGGER_RUNNER_HOST": "docker-container://gantry-e2e-no-such-engine"},
 		"--dry-run", "--engine-timeout", "20s", "--image", "e2e/unreachable")
-	if res.code != pipeline.ExitInternal {
-		t.Fatalf("exit %d, want %d", res.code, pipeline.ExitInternal)
+	if res.code != exitInternal {
+		t.Fatalf("exit %d, want %d", res.code, exitInternal)
 	}
 	if !strings.Contains(res.stderr, "Dagger engine") || !strings.Contains(res.stderr, "Docker") {
 		t.Errorf("stderr does not explain the engine is unreachable: %s", tailLines(res.stderr, 5))
@@ -368,7 +381,7 @@ func TestRunCache(t *testing.T) {
 	// container output, which must not garble what the run records.
 
 	first := run(t, dir, env, args...)
-	if first.code != pipeline.ExitOK || strings.Contains(first.stdout, hit) {
+	if first.code != exitOK || strings.Contains(first.stdout, hit) {
 		t.Fatalf("first run: exit %d, cached %v; want 0 and a real run", first.code, strings.Contains(first.stdout, hit))
 	}
 	firstOutputs := readFile(t, outputs)
@@ -382,7 +395,7 @@ func TestRunCache(t *testing.T) {
 	os.RemoveAll(reports)
 	os.Remove(outputs)
 	second := run(t, dir, env, args...)
-	if second.code != pipeline.ExitOK || !strings.Contains(second.stdout, hit) {
+	if second.code != exitOK || !strings.Contains(second.stdout, hit) {
 		t.Fatalf("second run: exit %d, cached %v; want 0 and a cache hit", second.code, strings.Contains(second.stdout, hit))
 	}
 	if strings.Contains(second.stdout, "build    started") {
@@ -406,7 +419,7 @@ func TestRunCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	third := run(t, dir, env, args...)
-	if third.code != pipeline.ExitOK || strings.Contains(third.stdout, hit) || !strings.Contains(third.stdout, "published changed") {
+	if third.code != exitOK || strings.Contains(third.stdout, hit) || !strings.Contains(third.stdout, "published changed") {
 		t.Fatalf("run after latest moved: exit %d; want 0, no cache hit and the reason", third.code)
 	}
 	if d, err := remote.Head(latest); err != nil || d.Digest != published {
@@ -414,7 +427,7 @@ func TestRunCache(t *testing.T) {
 	}
 
 	rerun := run(t, dir, env, append(args, "--rerun")...)
-	if rerun.code != pipeline.ExitOK || strings.Contains(rerun.stdout, hit) || !strings.Contains(rerun.stdout, "smoke    passed") {
+	if rerun.code != exitOK || strings.Contains(rerun.stdout, hit) || !strings.Contains(rerun.stdout, "smoke    passed") {
 		t.Errorf("--rerun: exit %d; want 0 and every stage run", rerun.code)
 	}
 
@@ -422,7 +435,7 @@ func TestRunCache(t *testing.T) {
 	// Only the source differs from the first run (--allow-dirty is not part
 	// of the key), so this proves the tree is.
 	changed := run(t, dir, env, append(args, "--allow-dirty")...)
-	if changed.code != pipeline.ExitOK || strings.Contains(changed.stdout, hit) {
+	if changed.code != exitOK || strings.Contains(changed.stdout, hit) {
 		t.Errorf("after a change: exit %d, cached %v; want 0 and a real run", changed.code, strings.Contains(changed.stdout, hit))
 	}
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/cache"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/compose"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/daggerbuild"
@@ -115,7 +114,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		engineLayer, golangLayer, postgresLayer string
 		engineImage                             v1.Image
 		staticLayer                             v1.Layer
-		set                                     = images.Set{
+		set                                     = state.Images{
 			TrivyDBRepository:  Registry + "/" + standin.Repo + "trivy-db:" + trivydb.Tag,
 			InsecureRegistries: []string{Registry, AuthRegistry},
 		}

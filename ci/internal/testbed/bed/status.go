@@ -8,13 +8,13 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/bgproc"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/compose"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/dockercli"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/dockerd"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/engine"
 	"github.com/gantry-ci/gantry/ci/internal/testbed/registry"
+	"github.com/gantry-ci/gantry/ci/internal/testbed/state"
 )
 
 // Status writes what is up, versions and cache sizes to w. It reports
@@ -85,7 +85,7 @@ func (b *Bed) Status(ctx context.Context, w io.Writer) bool {
 		line("compose", "not installed")
 	}
 
-	if set, err := images.Load(b.state.ImagesFile()); err == nil && envErr == nil {
+	if set, err := state.ReadImages(b.state.ImagesFile()); err == nil && envErr == nil {
 		for _, ref := range []struct{ name, ref string }{
 			{"go", set.Go}, {"runtime", set.Runtime}, {"postgres", set.Postgres},
 			{"trivy", set.Trivy}, {"probe", set.Probe}, {"trivy-db", set.TrivyDBRepository},

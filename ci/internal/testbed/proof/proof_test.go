@@ -18,7 +18,7 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/gantry-ci/gantry/ci/internal/images"
+	"github.com/gantry-ci/gantry/ci/internal/testbed/state"
 )
 
 // bedVars are the variables the tests need from the bed's env file.
@@ -44,11 +44,11 @@ func requireBed(t *testing.T) {
 	}
 }
 
-// imageSet loads the bed's image-set override with the pipeline's loader.
-func imageSet(t *testing.T) images.Set {
+// imageSet reads the bed's image-set override.
+func imageSet(t *testing.T) state.Images {
 	t.Helper()
 	requireBed(t)
-	set, err := images.Load(os.Getenv("GANTRY_IMAGES"))
+	set, err := state.ReadImages(os.Getenv("GANTRY_IMAGES"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 package state
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -12,10 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
-
-	"github.com/gantry-ci/gantry/ci/internal/images"
 )
 
 // Label marks every Docker object the bed creates.
@@ -210,13 +209,44 @@ func (d Dir) ReadEnv() (Env, error) {
 	return ParseEnv(string(data))
 }
 
-// ImageSet renders the image-set override in the JSON format of
-// images.Set, checking it the way the pipeline will load it.
-func ImageSet(s images.Set) ([]byte, error) {
+// Images is the image-set override the bed writes for the pipeline
+// (GANTRY_IMAGES): the JSON format the README documents for the pipeline's
+// --images file. The bed keeps its own copy of the format so that it does
+// not import the pipeline; every e2e test feeds this file to the real
+// pipeline, which is what checks that the two agree.
+type Images struct {
+	Go                 string   `json:"go"`
+	Runtime            string   `json:"runtime"`
+	Postgres           string   `json:"postgres"`
+	Trivy              string   `json:"trivy"`
+	Probe              string   `json:"probe"`
+	TrivyDBRepository  string   `json:"trivy_db_repository,omitempty"`
+	InsecureRegistries []string `json:"insecure_registries,omitempty"`
+}
+
+// Validate reports the first image that is empty or malformed. The bed
+// sets every image, so unlike the pipeline's overrides none may be left out.
+func (s Images) Validate() error {
+	for _, f := range []struct{ name, ref string }{
+		{"go", s.Go}, {"runtime", s.Runtime}, {"postgres", s.Postgres},
+		{"trivy", s.Trivy}, {"probe", s.Probe},
+	} {
+		if f.ref == "" {
+			return fmt.Errorf("%q is empty", f.name)
+		}
+		if strings.ContainsAny(f.ref, " \t\n") {
+			return fmt.Errorf("%q: %q contains whitespace", f.name, f.ref)
+		}
+	}
+	return nil
+}
+
+// Marshal renders the image-set file, with the registries sorted.
+func (s Images) Marshal() ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	sort.Strings(s.InsecureRegistries)
+	s.InsecureRegistries = slices.Sorted(slices.Values(s.InsecureRegistries))
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return nil, err
@@ -224,9 +254,28 @@ func ImageSet(s images.Set) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
+// ReadImages reads an image-set file, rejecting fields the format lacks (as
+// the pipeline does) and images left out.
+func ReadImages(path string) (Images, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Images{}, fmt.Errorf("reading image set %s: %w", path, err)
+	}
+	var s Images
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return Images{}, fmt.Errorf("parsing image set %s: %w", path, err)
+	}
+	if err := s.Validate(); err != nil {
+		return Images{}, fmt.Errorf("image set %s: %w", path, err)
+	}
+	return s, nil
+}
+
 // WriteImages writes images.json.
-func (d Dir) WriteImages(s images.Set) error {
-	data, err := ImageSet(s)
+func (d Dir) WriteImages(s Images) error {
+	data, err := s.Marshal()
 	if err != nil {
 		return err
 	}

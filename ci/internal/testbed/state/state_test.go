@@ -3,10 +3,9 @@ package state
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/gantry-ci/gantry/ci/internal/images"
 )
 
 func sampleEnv() Env {
@@ -75,38 +74,93 @@ func TestShellQuote(t *testing.T) {
 	}
 }
 
-// The image set the bed writes must load with the pipeline's own loader.
-func TestImageSetLoads(t *testing.T) {
-	set := images.Set{
-		Go:                 "172.17.0.1:5000/testbed/golang:1.26.8@sha256:" + strings.Repeat("a", 64),
-		Runtime:            "172.17.0.1:5000/testbed/static:nonroot@sha256:" + strings.Repeat("b", 64),
-		Postgres:           "172.17.0.1:5000/testbed/postgres:15@sha256:" + strings.Repeat("c", 64),
-		Trivy:              "172.17.0.1:5000/testbed/trivy:0.69.3@sha256:" + strings.Repeat("d", 64),
-		Probe:              "172.17.0.1:5000/testbed/busybox:1.35.0@sha256:" + strings.Repeat("e", 64),
+func sampleImages() Images {
+	return Images{
+		Go:                 "172.17.0.1:5000/testbed/golang:1.26.8@sha256:aa",
+		Runtime:            "172.17.0.1:5000/testbed/static:nonroot@sha256:bb",
+		Postgres:           "172.17.0.1:5000/testbed/postgres:15@sha256:cc",
+		Trivy:              "172.17.0.1:5000/testbed/trivy:0.69.3@sha256:dd",
+		Probe:              "172.17.0.1:5000/testbed/busybox:1.35.0@sha256:ee",
 		TrivyDBRepository:  "172.17.0.1:5000/testbed/trivy-db:2",
 		InsecureRegistries: []string{"172.17.0.1:5001", "172.17.0.1:5000"},
 	}
+}
+
+// images.json is the pipeline's documented --images format (README,
+// "Pinned images"); the pipeline rejects fields it does not know, so the
+// file's keys are fixed here, not derived from the struct.
+func TestWriteImagesFormat(t *testing.T) {
+	set := sampleImages()
 	d := Dir(t.TempDir())
 	if err := d.WriteImages(set); err != nil {
 		t.Fatal(err)
 	}
-	got, err := images.Load(d.ImagesFile())
+	data, err := os.ReadFile(d.ImagesFile())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Go != set.Go || got.TrivyDBRepository != set.TrivyDBRepository || !got.Insecure("172.17.0.1:5000/x") {
-		t.Errorf("loaded %+v", got)
+	want := `{
+  "go": "172.17.0.1:5000/testbed/golang:1.26.8@sha256:aa",
+  "runtime": "172.17.0.1:5000/testbed/static:nonroot@sha256:bb",
+  "postgres": "172.17.0.1:5000/testbed/postgres:15@sha256:cc",
+  "trivy": "172.17.0.1:5000/testbed/trivy:0.69.3@sha256:dd",
+  "probe": "172.17.0.1:5000/testbed/busybox:1.35.0@sha256:ee",
+  "trivy_db_repository": "172.17.0.1:5000/testbed/trivy-db:2",
+  "insecure_registries": [
+    "172.17.0.1:5000",
+    "172.17.0.1:5001"
+  ]
+}
+`
+	if string(data) != want {
+		t.Errorf("images.json:\n%s\nwant:\n%s", data, want)
 	}
-	data, _ := os.ReadFile(d.ImagesFile())
-	for _, field := range []string{`"go"`, `"runtime"`, `"postgres"`, `"trivy"`, `"probe"`, `"trivy_db_repository"`, `"insecure_registries"`} {
-		if !strings.Contains(string(data), field) {
-			t.Errorf("images.json lacks %s:\n%s", field, data)
-		}
+	if set.InsecureRegistries[0] != "172.17.0.1:5001" {
+		t.Errorf("WriteImages sorted the caller's registries: %v", set.InsecureRegistries)
 	}
-	bad := set
-	bad.Trivy = ""
-	if err := d.WriteImages(bad); err == nil {
-		t.Error("WriteImages accepted an empty trivy image")
+	got, err := ReadImages(d.ImagesFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.InsecureRegistries = []string{"172.17.0.1:5000", "172.17.0.1:5001"}
+	if !reflect.DeepEqual(got, set) {
+		t.Errorf("read back %+v, want %+v", got, set)
+	}
+}
+
+func TestImagesInvalid(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string // images.json; empty: write sample with edit applied
+		edit    func(*Images)
+		wantErr string
+	}{
+		{name: "empty image", edit: func(s *Images) { s.Trivy = "" }, wantErr: `"trivy" is empty`},
+		{name: "whitespace", edit: func(s *Images) { s.Go = "golang 1.26" }, wantErr: `"go"`},
+		{name: "unknown field", file: `{"go":"g","runtime":"r","postgres":"p","trivy":"t","probe":"b","scanner":"x"}`, wantErr: `unknown field "scanner"`},
+		{name: "image left out", file: `{"go":"g","runtime":"r","postgres":"p","trivy":"t"}`, wantErr: `"probe" is empty`},
+		{name: "not JSON", file: `go: g`, wantErr: "parsing image set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Dir(t.TempDir())
+			var err error
+			if tt.file == "" {
+				set := sampleImages()
+				tt.edit(&set)
+				if err = d.WriteImages(set); err == nil {
+					t.Fatal("WriteImages accepted the set")
+				}
+			} else {
+				if err := os.WriteFile(d.ImagesFile(), []byte(tt.file), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				_, err = ReadImages(d.ImagesFile())
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want one containing %s", err, tt.wantErr)
+			}
+		})
 	}
 }
 
