@@ -14,7 +14,7 @@
 # (which drops the images it pulled) and Docker loses its build cache and
 # its copies of the base images.
 #
-#   go run ./ci/testbed up && eval "$(go run ./ci/testbed env)"
+#   go run ./testbed up && eval "$(go run ./testbed env)"
 #   bench/pipeline.sh
 #
 # Prints each time, the ratios against the targets, the runtime image size and

@@ -2,8 +2,8 @@
 # The one test command of the project: `bash ci/test.sh` (CI runs it with
 # CI=true on a fresh machine). It installs what it needs, starts a throwaway
 # PostgreSQL 15 for the app's database tests, brings the offline test bed up
-# (docs/testbed.md), vets and tests both modules, then takes the bed down and
-# checks that nothing of it is left.
+# (docs/testbed.md), vets and tests the three modules, then takes the bed down
+# and checks that nothing of it is left.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,11 +54,12 @@ export TEST_DATABASE_URL="postgres://gantry:gantry@127.0.0.1:$pgport/gantry_test
 
 # 3. The offline test bed: Docker, registries, Dagger engine, stand-ins.
 log "bringing the test bed up"
-go run ./ci/testbed up >"$pgdir/testbed.env"
+go run ./testbed up >"$pgdir/testbed.env"
 # shellcheck source=/dev/null
 source "$pgdir/testbed.env"
 
-# 4. Vet and test both modules (the `work` pattern covers the workspace).
+# 4. Vet and test the three modules: root, ci and testbed (the `work` pattern
+#    covers the workspace).
 status=0
 log "go vet work"
 go vet work || status=$?
@@ -69,7 +70,7 @@ fi
 
 # 5. Take the bed down, then check that nothing of it is left.
 log "taking the test bed down"
-go run ./ci/testbed down || status=$?
-TESTBED_EXPECT_DOWN=1 go test -count=1 -run 'TestDown' ./ci/internal/testbed/proof || status=$?
+go run ./testbed down || status=$?
+TESTBED_EXPECT_DOWN=1 go test -count=1 -run 'TestDown' ./testbed/proof || status=$?
 
 exit "$status"

@@ -1,0 +1,242 @@
+// Package e2e runs `go run ./ci` for real on the offline test bed: a Dagger
+// engine, a local registry, stand-in images, Trivy and its DB. Bring the bed
+// up first: `go run ./testbed up` and source the env file it prints.
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/gantry-ci/gantry/testbed/internal/state"
+)
+
+// bed returns the test bed's registry, or skips (fails under CI=true) when
+// the bed is not up.
+func bed(t *testing.T) string {
+	t.Helper()
+	for _, v := range []string{"GANTRY_IMAGES", "TESTBED_REGISTRY", "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "_EXPERIMENTAL_DAGGER_CLI_BIN"} {
+		if os.Getenv(v) == "" {
+			msg := "the offline test bed is not up (" + v + " unset): run `go run ./testbed up` and source the env file it prints"
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+	return os.Getenv("TESTBED_REGISTRY")
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// gantry builds the pipeline binary once per test process.
+func gantry(t *testing.T) string {
+	t.Helper()
+	root := repoRoot(t)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gantry-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gantry")
+		// From the ci module's directory: that builds the pipeline with
+		// or without the workspace.
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Dir = filepath.Join(root, "ci")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the pipeline: %v", buildErr)
+	}
+	return binPath
+}
+
+// repoRoot is the Gantry checkout these tests belong to: two levels up
+// from testbed/e2e, where the pipeline's module is ci/.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "ci", "go.mod")); err != nil {
+		t.Fatalf("%s does not look like the repository root: %v", root, err)
+	}
+	return root
+}
+
+// copyRepo copies the work tree (without .git and outputs) to a temporary
+// git repository with one commit, after edit changes it.
+func copyRepo(t *testing.T, edit func(dir string)) string {
+	t.Helper()
+	src := repoRoot(t)
+	dst := t.TempDir()
+	skip := map[string]bool{".git": true, "reports": true, ".testbed": true, ".env": true, filepath.Join("bench", "out"): true}
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if skip[rel] {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		info, _ := d.Info()
+		return os.WriteFile(target, data, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatalf("copying the repository: %v", err)
+	}
+	if edit != nil {
+		edit(dst)
+	}
+	git := func(args ...string) {
+		cmd := exec.Command("git", append([]string{"-C", dst}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com",
+			"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com", "GIT_COMMITTER_DATE=2026-11-01T10:00:00Z")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "e2e copy")
+	return dst
+}
+
+// writeFile writes a file below dir.
+func writeFile(t *testing.T, dir, rel, body string) {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the pipeline on dir with the bed's environment plus env.
+func run(t *testing.T, dir string, env map[string]string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(gantry(t), args...)
+	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	for _, k := range []string{"GITHUB_ACTIONS", "GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF", "GITHUB_EVENT_NAME", "GITHUB_TOKEN", "GITHUB_ACTOR", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"} {
+		cmd.Env = append(cmd.Env, k+"=")
+	}
+	// Each run gets its own run cache unless the test shares one: a passed
+	// run must not make another test's run a cache hit.
+	cmd.Env = append(cmd.Env, "GANTRY_RUN_CACHE="+t.TempDir())
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.code = ee.ExitCode()
+	default:
+		t.Fatalf("running gantry: %v", err)
+	}
+	t.Logf("gantry %s -> exit %d\n--- stdout:\n%s", strings.Join(args, " "), res.code, res.stdout)
+	if res.code != 0 {
+		t.Logf("--- stderr (tail):\n%s", tailLines(res.stderr, 60))
+	}
+	return res
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// imagesFile writes the bed's image set with extra plain-HTTP registries.
+func imagesFile(t *testing.T, insecure ...string) string {
+	t.Helper()
+	set, err := state.ReadImages(os.Getenv("GANTRY_IMAGES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.InsecureRegistries = append(set.InsecureRegistries, insecure...)
+	data, err := set.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "images.json")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// uniqueImage is a fresh repository name, so tests don't see each other's tags.
+func uniqueImage(prefix string) string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return "e2e/" + prefix + "-" + hex.EncodeToString(b)
+}
+
+// tagsOf lists a repository's tags; none if it doesn't exist.
+func tagsOf(t *testing.T, repo string) []string {
+	t.Helper()
+	r, err := name.NewRepository(repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(r)
+	if err != nil {
+		return nil
+	}
+	return tags
+}
+
+func headSHA(t *testing.T, dir string) string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,211 @@
+// Package modbuild builds Go commands from a module version fetched from the
+// Go module proxy, in a writable copy of the module directory: the way to
+// build tools whose go.mod has replace directives (so `go install m@v`
+// refuses them). Outputs are cached by module version and a key over every
+// build input.
+package modbuild
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/gantry-ci/gantry/testbed/internal/cache"
+	"github.com/gantry-ci/gantry/testbed/internal/step"
+)
+
+// Spec describes one build.
+type Spec struct {
+	// Name names the cache entry (bin/NAME-VERSION-KEY).
+	Name string
+	// Module and Version to build.
+	Module, Version string
+	// Sum is the expected module hash (h1:…). Required when NoSumDB is set.
+	Sum string
+	// NoSumDB skips the checksum database for Module (it does not know
+	// every version); Sum then is the only check.
+	NoSumDB bool
+	// Packages to build, relative to the module root (./cmd/x).
+	Packages []string
+	// Output names the binary when there is one package; with several,
+	// each binary is named after its package directory.
+	Output string
+	Tags   []string
+	// LDFlags is passed as -ldflags.
+	LDFlags string
+	// Env is added to the build environment (CGO_ENABLED=0, GOEXPERIMENT=…).
+	Env []string
+	// Prepare edits the module copy before the build (may be nil);
+	// PrepareKey must change whenever what Prepare writes changes.
+	Prepare    func(ctx context.Context, s *step.Step, src string) error
+	PrepareKey string
+}
+
+// Download is the part of `go mod download -json` output used here.
+type Download struct {
+	Path, Version, Dir, Sum, GoModSum, Error string
+}
+
+// Key is the cache key of the build: every input that changes the output.
+func (sp Spec) Key(goVersion string) string {
+	return cache.Key(sp.Module, sp.Version, sp.Sum, strings.Join(sp.Packages, " "), sp.Output,
+		strings.Join(sp.Tags, ","), sp.LDFlags, strings.Join(sp.Env, " "), sp.PrepareKey, goVersion)
+}
+
+// Validate checks the spec is complete.
+func (sp Spec) Validate() error {
+	switch {
+	case sp.Name == "" || sp.Module == "" || sp.Version == "":
+		return fmt.Errorf("build spec needs a name, module and version")
+	case len(sp.Packages) == 0:
+		return fmt.Errorf("build spec %s has no packages", sp.Name)
+	case sp.NoSumDB && sp.Sum == "":
+		return fmt.Errorf("build spec %s skips the checksum DB but pins no module hash", sp.Name)
+	case len(sp.Packages) == 1 && sp.Output == "":
+		return fmt.Errorf("build spec %s: one package needs an output name", sp.Name)
+	}
+	return nil
+}
+
+// BinDir is where the outputs of sp are cached.
+func BinDir(c cache.Dir, sp Spec, goVersion string) string {
+	return c.Path("bin", cache.Entry(sp.Name, sp.Version, sp.Key(goVersion)))
+}
+
+// Build returns the cached output directory of sp, building it first when
+// missing.
+func Build(ctx context.Context, s *step.Step, c cache.Dir, sp Spec) (string, error) {
+	if err := sp.Validate(); err != nil {
+		return "", err
+	}
+	goVersion, err := GoVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	dest := BinDir(c, sp, goVersion)
+	built, err := cache.Ensure(dest, func(tmp string) error {
+		return build(ctx, s, c, sp, tmp)
+	})
+	if err != nil {
+		return "", err
+	}
+	if !built {
+		return dest, step.Skip("%s %s cached in %s", sp.Module, sp.Version, dest)
+	}
+	if err := cache.Prune(filepath.Dir(dest), sp.Name+"-", filepath.Base(dest)); err != nil {
+		s.Logf("pruning old builds: %v", err)
+	}
+	return dest, nil
+}
+
+func build(ctx context.Context, s *step.Step, c cache.Dir, sp Spec, out string) error {
+	mod, err := Fetch(ctx, s, sp.Module, sp.Version, sp.Sum, sp.NoSumDB)
+	if err != nil {
+		return err
+	}
+	src := c.Path("work", cache.Entry(sp.Name, sp.Version, fmt.Sprint(os.Getpid())))
+	defer os.RemoveAll(src)
+	if err := CopyModule(ctx, s, mod.Dir, src); err != nil {
+		return err
+	}
+	if sp.Prepare != nil {
+		if err := sp.Prepare(ctx, s, src); err != nil {
+			return fmt.Errorf("preparing %s: %w", sp.Module, err)
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	target := out + "/"
+	if len(sp.Packages) == 1 {
+		target = filepath.Join(out, sp.Output)
+	}
+	args := []string{"build", "-trimpath"}
+	if len(sp.Tags) > 0 {
+		args = append(args, "-tags", strings.Join(sp.Tags, ","))
+	}
+	if sp.LDFlags != "" {
+		args = append(args, "-ldflags", sp.LDFlags)
+	}
+	args = append(args, "-o", target)
+	args = append(args, sp.Packages...)
+	s.Doing("compiling %s %s (%s)", sp.Module, sp.Version, strings.Join(sp.Packages, " "))
+	cmd := s.Command(ctx, "go", args...)
+	cmd.Dir = src
+	cmd.Env = append(goEnv(sp.Module, sp.NoSumDB), sp.Env...)
+	return s.Exec(cmd)
+}
+
+// Fetch downloads module@version through the module proxy and checks its
+// hash against sum when sum is set.
+func Fetch(ctx context.Context, s *step.Step, module, version, sum string, noSumDB bool) (Download, error) {
+	s.Doing("downloading %s@%s", module, version)
+	cmd := s.Command(ctx, "go", "mod", "download", "-json", module+"@"+version)
+	cmd.Dir = os.TempDir() // outside any module or workspace
+	cmd.Env = goEnv(module, noSumDB)
+	out, err := s.Output(cmd)
+	var d Download
+	if jerr := json.Unmarshal(out, &d); jerr != nil && err == nil {
+		err = fmt.Errorf("parsing go mod download output: %w", jerr)
+	}
+	if d.Error != "" {
+		return d, fmt.Errorf("downloading %s@%s: %s", module, version, d.Error)
+	}
+	if err != nil {
+		return d, fmt.Errorf("downloading %s@%s: %w", module, version, err)
+	}
+	if sum != "" && d.Sum != sum {
+		return d, fmt.Errorf("module %s@%s has hash %s, want %s", module, version, d.Sum, sum)
+	}
+	if d.Dir == "" {
+		return d, fmt.Errorf("go mod download gave no directory for %s@%s", module, version)
+	}
+	return d, nil
+}
+
+// CopyModule copies a module directory out of the (read-only) module cache
+// into dst and makes the copy writable.
+func CopyModule(ctx context.Context, s *step.Step, src, dst string) error {
+	s.Doing("copying %s", filepath.Base(src))
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	if err := s.Run(ctx, "cp", "-a", src+"/.", dst); err != nil {
+		return err
+	}
+	return s.Run(ctx, "chmod", "-R", "u+w", dst)
+}
+
+func goEnv(module string, noSumDB bool) []string {
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false -mod=mod")
+	if noSumDB {
+		env = append(env, "GONOSUMDB="+module)
+	}
+	return env
+}
+
+var goVersion struct {
+	once sync.Once
+	v    string
+	err  error
+}
+
+// GoVersion is the version of the go command on PATH (go1.26.8).
+func GoVersion(ctx context.Context) (string, error) {
+	goVersion.once.Do(func() {
+		out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+		if err != nil {
+			err = fmt.Errorf("running go env GOVERSION: %w", err)
+		}
+		goVersion.v, goVersion.err = strings.TrimSpace(string(out)), err
+	})
+	return goVersion.v, goVersion.err
+}
