@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/gantry-ci/gantry/internal/testenv"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
 )
 
@@ -26,16 +27,8 @@ import (
 // the bed is not up.
 func bed(t *testing.T) string {
 	t.Helper()
-	for _, v := range []string{"GANTRY_IMAGES", "TESTBED_REGISTRY", "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "_EXPERIMENTAL_DAGGER_CLI_BIN"} {
-		if os.Getenv(v) == "" {
-			msg := "the offline test bed is not up (" + v + " unset): run `go run ./testbed up` and source the env file it prints"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	return os.Getenv("TESTBED_REGISTRY")
+	return testenv.Require(t, "the offline test bed is not up: run `go run ./testbed up` and source the env file it prints",
+		"TESTBED_REGISTRY", "GANTRY_IMAGES", "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "_EXPERIMENTAL_DAGGER_CLI_BIN")[0]
 }
 
 var (

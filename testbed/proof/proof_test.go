@@ -18,6 +18,7 @@ import (
 
 	"dagger.io/dagger"
 
+	"github.com/gantry-ci/gantry/internal/testenv"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
 )
 
@@ -32,16 +33,7 @@ var bedVars = []string{
 // under CI=true, where the bed must be up.
 func requireBed(t *testing.T) {
 	t.Helper()
-	for _, v := range bedVars {
-		if os.Getenv(v) != "" {
-			continue
-		}
-		msg := "the offline test bed is not up (" + v + " is unset): run `go run ./testbed up` and source the env file it prints"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	testenv.Require(t, "the offline test bed is not up: run `go run ./testbed up` and source the env file it prints", bedVars...)
 }
 
 // imageSet reads the bed's image-set override.
