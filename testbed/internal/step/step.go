@@ -28,20 +28,27 @@ const TailLines = 30
 
 // Runner prints progress to Out and keeps logs in LogDir.
 type Runner struct {
-	out       io.Writer
-	logDir    string
-	heartbeat time.Duration
-	mu        sync.Mutex // serialises lines written to out
+	out    io.Writer
+	logDir string
+	// ticker starts one step's heartbeat: the channel that fires it and a
+	// function that stops it.
+	ticker func() (<-chan time.Time, func())
+	mu     sync.Mutex // serialises lines written to out
 }
 
-// New returns a Runner printing to out and logging into logDir.
+// New returns a Runner printing to out and logging into logDir, with a
+// heartbeat every Heartbeat.
 func New(out io.Writer, logDir string) *Runner {
-	return &Runner{out: out, logDir: logDir, heartbeat: Heartbeat}
+	return &Runner{out: out, logDir: logDir, ticker: func() (<-chan time.Time, func()) {
+		t := time.NewTicker(Heartbeat)
+		return t.C, t.Stop
+	}}
 }
 
-// WithHeartbeat returns r with another heartbeat interval (tests).
-func (r *Runner) WithHeartbeat(d time.Duration) *Runner {
-	r.heartbeat = d
+// WithTicks returns r with every step's heartbeat fired by ticks instead
+// of a clock (tests).
+func (r *Runner) WithTicks(ticks <-chan time.Time) *Runner {
+	r.ticker = func() (<-chan time.Time, func()) { return ticks, func() {} }
 	return r
 }
 
@@ -130,10 +137,18 @@ func (r *Runner) Run(ctx context.Context, name string, fn func(ctx context.Conte
 	defer f.Close()
 	fmt.Fprintf(f, "=== step %s started %s\n", name, s.start.Format(time.RFC3339))
 
-	done := make(chan struct{})
-	go s.heartbeat(done)
+	// The heartbeat ends before the step's last line, so no "still …"
+	// line comes after "done".
+	ticks, stop := r.ticker()
+	done, beaten := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(beaten)
+		s.heartbeat(ticks, done)
+	}()
 	err = fn(ctx, s)
 	close(done)
+	<-beaten
+	stop()
 
 	elapsed := s.Elapsed()
 	var skipped Skipped
@@ -159,14 +174,12 @@ func (r *Runner) Run(ctx context.Context, name string, fn func(ctx context.Conte
 	return fail
 }
 
-func (s *Step) heartbeat(done <-chan struct{}) {
-	t := time.NewTicker(s.r.heartbeat)
-	defer t.Stop()
+func (s *Step) heartbeat(ticks <-chan time.Time, done <-chan struct{}) {
 	for {
 		select {
 		case <-done:
 			return
-		case <-t.C:
+		case <-ticks:
 			s.mu.Lock()
 			doing := s.doing
 			s.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -91,19 +92,75 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// beatWriter also hands each heartbeat line to the test as it is written.
+type beatWriter struct {
+	syncBuffer
+	beats chan string
+}
+
+func (w *beatWriter) Write(p []byte) (int, error) {
+	n, err := w.syncBuffer.Write(p)
+	if strings.Contains(string(p), "] still ") {
+		w.beats <- string(p)
+	}
+	return n, err
+}
+
+// Each tick prints one heartbeat with what the step is doing at that
+// moment, and none comes after the step's last line. The test drives the
+// heartbeat with its own ticks and waits for each line on a channel: no
+// sleeps, no wall clock.
 func TestHeartbeat(t *testing.T) {
-	var out syncBuffer
-	r := New(&out, t.TempDir()).WithHeartbeat(20 * time.Millisecond)
+	out := &beatWriter{beats: make(chan string, 10)}
+	ticks := make(chan time.Time)
+	// The time.After cases only bound a broken heartbeat that never
+	// answers; the passing path never waits on them.
+	tick := func() {
+		select {
+		case ticks <- time.Time{}:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no heartbeat took the tick")
+		}
+	}
+	await := func() {
+		select {
+		case <-out.beats:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no heartbeat line after a tick")
+		}
+	}
+	r := New(out, t.TempDir()).WithTicks(ticks)
 	err := r.Run(context.Background(), "slow", func(ctx context.Context, s *Step) error {
+		s.Doing("downloading")
+		tick()
+		await()
 		s.Doing("compiling")
-		time.Sleep(90 * time.Millisecond)
+		tick()
+		await()
+		tick() // not awaited: Run must not return before its line
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(out.String(), "[slow] still compiling"); n < 2 {
-		t.Errorf("got %d heartbeat lines, want at least 2:\n%s", n, out.String())
+	var beats []string
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "[slow] still ") {
+			beats = append(beats, strings.TrimPrefix(l[:strings.LastIndex(l, " (")], "[slow] "))
+		}
+	}
+	want := []string{"still downloading", "still compiling", "still compiling"}
+	if !slices.Equal(beats, want) {
+		t.Errorf("heartbeats %q, want %q:\n%s", beats, want, out.String())
+	}
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "[slow] done") {
+		t.Errorf("last line %q, want the step's done line:\n%s", last, out.String())
+	}
+	select {
+	case ticks <- time.Time{}:
+		t.Error("the heartbeat still runs after Run returned")
+	default:
 	}
 }
 
