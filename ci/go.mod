@@ -4,13 +4,17 @@ go 1.26.0
 
 require (
 	dagger.io/dagger v0.19.10
+	github.com/Khan/genqlient v0.8.1
+	github.com/distribution/reference v0.6.0
 	github.com/google/go-containerregistry v0.20.7
+	github.com/moby/patternmatcher v0.6.0
 	github.com/spf13/pflag v1.0.10
+	golang.org/x/mod v0.30.0
+	golang.org/x/sync v0.18.0
 )
 
 require (
 	github.com/99designs/gqlgen v0.17.81 // indirect
-	github.com/Khan/genqlient v0.8.1 // indirect
 	github.com/adrg/xdg v0.5.3 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/containerd/stargz-snapshotter/estargz v0.18.1 // indirect
@@ -46,7 +50,6 @@ require (
 	go.opentelemetry.io/otel/trace v1.38.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.8.0 // indirect
 	golang.org/x/net v0.44.0 // indirect
-	golang.org/x/sync v0.18.0 // indirect
 	golang.org/x/sys v0.38.0 // indirect
 	golang.org/x/text v0.29.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20250825161204-c5933d9347a5 // indirect

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/gitinfo"
+	"github.com/gantry-ci/gantry/ci/internal/graph"
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/labels"
 	"github.com/gantry-ci/gantry/ci/internal/options"
@@ -53,7 +54,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "gantry: unexpected argument %q: gantry takes only flags (see --help)\n", fs.Arg(0))
 		return pipeline.ExitUsage
 	}
-	run, err := prepare(ctx, opts, getenv)
+	in, err := prepare(ctx, opts, getenv)
 	if err != nil {
 		var ue *options.UsageError
 		if errors.As(err, &ue) {
@@ -63,14 +64,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitInternal
 	}
-	run.Out = stdout
 	start := time.Now()
-	if run.DBDigest, err = pipeline.DBDigest(ctx, run.Images); err != nil {
+	if in.dbDigest, err = pipeline.DBDigest(ctx, in.images); err != nil {
 		fmt.Fprintf(stderr, "gantry: warning: %v; the scan uses a DB cached for at most a day\n", err)
 	}
-	cache, key, cacheOK := openRunCache(run, stderr)
+	cache, key, cacheOK := openRunCache(in, stderr)
 	if cacheOK && !opts.Rerun {
-		if s, ok := cachedRun(ctx, cache, key, run, stdout); ok {
+		if s, ok := cachedRun(ctx, cache, key, in, stdout); ok {
 			report(stdout, getenv, s)
 			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(10*time.Millisecond))
 			return pipeline.ExitOK
@@ -83,20 +83,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return pipeline.ExitInternal
 	}
 	defer disconnect()
-	run.Client = client
-	run.Source = client.Host().Directory(opts.Source, dagger.HostDirectoryOpts{Exclude: sourceExcludes(opts)})
-	run.Context = run.Source
-	if ex := contextExcludes(opts.Source); ex != nil {
-		// Uploaded on its own so that a change the image can't see (docs,
-		// ci/) leaves the build, and the scan of its result, cached.
-		run.Context = client.Host().Directory(opts.Source, dagger.HostDirectoryOpts{Exclude: ex})
-	}
-
-	err = pipeline.Execute(ctx, run, pipeline.Stages())
-	s := summarize(run)
+	env := pipeline.Env{Client: client, Images: in.images, RunID: in.id}
+	outcome, err := pipeline.Run(ctx, env, in.plan(client), stdout)
+	s := summarize(in, outcome)
 	report(stdout, getenv, s)
 	if err != nil {
-		var f *pipeline.Failure
+		var f *graph.Failure
 		if errors.As(err, &f) {
 			fmt.Fprintf(stderr, "gantry: %s failed: %v\n", f.Stage, f.Err)
 			return f.Code
@@ -106,8 +98,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if cacheOK {
 		var reports []string
-		if run.Scan != nil {
-			reports = run.Scan.Reports
+		if outcome.Scan != nil {
+			reports = outcome.Scan.Reports
 		}
 		if err := cache.Store(runcache.Entry{Key: key, Finished: time.Now(), Summary: s}, reports); err != nil {
 			fmt.Fprintf(stderr, "gantry: warning: recording the run in the run cache: %v\n", err)
@@ -117,8 +109,23 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return pipeline.ExitOK
 }
 
+// inputs is everything a run is decided from, read before the engine is
+// contacted.
+type inputs struct {
+	opts     *options.Options
+	images   images.Set
+	sha      string
+	tags     tags.Plan
+	labels   map[string]string
+	runtime  dockerfile.Stage
+	token    string
+	id       string
+	uploads  uploads
+	dbDigest string // of the Trivy DB; empty if it could not be read
+}
+
 // prepare validates the inputs and computes everything that needs no engine.
-func prepare(ctx context.Context, opts *options.Options, getenv func(string) string) (*pipeline.Run, error) {
+func prepare(ctx context.Context, opts *options.Options, getenv func(string) string) (*inputs, error) {
 	if err := opts.Validate(getenv); err != nil {
 		return nil, err
 	}
@@ -133,6 +140,10 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 	runtime, err := dockerfile.Runtime(string(df))
 	if err != nil {
 		return nil, &options.UsageError{Msg: fmt.Sprintf("reading %s: %v", filepath.Join(opts.Source, "Dockerfile"), err)}
+	}
+	up, err := planUploads(opts)
+	if err != nil {
+		return nil, &options.UsageError{Msg: err.Error()}
 	}
 	git, err := gitinfo.Read(ctx, opts.Source, opts.SHA, opts.Ref)
 	if err != nil {
@@ -157,17 +168,49 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	return &pipeline.Run{Opts: opts, Images: set, SHA: git.SHA, Plan: plan, Labels: lbls, Runtime: runtime,
-		Token: getenv(opts.TokenEnv), ID: hex.EncodeToString(id)}, nil
+	return &inputs{opts: opts, images: set, sha: git.SHA, tags: plan, labels: lbls, runtime: runtime,
+		token: getenv(opts.TokenEnv), id: hex.EncodeToString(id), uploads: up}, nil
 }
 
-// contextExcludes are the source's .dockerignore patterns, nil without one.
-func contextExcludes(source string) []string {
-	data, err := os.ReadFile(filepath.Join(source, ".dockerignore"))
-	if err != nil {
-		return nil // no .dockerignore (or unreadable): the build applies what it finds
+// plan turns the inputs into the pipeline's plan. The uploads become lazy
+// Dagger values: nothing is sent until a stage needs it.
+func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
+	o := in.opts
+	p := pipeline.Plan{
+		Test: pipeline.TestInput{Source: in.uploads.test.dir(client, o.Source), Modules: shippedModules},
+		Build: pipeline.BuildInput{
+			Context: in.uploads.context.dir(client, o.Source),
+			Args: []dagger.BuildArg{
+				{Name: "GO_IMAGE", Value: in.images.Go},
+				{Name: "RUNTIME_IMAGE", Value: in.images.Runtime},
+				{Name: "VERSION", Value: in.tags.Version},
+				{Name: "COMMIT", Value: in.sha},
+			},
+			Labels:    in.labels,
+			Platforms: o.Platforms,
+		},
+		Smoke:   pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck},
+		Scan:    pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, ReportDir: o.ReportDir},
+		TrivyDB: pipeline.TrivyDB{Digest: in.dbDigest, Day: time.Now().UTC().Format("2006-01-02")},
+		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Username: o.Username,
+			Healthcheck: in.runtime.Healthcheck},
 	}
-	return dockerfile.ContextExcludes(string(data))
+	if in.uploads.trivyignore {
+		p.Scan.Ignorefile = client.Host().File(filepath.Join(o.Source, trivyignore))
+	}
+	if o.SkipTests {
+		p.SkipTests = "--skip-tests"
+	}
+	switch {
+	case o.DryRun:
+		p.SkipPublish = "--dry-run"
+	case in.tags.Skip != "":
+		p.SkipPublish = in.tags.Skip
+	default:
+		p.Publish.Token = client.SetSecret("gantry-registry-token", in.token)
+		p.Publisher = pipeline.HostPublisher(client, o.Source)
+	}
+	return p
 }
 
 // connect reaches the engine within timeout; dagger.Connect alone can block
@@ -201,23 +244,23 @@ func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagge
 	}
 }
 
-func summarize(r *pipeline.Run) summary.Summary {
-	s := summary.Summary{Image: r.Opts.Registry + "/" + r.Opts.Image, Gating: r.Opts.Severity}
-	if r.Opts.Image == "" {
+func summarize(in *inputs, o pipeline.Outcome) summary.Summary {
+	s := summary.Summary{Image: in.opts.Registry + "/" + in.opts.Image, Gating: in.opts.Severity, Wall: o.Wall}
+	if in.opts.Image == "" {
 		s.Image = "unnamed image (dry run)"
 	}
-	for _, st := range r.Results {
+	for _, st := range o.Results {
 		s.Stages = append(s.Stages, summary.Stage{Name: st.Stage, Status: st.Status, Detail: st.Detail, Duration: st.Duration})
 	}
-	if r.Scan != nil {
+	if o.Scan != nil {
 		s.Scanned = true
-		s.Counts = r.Scan.Decision.Counts
-		s.Findings = r.Scan.Report.Findings
-		s.Reports = r.Scan.Reports
+		s.Counts = o.Scan.Decision.Counts
+		s.Findings = o.Scan.Report.Findings
+		s.Reports = o.Scan.Reports
 	}
-	if r.Published != nil {
-		s.Digest = r.Published.Digest
-		s.Refs = r.Published.Refs
+	if o.Published != nil {
+		s.Digest = o.Published.Digest
+		s.Refs = o.Published.Refs
 	}
 	return s
 }

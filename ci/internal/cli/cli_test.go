@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -35,6 +34,8 @@ func TestUsageErrors(t *testing.T) {
 	clean := repo(t)
 	dirty := repo(t)
 	os.WriteFile(filepath.Join(dirty, "new-file"), []byte("x"), 0o644)
+	notGit := t.TempDir()
+	writeTestFile(t, notGit, "Dockerfile", "FROM scratch\n")
 	badImages := filepath.Join(t.TempDir(), "images.json")
 	os.WriteFile(badImages, []byte(`{"go": ""`), 0o644)
 
@@ -50,7 +51,8 @@ func TestUsageErrors(t *testing.T) {
 		{"upper-case image", []string{"--dry-run", "--image", "Me/App", "--source", clean}, nil, "upper-case"},
 		{"no token", []string{"--image", "me/app", "--username", "me", "--source", clean}, nil, "needs a registry token"},
 		{"dirty tree when publishing", []string{"--image", "me/app", "--username", "me", "--source", dirty}, map[string]string{"GITHUB_TOKEN": "t"}, "uncommitted change"},
-		{"not a git tree", []string{"--dry-run", "--source", t.TempDir()}, nil, "Dockerfile"},
+		{"no Dockerfile", []string{"--dry-run", "--source", t.TempDir()}, nil, "Dockerfile"},
+		{"not a git tree", []string{"--dry-run", "--source", notGit}, nil, "not a git work tree"},
 		{"bad image set", []string{"--dry-run", "--source", clean, "--images", badImages}, nil, "--images"},
 		{"missing image set", []string{"--dry-run", "--source", clean, "--images", "/nonexistent.json"}, nil, "--images"},
 	}
@@ -82,33 +84,75 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestSourceExcludes(t *testing.T) {
-	src := t.TempDir()
+// What a run uploads, and so what its run-cache key covers: the shipped
+// modules for the test stage and the .dockerignore'd context for the build,
+// never the test bed, the docs or a report dir inside the source.
+func TestUploads(t *testing.T) {
+	dockerignore, err := os.ReadFile(filepath.Join("..", "..", "..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := map[string]string{
+		"go.mod": "module x", "Dockerfile": "FROM scratch", ".dockerignore": string(dockerignore),
+		"app/main.go": "package main", "ci/main.go": "package main", "internal/testenv/testenv.go": "package testenv",
+		"testbed/go.mod": "module bed", "docs/testbed.md": "#", "README.md": "#",
+	}
 	tests := []struct {
-		name, reportDir, want string // want: the extra exclude, if any
+		name, reportDir, change string
+		test, context           bool // whether each digest changes
 	}{
-		{"relative inside", "reports", "reports"},
-		{"nested inside", "out/reports", "out/reports"},
-		{"absolute inside", filepath.Join(src, "reports"), "reports"},
-		{"outside", filepath.Join(t.TempDir(), "reports"), ""},
-		{"the source itself", src, ""},
+		{"the service", "reports", "app/main.go", true, true},
+		{"a service test", "reports", "app/main_test.go", true, false},
+		{"the pipeline", "reports", "ci/internal/x/x.go", true, false},
+		{"the root module's internal packages", "reports", "internal/testenv/testenv.go", true, false},
+		{"the test bed", "reports", "testbed/internal/bed/bed.go", false, false},
+		{"the docs", "reports", "README.md", false, false},
+		{"the Dockerfile", "reports", "Dockerfile", false, true},
+		{"a report dir inside an uploaded module", "ci/reports", "ci/reports/trivy-linux-amd64.json", false, false},
+		{"a report dir outside the source", "/elsewhere", "ci/reports/x.json", true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := &options.Options{Source: src, ReportDir: tt.reportDir}
-			if !filepath.IsAbs(tt.reportDir) {
-				// Relative report dirs are relative to the working directory.
-				opts.ReportDir = filepath.Join(src, tt.reportDir)
+			src := t.TempDir()
+			for p, body := range tree {
+				writeTestFile(t, src, p, body)
 			}
-			got := sourceExcludes(opts)
-			base := []string{".git", "bench/out", ".testbed", ".env"}
-			if !slices.Equal(got[:len(base)], base) {
-				t.Fatalf("excludes = %v, want them to start with %v", got, base)
+			reports := tt.reportDir
+			if !filepath.IsAbs(reports) {
+				reports = filepath.Join(src, reports)
 			}
-			extra := strings.Join(got[len(base):], ",")
-			if extra != tt.want {
-				t.Errorf("extra excludes = %q, want %q", extra, tt.want)
+			u, err := planUploads(&options.Options{Source: src, ReportDir: reports})
+			if err != nil {
+				t.Fatal(err)
+			}
+			digests := func() (string, string) {
+				a, err1 := u.test.digest(src)
+				b, err2 := u.context.digest(src)
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+				return a, b
+			}
+			test0, ctx0 := digests()
+			writeTestFile(t, src, tt.change, "changed")
+			test1, ctx1 := digests()
+			if (test0 != test1) != tt.test {
+				t.Errorf("test upload changed = %v, want %v", test0 != test1, tt.test)
+			}
+			if (ctx0 != ctx1) != tt.context {
+				t.Errorf("build context changed = %v, want %v", ctx0 != ctx1, tt.context)
 			}
 		})
+	}
+}
+
+func writeTestFile(t *testing.T, root, rel, body string) {
+	t.Helper()
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,22 +1,23 @@
 package dockerfile
 
-import "strings"
+import (
+	"fmt"
+	"io"
 
-// ContextExcludes turns a .dockerignore into exclude patterns for uploading
-// the build context, keeping the Dockerfile, which Docker sends even when
-// .dockerignore excludes it. Comments and blank lines are dropped; "!"
-// exceptions keep their meaning, and the last matching pattern wins.
-func ContextExcludes(dockerignore string) []string {
-	var patterns []string
-	for _, line := range strings.Split(dockerignore, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		patterns = append(patterns, line)
+	"github.com/moby/patternmatcher/ignorefile"
+)
+
+// ContextExcludes reads a .dockerignore with BuildKit's own parser and
+// returns the exclude patterns for uploading the build context. It keeps
+// the Dockerfile, which Docker sends even when .dockerignore excludes it.
+// Without patterns it returns nil.
+func ContextExcludes(dockerignore io.Reader) ([]string, error) {
+	patterns, err := ignorefile.ReadAll(dockerignore)
+	if err != nil {
+		return nil, fmt.Errorf("reading .dockerignore: %w", err)
 	}
 	if len(patterns) == 0 {
-		return nil
+		return nil, nil
 	}
-	return append(patterns, "!Dockerfile")
+	return append(patterns, "!Dockerfile"), nil
 }

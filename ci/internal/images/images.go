@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Set is the complete list of external images and artifacts the pipeline
@@ -101,8 +103,8 @@ func (s Set) Validate() error {
 		if f.ref == "" {
 			return fmt.Errorf("%q is empty", f.name)
 		}
-		if strings.ContainsAny(f.ref, " \t\n") {
-			return fmt.Errorf("%q: %q contains whitespace", f.name, f.ref)
+		if _, err := name.ParseReference(f.ref); err != nil {
+			return fmt.Errorf("%q: %q is not an image reference: %w", f.name, f.ref, err)
 		}
 	}
 	return nil

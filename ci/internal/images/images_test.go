@@ -6,12 +6,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 func TestPinnedAreDigestPinned(t *testing.T) {
-	for name, ref := range map[string]string{"go": Pinned.Go, "runtime": Pinned.Runtime, "postgres": Pinned.Postgres, "trivy": Pinned.Trivy, "probe": Pinned.Probe} {
-		if !regexp.MustCompile(`@sha256:[0-9a-f]{64}$`).MatchString(ref) {
-			t.Errorf("%s = %q is not pinned by digest", name, ref)
+	for field, ref := range map[string]string{"go": Pinned.Go, "runtime": Pinned.Runtime, "postgres": Pinned.Postgres, "trivy": Pinned.Trivy, "probe": Pinned.Probe} {
+		if _, err := name.NewDigest(ref); err != nil {
+			t.Errorf("%s = %q is not pinned by digest: %v", field, ref, err)
 		}
 	}
 	if !strings.HasPrefix(Pinned.Trivy, "aquasec/trivy:0.69.3@") {
@@ -65,7 +67,9 @@ func TestLoad(t *testing.T) {
 			}},
 		{name: "unknown field", path: write("typo.json", `{"postgress": "x"}`), wantErr: "unknown field"},
 		{name: "not json", path: write("bad.json", `go: x`), wantErr: "parsing image set"},
-		{name: "whitespace in ref", path: write("ws.json", `{"go": "golang 1.26"}`), wantErr: "whitespace"},
+		{name: "whitespace in ref", path: write("ws.json", `{"go": "golang 1.26"}`), wantErr: "not an image reference"},
+		{name: "upper case repository", path: write("uc.json", `{"probe": "BusyBox:1.37"}`), wantErr: "not an image reference"},
+		{name: "truncated digest", path: write("digest.json", `{"trivy": "aquasec/trivy@sha256:bcc376de"}`), wantErr: "not an image reference"},
 		{name: "missing file", path: filepath.Join(dir, "nope.json"), wantErr: "reading image set"},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
 )
 
@@ -120,11 +122,8 @@ func usage(format string, args ...any) error {
 }
 
 var (
-	// Distribution's repository grammar: lower-case path components.
-	imageRE    = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-	registryRE = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?$`)
 	shaRE      = regexp.MustCompile(`^[0-9a-f]{40}$`)
-	repoRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	repoRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`) // GitHub's OWNER/REPO
 	platformRE = regexp.MustCompile(`^linux/(amd64|arm64)$`)
 )
 
@@ -144,7 +143,7 @@ func (o *Options) Validate(getenv func(string) string) error {
 		}
 		o.Severity[i] = up
 	}
-	if !registryRE.MatchString(o.Registry) {
+	if _, err := name.NewRegistry(o.Registry, name.StrictValidation); err != nil {
 		return usage("--registry: %q is not a registry host[:port], e.g. ghcr.io or localhost:5000", o.Registry)
 	}
 	switch o.Latest {
@@ -181,11 +180,11 @@ func (o *Options) Validate(getenv func(string) string) error {
 		seen[p] = true
 	}
 	if o.Image != "" {
-		if strings.ToLower(o.Image) != o.Image && imageRE.MatchString(strings.ToLower(o.Image)) {
-			return usage("--image: %q has upper-case letters; registries require lower case: use %q", o.Image, strings.ToLower(o.Image))
-		}
-		if !imageRE.MatchString(o.Image) {
-			return usage("--image: %q is not a valid image name: use lower-case path components like owner/app", o.Image)
+		if err := o.checkImage(o.Image); err != nil {
+			if lower := strings.ToLower(o.Image); lower != o.Image && o.checkImage(lower) == nil {
+				return usage("--image: %q has upper-case letters; registries require lower case: use %q", o.Image, lower)
+			}
+			return usage("--image: %q is not a valid image name (%v): use lower-case path components like owner/app", o.Image, err)
 		}
 	}
 	if !o.Publishing() {
@@ -202,6 +201,28 @@ func (o *Options) Validate(getenv func(string) string) error {
 	}
 	if o.Username == "" {
 		return usage("publishing needs a registry user name: pass --username or set GITHUB_ACTOR")
+	}
+	return nil
+}
+
+// checkImage parses image as a repository on --registry: go-containerregistry
+// (which pushes it) splits and checks it, and distribution's reference
+// grammar, which registries enforce, checks each path component (name
+// accepts "owner//app").
+func (o *Options) checkImage(image string) error {
+	repo, err := name.NewRepository(o.Registry+"/"+image, name.StrictValidation)
+	if err != nil {
+		return err
+	}
+	if repo.RegistryStr() != o.Registry || repo.RepositoryStr() != image {
+		return fmt.Errorf("it does not name a repository on %s; pass the registry host with --registry", o.Registry)
+	}
+	ref, err := reference.ParseNamed(o.Registry + "/" + image)
+	if err != nil {
+		return err
+	}
+	if _, tagged := ref.(reference.Tagged); tagged {
+		return fmt.Errorf("it carries a tag; Gantry decides the tags")
 	}
 	return nil
 }

@@ -102,13 +102,36 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// With a token in the environment, every check that runs while publishing
+// still fails for its own reason, and none of them repeats the token.
 func TestTokenNeverInErrors(t *testing.T) {
-	e := map[string]string{"GITHUB_TOKEN": "sup3r-s3cret"}
-	o := New(env(e))
-	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	o.Bind(fs)
-	fs.Parse([]string{"--image", "o/a"})
-	if err := o.Validate(env(e)); err == nil || strings.Contains(err.Error(), "sup3r-s3cret") {
-		t.Fatalf("err = %v", err)
+	const token = "sup3r-s3cret-0a1b2c"
+	e := map[string]string{"GITHUB_TOKEN": token, "OTHER": token}
+	tests := []struct {
+		args []string
+		want string // proves the case reached the check it is about
+	}{
+		{[]string{"--image", "o/a"}, "user name"},
+		{[]string{"--username", "u"}, "--image is required"},
+		{[]string{"--image", "O/A", "--username", "u"}, "upper-case"},
+		{[]string{"--image", "o/a", "--username", "u", "--token-env", ""}, "--token-env must name"},
+		{[]string{"--image", "o/a", "--username", "u", "--token-env", "UNSET"}, "$UNSET"},
+		{[]string{"--image", "o/a", "--username", "u", "--registry", "bad/registry"}, "--registry"},
+	}
+	for _, tt := range tests {
+		o := New(env(e))
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		o.Bind(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		err := o.Validate(env(e))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want it to contain %q", tt.args, err, tt.want)
+			continue
+		}
+		if strings.Contains(err.Error(), token) {
+			t.Errorf("%v: the token appears in %q", tt.args, err)
+		}
 	}
 }

@@ -7,40 +7,68 @@ import (
 	"sort"
 
 	"dagger.io/dagger"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gantry-ci/gantry/ci/internal/graph"
 )
 
-// build runs the Dockerfile once per platform. The Dockerfile cross-compiles
-// (FROM --platform=$BUILDPLATFORM), so no platform needs emulation.
-func build(ctx context.Context, r *Run) error {
-	native, err := r.Client.DefaultPlatform(ctx)
+// BuildInput is what the build stage takes.
+type BuildInput struct {
+	Context   *dagger.Directory // the build context, .dockerignore applied
+	Args      []dagger.BuildArg
+	Labels    map[string]string
+	Platforms []string
+}
+
+// Built is the build stage's result.
+type Built struct {
+	Images map[string]*dagger.Container // by platform, evaluated
+	Engine string                       // the engine's platform, which smoke runs
+}
+
+// Native is the image the engine can run.
+func (b Built) Native() *dagger.Container { return b.Images[b.Engine] }
+
+// Build runs the Dockerfile for every platform at once. The Dockerfile
+// cross-compiles (FROM --platform=$BUILDPLATFORM), so no platform needs
+// emulation, and the platforms share the steps that don't depend on the
+// target (module download).
+func Build(ctx context.Context, env Env, in BuildInput) (Built, error) {
+	native, err := env.Client.DefaultPlatform(ctx)
 	if err != nil {
-		return failWith(ExitInternal, fmt.Errorf("asking the engine for its platform: %w", err))
+		return Built{}, graph.WithCode(ExitInternal, fmt.Errorf("asking the engine for its platform: %w", err))
 	}
-	r.Native = string(native)
-	if !slices.Contains(r.Opts.Platforms, r.Native) {
-		return fmt.Errorf("--platform %v does not include the engine's platform %s, which the smoke stage runs", r.Opts.Platforms, r.Native)
+	if !slices.Contains(in.Platforms, string(native)) {
+		return Built{}, fmt.Errorf("--platform %v does not include the engine's platform %s, which the smoke stage runs", in.Platforms, native)
 	}
-	args := []dagger.BuildArg{
-		{Name: "GO_IMAGE", Value: r.Images.Go},
-		{Name: "RUNTIME_IMAGE", Value: r.Images.Runtime},
-		{Name: "VERSION", Value: r.Plan.Version},
-		{Name: "COMMIT", Value: r.SHA},
-	}
-	keys := make([]string, 0, len(r.Labels))
-	for k := range r.Labels {
+	keys := make([]string, 0, len(in.Labels))
+	for k := range in.Labels {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	r.Built = map[string]*dagger.Container{}
-	for _, p := range r.Opts.Platforms {
-		ctr := r.Context.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p), BuildArgs: args})
-		for _, k := range keys {
-			ctr = ctr.WithLabel(k, r.Labels[k])
-		}
-		if ctr, err = ctr.Sync(ctx); err != nil {
-			return fmt.Errorf("building %s: %w", p, err)
-		}
-		r.Built[p] = ctr
+
+	built := make([]*dagger.Container, len(in.Platforms))
+	eg, ctx := errgroup.WithContext(ctx)
+	for i, p := range in.Platforms {
+		eg.Go(func() error {
+			ctr := in.Context.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p), BuildArgs: in.Args})
+			for _, k := range keys {
+				ctr = ctr.WithLabel(k, in.Labels[k])
+			}
+			ctr, err := ctr.Sync(ctx)
+			if err != nil {
+				return fmt.Errorf("building %s: %w", p, err)
+			}
+			built[i] = ctr
+			return nil
+		})
 	}
-	return nil
+	if err := eg.Wait(); err != nil {
+		return Built{}, err
+	}
+	out := Built{Images: map[string]*dagger.Container{}, Engine: string(native)}
+	for i, p := range in.Platforms {
+		out.Images[p] = built[i]
+	}
+	return out, nil
 }

@@ -1,23 +1,21 @@
-// Package pipeline is Gantry's CI pipeline: an ordered list of stages run on
-// a Dagger engine. Each stage runs only if every earlier one passed.
+// Package pipeline is Gantry's CI pipeline: typed stages on a Dagger engine,
+// run as a graph so that what doesn't depend on each other runs at once.
+// This file wires the stages, in pipeline order; each has a file of its own.
 package pipeline
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"strings"
+	"net/url"
 	"time"
 
 	"dagger.io/dagger"
+	"github.com/Khan/genqlient/graphql"
 
-	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
+	"github.com/gantry-ci/gantry/ci/internal/graph"
 	"github.com/gantry-ci/gantry/ci/internal/images"
-	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/push"
-	"github.com/gantry-ci/gantry/ci/internal/scanreport"
-	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
 // Exit codes, one per way a run can end (documented in the README).
@@ -33,134 +31,112 @@ const (
 	ExitPublish      = 8
 )
 
-// Stages is the pipeline, in order.
-func Stages() []Stage {
-	return []Stage{
-		// go vet and go test of the workspace, against a PostgreSQL service.
-		{Name: "test", Code: ExitTest, Skip: skipTests, Run: test},
-		// The Dockerfile, once per platform, with OCI labels.
-		{Name: "build", Code: ExitBuild, Run: build},
-		// The native image as a service against PostgreSQL: healthy, then
-		// unhealthy once the database stops; non-root, with a healthcheck.
-		{Name: "smoke", Code: ExitSmoke, Run: smoke},
-		// Trivy on every platform's image; the gate reads its JSON report.
-		{Name: "scan", Code: ExitScanError, Run: scan},
-		// One push by digest, then every tag; skipped by --dry-run and on PRs.
-		{Name: "publish", Code: ExitPublish, Skip: skipPublish, Run: publish},
-	}
+// Env is what every stage shares, read-only.
+type Env struct {
+	Client *dagger.Client
+	Images images.Set
+	// RunID is unique per run: it keeps Dagger from reusing the results of
+	// probes and publishes, which must happen every time.
+	RunID string
 }
 
-// Stage is one step of the pipeline.
-type Stage struct {
-	Name string
-	Code int               // exit code when the stage fails, unless its error says otherwise
-	Skip func(*Run) string // non-empty: skipped, and why
-	Run  func(context.Context, *Run) error
+// Plan is a run's input, decided before any stage runs.
+type Plan struct {
+	SkipTests   string // non-empty: the test stage is skipped, and why
+	Test        TestInput
+	Build       BuildInput
+	Smoke       SmokeInput // without Image: that comes from the build
+	Scan        ScanInput  // without Images and DB: they come from the build and TrivyDB
+	TrivyDB     TrivyDB
+	SkipPublish string        // non-empty: nothing is published, and why
+	Publish     PublishInput  // without Images and Publisher
+	Publisher   PublisherFunc // compiles gantry-publish; started in the background
 }
 
-// Run is one pipeline run: its inputs, and what the stages produce.
-type Run struct {
-	Opts     *options.Options
-	Images   images.Set
-	Client   *dagger.Client
-	Source   *dagger.Directory
-	Context  *dagger.Directory // the build context: Source filtered by .dockerignore
-	SHA      string
-	Plan     tags.Plan
-	Labels   map[string]string
-	Runtime  dockerfile.Stage
-	Token    string
-	DBDigest string    // of the Trivy DB; empty if it could not be read
-	ID       string    // unique per run: keeps Dagger from reusing probe and publish results
-	Out      io.Writer // one line per stage, summaries
-
-	// Produced by the stages.
-	Built     map[string]*dagger.Container // by platform
-	Native    string                       // the engine's platform, smoke-tested
-	Scan      *ScanResult
-	Published *push.Result
-	Results   []Result
-
-	publisherBin publisherOnce // shared by warm and the publish stage
+// Outcome is what a run produced, for the summary.
+type Outcome struct {
+	Results   []graph.Result // in pipeline order
+	Scan      *ScanResult    // nil if the scan did not run to a verdict
+	Published *push.Result   // nil unless published
+	Wall      time.Duration
 }
 
-// ScanResult is the scan stage's verdict.
-type ScanResult struct {
-	Report   scanreport.Report
-	Decision scanreport.Decision
-	Reports  []string // files written to --report-dir
-}
+// Run runs the pipeline. The error is a *graph.Failure naming the first
+// failed stage in pipeline order, with its exit code.
+func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
+	start := time.Now()
+	g := graph.New(ctx, out, graph.WithClassifier(classify))
+	db := trivyDB(env, p.TrivyDB)
+	publisher := startPublisher(g.Context(), env, p)
+	defer warm(g.Context(), env, db)()
 
-// Result is a stage's outcome.
-type Result struct {
-	Stage    string
-	Status   string // passed, failed, skipped
-	Detail   string
-	Duration time.Duration
-}
-
-// Failure is a stage failing with a specific exit code.
-type Failure struct {
-	Stage string
-	Code  int
-	Err   error
-}
-
-func (f *Failure) Error() string { return fmt.Sprintf("%s: %v", f.Stage, f.Err) }
-func (f *Failure) Unwrap() error { return f.Err }
-
-// failWith makes a stage exit with code instead of its default.
-func failWith(code int, err error) error { return &Failure{Code: code, Err: err} }
-
-// Execute runs the stages in order and stops at the first failure, which it
-// returns as a *Failure.
-func Execute(ctx context.Context, r *Run, stages []Stage) error {
-	if r.Client != nil {
-		defer warm(ctx, r)()
-	}
-	for _, s := range stages {
-		if s.Skip != nil {
-			if why := s.Skip(r); why != "" {
-				r.Results = append(r.Results, Result{Stage: s.Name, Status: "skipped", Detail: why})
-				fmt.Fprintf(r.Out, "gantry: %-8s skipped (%s)\n", s.Name, why)
-				continue
-			}
-		}
-		fmt.Fprintf(r.Out, "gantry: %-8s started\n", s.Name)
-		start := time.Now()
-		err := s.Run(ctx, r)
-		d := time.Since(start).Round(100 * time.Millisecond)
+	// go vet and go test of what ships (the service and the pipeline), with
+	// a PostgreSQL service for the service's integration tests.
+	test := stage(g, "test", ExitTest, p.SkipTests, nil, func(ctx context.Context, log io.Writer) (none, error) {
+		return none{}, Test(ctx, env, p.Test, log)
+	})
+	// The Dockerfile for every platform at once, with OCI labels.
+	build := graph.Go(g, "build", ExitBuild, nil, func(ctx context.Context, log io.Writer) (Built, error) {
+		return Build(ctx, env, p.Build)
+	})
+	// The native image as a service against PostgreSQL: healthy, then 503
+	// once the database stops; non-root, with a shell-free healthcheck.
+	smoke := graph.Go(g, "smoke", ExitSmoke, deps(build), func(ctx context.Context, log io.Writer) (none, error) {
+		in := p.Smoke
+		in.Image = build.Value().Native()
+		return none{}, Smoke(ctx, env, in, log)
+	})
+	// Trivy on every platform's image, alongside smoke; the gate reads its
+	// JSON reports.
+	scan := graph.Go(g, "scan", ExitScanError, deps(build), func(ctx context.Context, log io.Writer) (*ScanResult, error) {
+		in := p.Scan
+		in.Images, in.DB = build.Value().Images, db
+		return Scan(ctx, env, in, log)
+	})
+	// Once every gate passed: one push by digest, then every tag.
+	publish := stage(g, "publish", ExitPublish, p.SkipPublish, deps(test, build, smoke, scan), func(ctx context.Context, log io.Writer) (*push.Result, error) {
+		in := p.Publish
+		in.Images = build.Value().Images
+		bin, err := publisher()
 		if err != nil {
-			f := &Failure{Stage: s.Name, Code: s.Code, Err: err}
-			var sf *Failure
-			if errors.As(err, &sf) {
-				f.Code, f.Err = sf.Code, sf.Err
-			}
-			if ctx.Err() != nil || engineLost(err) {
-				f.Code = ExitInternal
-			}
-			r.Results = append(r.Results, Result{Stage: s.Name, Status: "failed", Detail: firstLine(f.Err.Error()), Duration: d})
-			fmt.Fprintf(r.Out, "gantry: %-8s FAILED after %s\n", s.Name, d)
-			return f
+			return nil, graph.WithCode(ExitInternal, err)
 		}
-		r.Results = append(r.Results, Result{Stage: s.Name, Status: "passed", Duration: d})
-		fmt.Fprintf(r.Out, "gantry: %-8s passed in %s\n", s.Name, d)
-	}
-	return nil
+		in.Publisher = bin
+		return Publish(ctx, env, in, log)
+	})
+
+	results, err := g.Wait()
+	return Outcome{Results: results, Scan: scan.Value(), Published: publish.Value(), Wall: time.Since(start)}, err
 }
 
-// engineLost reports an error of the connection to the engine rather than
-// of the stage's work: the engine died or restarted under the run.
-func engineLost(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "http://dagger/query") || strings.Contains(msg, "dial-stdio")
+type none struct{}
+
+func deps(d ...graph.Dep) []graph.Dep { return d }
+
+// stage declares a stage that is skipped when skip says why.
+func stage[T any](g *graph.Graph, name string, code int, skip string, d []graph.Dep, f func(context.Context, io.Writer) (T, error)) *graph.Stage[T] {
+	if skip != "" {
+		return graph.Skip[T](g, name, skip)
+	}
+	return graph.Go(g, name, code, d, f)
 }
 
-func firstLine(s string) string {
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
-		}
+// classify makes a lost engine an internal error rather than the verdict of
+// the stage that happened to be waiting on it.
+func classify(err error, code int) int {
+	if EngineLost(err) {
+		return ExitInternal
 	}
-	return s
+	return code
+}
+
+// EngineLost reports an error of the connection to the engine rather than
+// an answer from it. The SDK returns a *graphql.HTTPError when the session
+// answers with a non-200 status (502 once the engine is gone) and a
+// *url.Error when the session itself can't be reached; an engine that
+// answered, even with a failed exec, returns GraphQL errors instead.
+func EngineLost(err error) bool {
+	var httpErr *graphql.HTTPError
+	var urlErr *url.Error
+	return errors.As(err, &httpErr) || errors.As(err, &urlErr)
 }

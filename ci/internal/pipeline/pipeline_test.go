@@ -1,72 +1,81 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
-	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+
+	"dagger.io/dagger"
+	"dagger.io/dagger/engineconn"
 )
 
-func TestExecute(t *testing.T) {
-	ok := func(context.Context, *Run) error { return nil }
-	fail := func(context.Context, *Run) error { return errors.New("boom") }
-	findings := func(context.Context, *Run) error { return failWith(ExitScanFindings, errors.New("2 findings")) }
-	lost := func(context.Context, *Run) error {
-		return errors.New(`returned error 502: {"errors":[{"message":"http do: Post \"http://dagger/query\": unexpected EOF"}]}`)
-	}
-	never := func(context.Context, *Run) error { t.Error("a stage ran after a failure"); return nil }
-	skip := func(*Run) string { return "--dry-run" }
-
+// The SDK's errors are told apart by type: a session that can't reach the
+// engine, or can't be reached itself, is a lost engine; an engine that
+// answers with an error is the stage's failure. Each case talks to a real
+// dagger.Client over HTTP, as the SDK talks to its session.
+func TestEngineLost(t *testing.T) {
 	tests := []struct {
-		name     string
-		stages   []Stage
-		wantCode int // 0: no error
-		statuses string
+		name    string
+		handler http.HandlerFunc // nil: nothing listens
+		lost    bool
 	}{
-		{"all pass", []Stage{{Name: "a", Code: 3, Run: ok}, {Name: "b", Code: 4, Run: ok}}, 0, "passed passed"},
-		{"stage code", []Stage{{Name: "a", Code: 3, Run: ok}, {Name: "b", Code: ExitBuild, Run: fail}, {Name: "c", Run: never}}, ExitBuild, "passed failed"},
-		{"error overrides code", []Stage{{Name: "scan", Code: ExitScanError, Run: findings}, {Name: "c", Run: never}}, ExitScanFindings, "failed"},
-		{"lost engine is internal", []Stage{{Name: "build", Code: ExitBuild, Run: lost}}, ExitInternal, "failed"},
-		{"skip", []Stage{{Name: "a", Code: 3, Run: ok}, {Name: "publish", Code: ExitPublish, Skip: skip, Run: never}}, 0, "passed skipped"},
+		{"the session answers 502: the engine is gone", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, `{"errors":[{"message":"http do: Post \"http://dagger/query\": unexpected EOF"}]}`)
+		}, true},
+		{"the session drops the connection", func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}, true},
+		{"nothing listens: the session process died", nil, true},
+		{"the engine answers with a failed exec", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"data":null,"errors":[{"message":"process \"go test ./...\" did not complete successfully: exit code: 1","extensions":{"_type":"EXEC_ERROR","exitCode":1}}]}`)
+		}, false},
+		{"the engine answers with an error", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"data":null,"errors":[{"message":"failed to resolve source metadata for docker.io/library/nope:1"}]}`)
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			r := &Run{Out: &out}
-			err := Execute(context.Background(), r, tt.stages)
-			code := 0
+			srv := httptest.NewServer(tt.handler)
+			if tt.handler == nil {
+				srv.Close()
+			} else {
+				defer srv.Close()
+			}
+			ctx := context.Background()
+			c, err := dagger.Connect(ctx, dagger.WithConn(session{Client: srv.Client(), host: srv.Listener.Addr().String()}))
 			if err != nil {
-				var f *Failure
-				if !errors.As(err, &f) {
-					t.Fatalf("err = %T %v, want *Failure", err, err)
-				}
-				code = f.Code
+				t.Fatal(err)
 			}
-			if code != tt.wantCode {
-				t.Errorf("code = %d, want %d", code, tt.wantCode)
+			_, err = c.DefaultPlatform(ctx)
+			if err == nil {
+				t.Fatal("the query succeeded")
 			}
-			var got []string
-			for _, res := range r.Results {
-				got = append(got, res.Status)
-			}
-			if strings.Join(got, " ") != tt.statuses {
-				t.Errorf("statuses = %q, want %q", got, tt.statuses)
+			if got := EngineLost(fmt.Errorf("building: %w", err)); got != tt.lost {
+				t.Errorf("EngineLost(%T %v) = %v, want %v", err, err, got, tt.lost)
 			}
 		})
 	}
 }
 
-func TestExitCodesAreDistinct(t *testing.T) {
-	seen := map[int]bool{}
-	for _, c := range []int{ExitOK, ExitInternal, ExitUsage, ExitTest, ExitBuild, ExitSmoke, ExitScanFindings, ExitScanError, ExitPublish} {
-		if seen[c] {
-			t.Errorf("exit code %d used twice", c)
-		}
-		seen[c] = true
-	}
+// session is a dagger engine connection to a test server.
+type session struct {
+	*http.Client
+	host string
 }
+
+func (s session) Host() string { return s.host }
+func (s session) Close() error { return nil }
+
+var _ engineconn.EngineConn = session{}
 
 func TestFailingOutputKeepsFailures(t *testing.T) {
 	var b strings.Builder

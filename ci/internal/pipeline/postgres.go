@@ -16,8 +16,8 @@ const (
 
 // postgres returns the pinned PostgreSQL image as a service; distinct keys
 // give distinct instances (the smoke stage stops its own).
-func postgres(r *Run, key string) *dagger.Service {
-	return r.Client.Container().From(r.Images.Postgres).
+func postgres(env Env, key string) *dagger.Service {
+	return env.Client.Container().From(env.Images.Postgres).
 		WithEnvVariable("POSTGRES_USER", pgUser).
 		WithEnvVariable("POSTGRES_PASSWORD", pgPassword).
 		WithEnvVariable("POSTGRES_DB", pgDB).
@@ -32,9 +32,9 @@ func databaseURL(host string) string {
 }
 
 // goContainer is the pinned Go image with shared module and build caches.
-func goContainer(r *Run) *dagger.Container {
-	return r.Client.Container().From(r.Images.Go).
-		WithMountedCache("/go/pkg/mod", r.Client.CacheVolume("gantry-go-mod")).
-		WithMountedCache("/root/.cache/go-build", r.Client.CacheVolume("gantry-go-build")).
+func goContainer(env Env) *dagger.Container {
+	return env.Client.Container().From(env.Images.Go).
+		WithMountedCache("/go/pkg/mod", env.Client.CacheVolume("gantry-go-mod")).
+		WithMountedCache("/root/.cache/go-build", env.Client.CacheVolume("gantry-go-build")).
 		WithEnvVariable("GOFLAGS", "-mod=readonly")
 }

@@ -4,93 +4,93 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 
 	"dagger.io/dagger"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 )
 
-func skipPublish(r *Run) string {
-	switch {
-	case r.Opts.DryRun:
-		return "--dry-run"
-	case r.Plan.Skip != "":
-		return r.Plan.Skip
-	}
-	return ""
+// PublishInput is what the publish stage takes.
+type PublishInput struct {
+	Repository  string                       // registry/name
+	Images      map[string]*dagger.Container // by platform, from the build
+	Tags        []string
+	Username    string
+	Token       *dagger.Secret
+	Healthcheck *dockerfile.Healthcheck // written back into each image config
+	Publisher   *dagger.File            // gantry-publish for the engine's platform
 }
 
-// publish pushes every platform's image as one index (or one image) with
-// gantry-publish, run in a container so that the registry token reaches it
-// only as a Dagger secret. It writes the manifest once, points each tag at
-// it, puts the Dockerfile's healthcheck back (Dagger v0.19 drops it), retries
-// transient registry errors and rolls tags back if one can't be written.
-func publish(ctx context.Context, r *Run) error {
-	repo := r.Opts.Registry + "/" + r.Opts.Image
-	var first *dagger.Container
-	var variants []*dagger.Container
-	for _, p := range r.Opts.Platforms {
-		if first == nil {
-			first = r.Built[p]
-		} else {
-			variants = append(variants, r.Built[p])
-		}
+// Publish pushes every platform's image as one index with gantry-publish,
+// run in a container so that the registry token reaches it only as a
+// Dagger secret. It writes the manifest once, points each tag at it, puts
+// the Dockerfile's healthcheck back (Dagger v0.19 drops it, dagger#9515,
+// fixed by WithDockerHealthcheck in v0.20.1), retries transient registry
+// errors and rolls tags back if one can't be written.
+func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*push.Result, error) {
+	platforms := make([]string, 0, len(in.Images))
+	for p := range in.Images {
+		platforms = append(platforms, p)
 	}
-	archive := first.AsTarball(dagger.ContainerAsTarballOpts{PlatformVariants: variants})
+	sort.Strings(platforms)
+	var variants []*dagger.Container
+	for _, p := range platforms[1:] {
+		variants = append(variants, in.Images[p])
+	}
+	archive := in.Images[platforms[0]].AsTarball(dagger.ContainerAsTarballOpts{PlatformVariants: variants})
 
-	args := []string{"/gantry-publish", "--archive", "/in/image.tar", "--repository", repo,
-		"--username", r.Opts.Username, "--tag", strings.Join(r.Plan.Tags, ",")}
-	if r.Runtime.Healthcheck != nil {
-		hc, err := json.Marshal(r.Runtime.Healthcheck)
+	args := []string{"/gantry-publish", "--archive", "/in/image.tar", "--repository", in.Repository,
+		"--username", in.Username, "--tag", strings.Join(in.Tags, ",")}
+	if in.Healthcheck != nil {
+		hc, err := json.Marshal(in.Healthcheck)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		args = append(args, "--healthcheck", string(hc))
 	}
-	if r.Images.Insecure(repo) {
+	if env.Images.Insecure(in.Repository) {
 		args = append(args, "--insecure")
 	}
-	bin, err := r.publisher(ctx)
-	if err != nil {
-		return failWith(ExitInternal, err)
-	}
-	ctr := r.Client.Container().From(r.Images.Runtime).
-		WithFile("/gantry-publish", bin, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+	ctr := env.Client.Container().From(env.Images.Runtime).
+		WithFile("/gantry-publish", in.Publisher, dagger.ContainerWithFileOpts{Permissions: 0o755}).
 		WithMountedFile("/in/image.tar", archive, dagger.ContainerWithMountedFileOpts{Owner: "65532"}).
 		WithMountedTemp("/tmp").
-		WithSecretVariable("GANTRY_REGISTRY_TOKEN", r.Client.SetSecret("gantry-registry-token", r.Token)).
-		WithEnvVariable("GANTRY_PUBLISH", r.ID). // a publish is never cached
+		WithSecretVariable("GANTRY_REGISTRY_TOKEN", in.Token).
+		WithEnvVariable("GANTRY_PUBLISH", env.RunID). // a publish is never cached
 		WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return fmt.Errorf("running gantry-publish: %w", err)
+		return nil, fmt.Errorf("running gantry-publish: %w", err)
 	}
 	stderr, _ := ctr.Stderr(ctx)
 	if code != 0 {
-		return fmt.Errorf("publishing %s:\n%s", repo, tail(stderr, 20))
+		return nil, fmt.Errorf("publishing %s:\n%s", in.Repository, tail(stderr, 20))
 	}
 	out, err := ctr.Stdout(ctx)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("reading gantry-publish's result: %w", err)
 	}
 	var got push.Result
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		return fmt.Errorf("reading gantry-publish's result %q: %w", out, err)
+		return nil, fmt.Errorf("reading gantry-publish's result %q: %w", out, err)
 	}
-	res, err := publishedRefs(repo, r.Plan.Tags, got.Digest)
+	res, err := publishedRefs(in.Repository, in.Tags, got.Digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.Published = &res
 	for _, ref := range res.Refs {
-		fmt.Fprintln(r.Out, ref)
+		fmt.Fprintln(log, ref)
 	}
-	return nil
+	return &res, nil
 }
 
 // publishedRefs names what was published. Only the digest is taken from
@@ -108,39 +108,51 @@ func publishedRefs(repo string, tags []string, digest string) (push.Result, erro
 	return res, nil
 }
 
-// publisher is cmd/gantry-publish from the source's ci module, compiled on
-// the host for the engine's platform (Go skips the link when the binary is
-// up to date, and the host's build cache is warm from compiling Gantry).
-// It runs in the pinned runtime image, which holds CA certificates and
-// nothing else.
-func (r *Run) publisher(ctx context.Context) (*dagger.File, error) {
-	p := &r.publisherBin
-	p.once.Do(func() { p.file, p.err = buildPublisher(ctx, r) })
-	return p.file, p.err
+// PublisherFunc compiles gantry-publish for the engine's platform.
+type PublisherFunc func(ctx context.Context, platform dagger.Platform) (*dagger.File, error)
+
+// startPublisher compiles the publisher in the background while the other
+// stages run, unless nothing is published; the publish stage waits for it.
+func startPublisher(ctx context.Context, env Env, p Plan) func() (*dagger.File, error) {
+	if p.SkipPublish != "" || p.Publisher == nil {
+		return func() (*dagger.File, error) { return nil, fmt.Errorf("no publisher in this run") }
+	}
+	get := sync.OnceValues(func() (*dagger.File, error) {
+		platform, err := env.Client.DefaultPlatform(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("asking the engine for its platform: %w", err)
+		}
+		return p.Publisher(ctx, platform)
+	})
+	go get()
+	return get
 }
 
-func buildPublisher(ctx context.Context, r *Run) (*dagger.File, error) {
-	platform, err := r.Client.DefaultPlatform(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("asking the engine for its platform: %w", err)
+// HostPublisher compiles cmd/gantry-publish from the source's ci module on
+// the host, for the engine's platform: Go skips the link when the binary is
+// up to date, and the host's build cache is warm from compiling Gantry. It
+// runs in the pinned runtime image, which holds CA certificates and nothing
+// else.
+func HostPublisher(client *dagger.Client, source string) PublisherFunc {
+	return func(ctx context.Context, platform dagger.Platform) (*dagger.File, error) {
+		goos, goarch, goarm, err := goPlatform(string(platform))
+		if err != nil {
+			return nil, err
+		}
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		out := filepath.Join(dir, "gantry", "gantry-publish-"+goos+"-"+goarch+goarm)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/gantry-publish")
+		cmd.Dir = filepath.Join(source, "ci")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
+			"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("compiling gantry-publish on the host (needs Go on PATH, as `go run ./ci` does): %w\n%s", err, msg)
+		}
+		return client.Host().File(out), nil
 	}
-	goos, goarch, goarm, err := goPlatform(string(platform))
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	out := filepath.Join(dir, "gantry", "gantry-publish-"+goos+"-"+goarch+goarm)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/gantry-publish")
-	cmd.Dir = filepath.Join(r.Opts.Source, "ci")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
-		"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("compiling gantry-publish on the host (needs Go on PATH, as `go run ./ci` does): %w\n%s", err, msg)
-	}
-	return r.Client.Host().File(out), nil
 }
 
 // goPlatform maps an OCI platform (linux/arm/v7) to GOOS, GOARCH and GOARM.

@@ -3,12 +3,16 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
-	"time"
 
 	"dagger.io/dagger"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gantry-ci/gantry/ci/internal/graph"
 
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/push"
@@ -22,56 +26,95 @@ const defaultDBRepository = "mirror.gcr.io/aquasec/trivy-db:2"
 // other non-zero code is a crash. The gate itself reads the JSON report.
 const trivyFindingsExit = 42
 
-// scan runs Trivy on every platform's image and gates on the JSON report.
-// The DB is fetched once per DB digest into a Dagger directory, so an
-// unchanged image and DB are not scanned again and a new DB rescans.
-func scan(ctx context.Context, r *Run) error {
-	db := r.trivyDB()
-	if err := os.MkdirAll(r.Opts.ReportDir, 0o755); err != nil {
-		return failWith(ExitScanError, fmt.Errorf("creating --report-dir: %w", err))
-	}
-	res := &ScanResult{}
-	var reports []scanreport.Report
-	for _, p := range r.Opts.Platforms {
-		rep, files, err := scanPlatform(ctx, r, db, p)
-		res.Reports = append(res.Reports, files...)
-		if err != nil {
-			return failWith(ExitScanError, fmt.Errorf("scanning %s: %w", p, err))
-		}
-		reports = append(reports, rep)
-	}
-	res.Report = scanreport.Merge(reports...)
-	res.Decision = scanreport.Gate(res.Report, r.Opts.Severity)
-	r.Scan = res
-	fmt.Fprintf(r.Out, "findings: %s; reports in %s\n", scanreport.CountLine(res.Decision.Counts), r.Opts.ReportDir)
-	if !res.Decision.Passed() {
-		fmt.Fprint(r.Out, scanreport.Table(res.Decision.Failing))
-		return failWith(ExitScanFindings, fmt.Errorf("%d finding(s) at %s", len(res.Decision.Failing), strings.Join(r.Opts.Severity, ",")))
-	}
-	return nil
+// ScanInput is what the scan stage takes.
+type ScanInput struct {
+	Images        map[string]*dagger.Container // by platform
+	DB            *dagger.Directory            // Trivy's DB, from TrivyDB
+	Severity      []string                     // the gate
+	IgnoreUnfixed bool
+	Ignorefile    *dagger.File // the repository's .trivyignore; nil without one
+	ReportDir     string
 }
 
-func trivyBase(r *Run) *dagger.Container {
-	return r.Client.Container().From(r.Images.Trivy).
+// ScanResult is the scan stage's verdict.
+type ScanResult struct {
+	Report   scanreport.Report
+	Decision scanreport.Decision
+	Reports  []string // files written to ReportDir
+}
+
+// Scan runs Trivy on every platform's image at once and gates on the JSON
+// reports. An unchanged image and DB are not scanned again; a new DB
+// rescans. The result is returned with the findings error too, for the
+// summary.
+func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResult, error) {
+	if err := os.MkdirAll(in.ReportDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating --report-dir: %w", err)
+	}
+	platforms := make([]string, 0, len(in.Images))
+	for p := range in.Images {
+		platforms = append(platforms, p)
+	}
+	sort.Strings(platforms)
+	reports := make([]scanreport.Report, len(platforms))
+	files := make([][]string, len(platforms))
+	eg, ectx := errgroup.WithContext(ctx)
+	for i, p := range platforms {
+		eg.Go(func() error {
+			var err error
+			reports[i], files[i], err = scanPlatform(ectx, env, in, p)
+			if err != nil {
+				return fmt.Errorf("scanning %s: %w", p, err)
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	res := &ScanResult{}
+	for _, f := range files {
+		res.Reports = append(res.Reports, f...)
+	}
+	res.Report = scanreport.Merge(reports...)
+	res.Decision = scanreport.Gate(res.Report, in.Severity)
+	fmt.Fprintf(log, "findings: %s; reports in %s\n", scanreport.CountLine(res.Decision.Counts), in.ReportDir)
+	if !res.Decision.Passed() {
+		fmt.Fprint(log, scanreport.Table(res.Decision.Failing))
+		return res, graph.WithCode(ExitScanFindings, fmt.Errorf("%d finding(s) at %s", len(res.Decision.Failing), strings.Join(in.Severity, ",")))
+	}
+	return res, nil
+}
+
+func trivyBase(env Env) *dagger.Container {
+	return env.Client.Container().From(env.Images.Trivy).
 		WithEnvVariable("TRIVY_NO_PROGRESS", "true").
 		WithEnvVariable("TRIVY_DISABLE_TELEMETRY", "true").
 		WithEnvVariable("TRIVY_SKIP_VERSION_CHECK", "true")
 }
 
+// TrivyDB names the vulnerability DB a run scans with.
+type TrivyDB struct {
+	// Digest of the DB in its registry; empty if it could not be read.
+	Digest string
+	// Day stands in for an unknown digest: the DB is fetched again, and
+	// images rescanned, at most daily.
+	Day string
+}
+
 // trivyDB downloads the vulnerability DB as a directory keyed by its digest,
 // so Dagger fetches it again, and rescans, only when a new DB is out.
-func (r *Run) trivyDB() *dagger.Directory {
-	repo := dbRepository(r.Images)
-	key := r.DBDigest
+func trivyDB(env Env, db TrivyDB) *dagger.Directory {
+	repo := dbRepository(env.Images)
+	key := db.Digest
 	if key == "" {
-		// Unknown (the registry didn't answer a HEAD): rescan at most daily.
-		key = "day-" + time.Now().UTC().Format("2006-01-02")
+		key = "day-" + db.Day
 	}
 	args := []string{"trivy", "image", "--download-db-only", "--cache-dir", "/cache", "--db-repository", repo}
-	if r.Images.Insecure(repo) {
+	if env.Images.Insecure(repo) {
 		args = append(args, "--insecure")
 	}
-	return trivyBase(r).
+	return trivyBase(env).
 		WithEnvVariable("GANTRY_TRIVY_DB", key).
 		WithExec(args).
 		Directory("/cache/db")
@@ -96,20 +139,20 @@ func DBDigest(ctx context.Context, set images.Set) (string, error) {
 
 // scanPlatform scans one image and writes its JSON, SARIF and CycloneDX
 // reports to the report dir.
-func scanPlatform(ctx context.Context, r *Run, db *dagger.Directory, platform string) (scanreport.Report, []string, error) {
+func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (scanreport.Report, []string, error) {
 	slug := strings.ReplaceAll(platform, "/", "-")
-	ctr := trivyBase(r).
-		WithDirectory("/cache/db", db).
-		WithMountedFile("/work/image.tar", r.Built[platform].AsTarball()).
+	ctr := trivyBase(env).
+		WithDirectory("/cache/db", in.DB).
+		WithMountedFile("/work/image.tar", in.Images[platform].AsTarball()).
 		WithWorkdir("/work")
 	args := []string{"trivy", "image", "--input", "/work/image.tar", "--cache-dir", "/cache",
 		"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--scanners", "vuln", "--list-all-pkgs",
 		"--format", "json", "--output", "/work/report.json", "--exit-code", fmt.Sprint(trivyFindingsExit)}
-	if r.Opts.IgnoreUnfixed {
+	if in.IgnoreUnfixed {
 		args = append(args, "--ignore-unfixed")
 	}
-	if _, err := r.Source.File(".trivyignore").Size(ctx); err == nil {
-		ctr = ctr.WithFile("/work/.trivyignore", r.Source.File(".trivyignore"))
+	if in.Ignorefile != nil {
+		ctr = ctr.WithFile("/work/.trivyignore", in.Ignorefile)
 		args = append(args, "--ignorefile", "/work/.trivyignore")
 	}
 	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
@@ -145,7 +188,7 @@ func scanPlatform(ctx context.Context, r *Run, db *dagger.Directory, platform st
 		"/work/report.sarif":  "trivy-" + slug + ".sarif",
 		"/work/sbom.cdx.json": "sbom-" + slug + ".cdx.json",
 	} {
-		path := filepath.Join(r.Opts.ReportDir, dst)
+		path := filepath.Join(in.ReportDir, dst)
 		if _, err := conv.File(src).Export(ctx, path); err != nil {
 			return scanreport.Report{}, files, fmt.Errorf("exporting %s: %w", dst, err)
 		}

@@ -3,9 +3,12 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"dagger.io/dagger"
+
+	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 )
 
 // How long the service may take to become healthy, and to notice that the
@@ -15,17 +18,23 @@ const (
 	outageDeadline  = 15
 )
 
-// smoke runs the native image as a service against a PostgreSQL service and
-// probes it over HTTP: /health must become 200 with the database ok, /livez
-// 200; after the database stops, /health must turn 503. It also checks the
-// image runs as non-root and has a shell-free healthcheck.
-func smoke(ctx context.Context, r *Run) error {
-	img := r.Built[r.Native]
-	if err := checkConfig(ctx, img, r); err != nil {
+// SmokeInput is what the smoke stage takes.
+type SmokeInput struct {
+	Image       *dagger.Container       // the image for the engine's platform
+	Healthcheck *dockerfile.Healthcheck // the Dockerfile's, which Dagger v0.19 drops
+}
+
+// Smoke runs the image as a service against a PostgreSQL service and probes
+// it over HTTP: /health must become 200 with the database ok, /livez 200;
+// after the database stops, /health must turn 503. It also checks the image
+// runs as non-root and that its shell-free healthcheck passes.
+func Smoke(ctx context.Context, env Env, in SmokeInput, log io.Writer) error {
+	img := in.Image
+	if err := checkConfig(ctx, img, in.Healthcheck); err != nil {
 		return err
 	}
 
-	db := postgres(r, "smoke")
+	db := postgres(env, "smoke")
 	api := img.
 		WithServiceBinding("db", db).
 		WithEnvVariable("DATABASE_URL", databaseURL("db")).
@@ -39,7 +48,7 @@ func smoke(ctx context.Context, r *Run) error {
 	// Start both explicitly: the outage check stops the database under the
 	// running service, which must be the same instance.
 	if _, err := db.Start(ctx); err != nil {
-		return fmt.Errorf("starting PostgreSQL (%s): %w", r.Images.Postgres, err)
+		return fmt.Errorf("starting PostgreSQL (%s): %w", env.Images.Postgres, err)
 	}
 	// Cleanup only: nothing is checked after, so don't wait for a graceful stop.
 	defer db.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
@@ -48,38 +57,45 @@ func smoke(ctx context.Context, r *Run) error {
 	}
 	defer api.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
 
-	if out, err := probe(ctx, r, api, "up", probeUp, healthyDeadline); err != nil {
-		return fmt.Errorf("service never became healthy: %w\n%s(the service's log is in the engine output above)", err, out)
+	if out, err := probe(ctx, env, api, "up", probeUp, healthyDeadline); err != nil {
+		fmt.Fprint(log, out)
+		return fmt.Errorf("service never became healthy: %w (the service's log is in the engine output)", err)
 	} else {
-		fmt.Fprint(r.Out, tail(out, 3))
+		fmt.Fprint(log, tail(out, 3))
 	}
 
 	// The image's own HEALTHCHECK command, run as Docker would (no shell),
 	// pointed at the service.
+	cmd := in.Healthcheck.Test[1:]
 	hc := img.WithServiceBinding("api", api).
 		WithEnvVariable("ADDR", "api:8080").
-		WithEnvVariable("GANTRY_PROBE", "healthcheck-"+r.ID).
-		WithExec(r.Runtime.Healthcheck.Test[1:], dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	if code, err := hc.ExitCode(ctx); err != nil || code != 0 {
-		stderr, _ := hc.Stderr(ctx)
-		return fmt.Errorf("the image's HEALTHCHECK %q exits %d against the healthy service (%v): %s", r.Runtime.Healthcheck.Test[1:], code, err, stderr)
+		WithEnvVariable("GANTRY_PROBE", "healthcheck-"+env.RunID).
+		WithExec(cmd, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := hc.ExitCode(ctx)
+	if err != nil {
+		return fmt.Errorf("running the image's HEALTHCHECK %q: %w", cmd, err)
 	}
-	fmt.Fprintf(r.Out, "HEALTHCHECK %q -> exit 0\n", r.Runtime.Healthcheck.Test[1:])
+	if code != 0 {
+		stderr, _ := hc.Stderr(ctx)
+		return fmt.Errorf("the image's HEALTHCHECK %q exits %d against the healthy service: %s", cmd, code, stderr)
+	}
+	fmt.Fprintf(log, "HEALTHCHECK %q -> exit 0\n", cmd)
 
 	if _, err := db.Stop(ctx, dagger.ServiceStopOpts{Kill: true}); err != nil {
 		return fmt.Errorf("stopping PostgreSQL for the outage check: %w", err)
 	}
-	if out, err := probe(ctx, r, api, "outage", probeOutage, outageDeadline); err != nil {
-		return fmt.Errorf("/health did not report the database outage: %w\n%s", err, out)
+	if out, err := probe(ctx, env, api, "outage", probeOutage, outageDeadline); err != nil {
+		fmt.Fprint(log, out)
+		return fmt.Errorf("/health did not report the database outage: %w", err)
 	} else {
-		fmt.Fprint(r.Out, tail(out, 2))
+		fmt.Fprint(log, tail(out, 2))
 	}
 	return nil
 }
 
 // checkConfig verifies the image's user, and that the Dockerfile's runtime
 // stage defines an exec-form healthcheck whose binary is in the image.
-func checkConfig(ctx context.Context, img *dagger.Container, r *Run) error {
+func checkConfig(ctx context.Context, img *dagger.Container, hc *dockerfile.Healthcheck) error {
 	user, err := img.User(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the image's user: %w", err)
@@ -87,7 +103,6 @@ func checkConfig(ctx context.Context, img *dagger.Container, r *Run) error {
 	if uid, _, _ := strings.Cut(user, ":"); uid != "65532" {
 		return fmt.Errorf("image runs as user %q, want 65532 (non-root): set USER 65532:65532 in the Dockerfile's last stage", user)
 	}
-	hc := r.Runtime.Healthcheck
 	if hc == nil || len(hc.Test) < 2 || hc.Test[0] != "CMD" {
 		return fmt.Errorf("the Dockerfile's last stage needs an exec-form HEALTHCHECK, e.g. HEALTHCHECK CMD [\"/app\", \"healthcheck\"] (the runtime image has no shell)")
 	}
@@ -99,12 +114,12 @@ func checkConfig(ctx context.Context, img *dagger.Container, r *Run) error {
 
 // probe runs script in the pinned probe image against the service bound as
 // "api". The run ID keeps Dagger from reusing an earlier probe's result.
-func probe(ctx context.Context, r *Run, api *dagger.Service, phase, script string, deadline int) (string, error) {
-	ctr := r.Client.Container().From(r.Images.Probe).
+func probe(ctx context.Context, env Env, api *dagger.Service, phase, script string, deadline int) (string, error) {
+	ctr := env.Client.Container().From(env.Images.Probe).
 		WithServiceBinding("api", api).
 		WithEnvVariable("URL", "http://api:8080").
 		WithEnvVariable("DEADLINE", fmt.Sprint(deadline)).
-		WithEnvVariable("GANTRY_PROBE", phase+"-"+r.ID).
+		WithEnvVariable("GANTRY_PROBE", phase+"-"+env.RunID).
 		WithExec([]string{"sh", "-c", script}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {

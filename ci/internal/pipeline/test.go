@@ -3,37 +3,49 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"dagger.io/dagger"
+
+	"github.com/gantry-ci/gantry/ci/internal/graph"
 )
 
-func skipTests(r *Run) string {
-	if r.Opts.SkipTests {
-		return "--skip-tests"
-	}
-	return ""
+// TestInput is what the test stage takes.
+type TestInput struct {
+	// Source holds the modules that ship, and nothing else: the test bed
+	// and the docs are never uploaded, tested or part of the key.
+	Source *dagger.Directory
+	// Modules are the module directories in Source to vet and test.
+	Modules []string
 }
 
-// test runs go vet and go test over the whole workspace in the pinned Go
-// image, with a PostgreSQL service for the service's integration tests.
-func test(ctx context.Context, r *Run) error {
-	ctr := goContainer(r).
-		WithServiceBinding("db", postgres(r, "test")).
+// Test runs go vet and go test in every module of the source, in the pinned
+// Go image, with a PostgreSQL service for the service's integration tests.
+// Each module is tested on its own (GOWORK=off), as it is built.
+func Test(ctx context.Context, env Env, in TestInput, log io.Writer) error {
+	var script strings.Builder
+	script.WriteString("set -e\n")
+	for _, m := range in.Modules {
+		fmt.Fprintf(&script, "echo '== module %s'\n(cd '%s' && go vet ./... && go test -count=1 ./... 2>&1)\n", m, m)
+	}
+	ctr := goContainer(env).
+		WithServiceBinding("db", postgres(env, "test")).
 		WithEnvVariable("TEST_DATABASE_URL", databaseURL("db")).
-		WithDirectory("/src", r.Source).
+		WithEnvVariable("GOWORK", "off").
+		WithDirectory("/src", in.Source).
 		WithWorkdir("/src").
-		WithExec([]string{"sh", "-c", "go vet work && go test -count=1 work 2>&1"}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		WithExec([]string{"sh", "-c", script.String()}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return failWith(ExitInternal, fmt.Errorf("running tests: %w", err))
+		return graph.WithCode(ExitInternal, fmt.Errorf("running tests: %w", err))
 	}
 	if code == 0 {
 		return nil
 	}
 	out, _ := ctr.Stdout(ctx)
 	stderr, _ := ctr.Stderr(ctx)
-	fmt.Fprintf(r.Out, "%s\n%s", failingOutput(out), tail(stderr, 40))
+	fmt.Fprintf(log, "%s\n%s", failingOutput(out), tail(stderr, 40))
 	return fmt.Errorf("go vet / go test failed (exit %d)", code)
 }
 

@@ -16,7 +16,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/moby/patternmatcher"
 
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 )
@@ -165,17 +168,39 @@ func FileDigest(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// TreeDigest digests the tree under root as the engine receives it: every
-// path, file mode, file content and symlink target, skipping the paths in
-// exclude (relative to root, matching the path or anything under it).
-func TreeDigest(root string, exclude []string) (string, error) {
-	skip := map[string]bool{}
-	for _, e := range exclude {
-		skip[filepath.Clean(e)] = true
+// TreeDigest digests the tree under root as the engine receives it from a
+// host directory upload with these include and exclude patterns
+// (.dockerignore syntax, matched by BuildKit's own matcher): every path,
+// file mode, file content and symlink target. No include patterns means
+// everything; .git is never part of it.
+func TreeDigest(root string, include, exclude []string) (string, error) {
+	inc, err := patternmatcher.New(include)
+	if err != nil {
+		return "", fmt.Errorf("include patterns %q: %w", include, err)
+	}
+	exc, err := patternmatcher.New(exclude)
+	if err != nil {
+		return "", fmt.Errorf("exclude patterns %q: %w", exclude, err)
+	}
+	// within reports whether rel is kept by the include patterns, and
+	// whether a directory may hold something they keep.
+	within := func(rel string, dir bool) (keep, descend bool) {
+		if len(include) == 0 {
+			return true, true
+		}
+		if m, _ := inc.MatchesOrParentMatches(rel); m {
+			return true, true
+		}
+		for _, p := range include {
+			if dir && strings.HasPrefix(filepath.ToSlash(p), rel+"/") {
+				return false, true
+			}
+		}
+		return false, false
 	}
 	type item struct{ path, line string }
 	var items []item
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -186,8 +211,18 @@ func TreeDigest(root string, exclude []string) (string, error) {
 		if rel == "." {
 			return nil
 		}
-		if skip[rel] {
-			if d.IsDir() {
+		rel = filepath.ToSlash(rel)
+		if rel == ".git" {
+			return filepath.SkipDir
+		}
+		keep, descend := within(rel, d.IsDir())
+		if excluded, _ := exc.MatchesOrParentMatches(rel); excluded {
+			keep = false
+			// An exception ("!dir/file") may bring back something below.
+			descend = descend && exc.Exclusions()
+		}
+		if !keep {
+			if d.IsDir() && !descend {
 				return filepath.SkipDir
 			}
 			return nil
@@ -215,7 +250,7 @@ func TreeDigest(root string, exclude []string) (string, error) {
 		default:
 			return nil // sockets, devices: the engine doesn't copy them either
 		}
-		items = append(items, item{rel, fmt.Sprintf("%s %o %s", filepath.ToSlash(rel), info.Mode().Perm(), what)})
+		items = append(items, item{rel, fmt.Sprintf("%s %o %s", rel, info.Mode().Perm(), what)})
 		return nil
 	})
 	if err != nil {
@@ -233,6 +268,7 @@ func TreeDigest(root string, exclude []string) (string, error) {
 // Cached marks every stage that passed in e as cached, for the summary.
 func Cached(e *Entry) summary.Summary {
 	s := e.Summary
+	s.Wall = 0 // that was the recorded run's
 	s.Stages = append([]summary.Stage(nil), s.Stages...)
 	for i, st := range s.Stages {
 		if st.Status == "passed" {

@@ -26,10 +26,10 @@ func writeTree(t *testing.T, files map[string]string) string {
 
 func TestTreeDigest(t *testing.T) {
 	base := map[string]string{"Dockerfile": "FROM x", "app/main.go": "package main", ".git/HEAD": "ref: a", "reports/r.json": "{}"}
-	exclude := []string{".git", "reports"}
+	exclude := []string{"reports"}
 	digest := func(t *testing.T, root string) string {
 		t.Helper()
-		d, err := TreeDigest(root, exclude)
+		d, err := TreeDigest(root, nil, exclude)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,6 +59,48 @@ func TestTreeDigest(t *testing.T) {
 			tt.change(t, root)
 			if got := digest(t, root); (got == want) != tt.same {
 				t.Errorf("digest same = %v, want %v", got == want, tt.same)
+			}
+		})
+	}
+}
+
+// Only what the upload keeps is part of the digest: the include list of the
+// test stage, and the .dockerignore of the build context.
+func TestTreeDigestPatterns(t *testing.T) {
+	base := map[string]string{"go.mod": "module x", "app/main.go": "package main", "docs/a.md": "a",
+		"testbed/bed.go": "package bed", "ci/main.go": "package main", "ci/internal/a/a.go": "package a"}
+	tests := []struct {
+		name             string
+		include, exclude []string
+		change           string // file written
+		same             bool
+	}{
+		{"included file", []string{"go.mod", "app", "ci"}, nil, "app/main.go", false},
+		{"deep in an included dir", []string{"go.mod", "app", "ci"}, nil, "ci/internal/a/b.go", false},
+		{"outside the include list", []string{"go.mod", "app", "ci"}, nil, "testbed/bed.go", true},
+		{"a new top-level file", []string{"go.mod", "app", "ci"}, nil, "README.md", true},
+		{"excluded below an included dir", []string{"app"}, []string{"app/**/*_test.go"}, "app/x_test.go", true},
+		{"allowlist keeps", nil, []string{"*", "!go.mod", "!app"}, "app/new.go", false},
+		{"allowlist drops", nil, []string{"*", "!go.mod", "!app"}, "ci/main.go", true},
+		{"an exception under an excluded dir", nil, []string{"ci", "!ci/keep.txt"}, "ci/keep.txt", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			digest := func(root string) string {
+				d, err := TreeDigest(root, tt.include, tt.exclude)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			root := writeTree(t, base)
+			before := digest(root)
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(root, tt.change)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			write(t, root, tt.change, "changed")
+			if after := digest(root); (after == before) != tt.same {
+				t.Errorf("digest same = %v after writing %s, want %v", after == before, tt.change, tt.same)
 			}
 		})
 	}

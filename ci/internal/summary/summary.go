@@ -14,15 +14,16 @@ import (
 // Stage is one stage's outcome.
 type Stage struct {
 	Name     string
-	Status   string // passed, failed, skipped, cached
+	Status   string // passed, failed, skipped, cancelled, cached
 	Detail   string
 	Duration time.Duration
 }
 
 // Summary is everything the report shows.
 type Summary struct {
-	Image    string // registry/name
-	Stages   []Stage
+	Image    string        // registry/name
+	Stages   []Stage       // in pipeline order
+	Wall     time.Duration // the whole run, start to end; zero for a cached run
 	Scanned  bool
 	Counts   map[string]int
 	Findings []scanreport.Finding // most severe first
@@ -42,10 +43,14 @@ func Markdown(s Summary) string {
 	b.WriteString("| Stage | Status | Duration | Detail |\n|---|---|---|---|\n")
 	for _, st := range s.Stages {
 		d := "-"
-		if st.Status != "skipped" {
+		if st.Status != "skipped" && (st.Status != "cancelled" || st.Duration > 0) {
 			d = st.Duration.Round(100 * time.Millisecond).String()
 		}
 		fmt.Fprintf(&b, "| %s | %s %s | %s | %s |\n", st.Name, icon(st.Status), st.Status, d, cell(st.Detail))
+	}
+	if s.Wall > 0 {
+		// Stages overlap, so their durations don't add up to this.
+		fmt.Fprintf(&b, "\nWall time: %s\n", s.Wall.Round(100*time.Millisecond))
 	}
 	if s.Scanned {
 		fmt.Fprintf(&b, "\n### Vulnerabilities\n\n%s (gate: %s)\n", scanreport.CountLine(s.Counts), strings.Join(s.Gating, ","))
@@ -101,6 +106,8 @@ func icon(status string) string {
 		return "❌"
 	case "cached":
 		return "♻️"
+	case "cancelled":
+		return "⛔"
 	}
 	return "⏭️"
 }

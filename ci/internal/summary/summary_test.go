@@ -22,6 +22,7 @@ func sample() Summary {
 			{Name: "scan", Status: "passed", Duration: 5 * time.Second},
 			{Name: "publish", Status: "skipped", Detail: "--dry-run"},
 		},
+		Wall:     44*time.Second + 510*time.Millisecond,
 		Scanned:  true,
 		Gating:   []string{"HIGH", "CRITICAL"},
 		Counts:   map[string]int{"MEDIUM": 1},

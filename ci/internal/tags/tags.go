@@ -5,9 +5,9 @@ package tags
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
+
+	"golang.org/x/mod/semver"
 )
 
 // Context is what the tag rules look at.
@@ -41,24 +41,23 @@ func Decide(c Context) (Plan, error) {
 	case strings.HasPrefix(c.Ref, "refs/heads/"):
 		latest = strings.TrimPrefix(c.Ref, "refs/heads/") == c.DefaultBranch
 	case strings.HasPrefix(c.Ref, "refs/tags/"):
-		tag := strings.TrimPrefix(c.Ref, "refs/tags/")
-		v, ok := parseSemver(tag)
-		if !ok {
+		v := strings.TrimPrefix(c.Ref, "refs/tags/")
+		if !isRelease(v) {
 			break
 		}
-		plan.Version = v.String()
-		plan.Tags = append(plan.Tags, dockerTag(v.String()))
-		if v.pre != "" {
+		plan.Version = strings.TrimPrefix(v, "v")
+		plan.Tags = append(plan.Tags, dockerTag(plan.Version))
+		if semver.Prerelease(v) != "" {
 			break // pre-releases get only their own tag
 		}
-		others := releases(c.Releases, tag)
-		if v.highestIn(others, 2) {
-			plan.Tags = append(plan.Tags, fmt.Sprintf("%d.%d", v.major, v.minor))
+		others := finals(c.Releases, v)
+		if highest(v, others, semver.MajorMinor) {
+			plan.Tags = append(plan.Tags, strings.TrimPrefix(semver.MajorMinor(v), "v"))
 		}
-		if v.highestIn(others, 1) {
-			plan.Tags = append(plan.Tags, strconv.Itoa(v.major))
+		if highest(v, others, semver.Major) {
+			plan.Tags = append(plan.Tags, strings.TrimPrefix(semver.Major(v), "v"))
 		}
-		latest = v.highestIn(others, 0)
+		latest = highest(v, others, func(string) string { return "" })
 	}
 	switch c.Latest {
 	case "always":
@@ -72,69 +71,38 @@ func Decide(c Context) (Plan, error) {
 	return plan, nil
 }
 
-type semver struct {
-	major, minor, patch int
-	pre, build          string
+// isRelease reports whether tag is a release tag: v and a full semantic
+// version with three components (semver also accepts v1 and v1.2, which
+// Gantry does not treat as releases).
+func isRelease(tag string) bool {
+	if !semver.IsValid(tag) {
+		return false
+	}
+	core := strings.TrimSuffix(strings.TrimSuffix(tag, semver.Build(tag)), semver.Prerelease(tag))
+	return strings.Count(core, ".") == 2
 }
 
-var semverRE = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$`)
-
-func parseSemver(tag string) (semver, bool) {
-	m := semverRE.FindStringSubmatch(tag)
-	if m == nil {
-		return semver{}, false
-	}
-	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
-	return semver{atoi(m[1]), atoi(m[2]), atoi(m[3]), m[4], m[5]}, true
-}
-
-func (v semver) String() string {
-	s := fmt.Sprintf("%d.%d.%d", v.major, v.minor, v.patch)
-	if v.pre != "" {
-		s += "-" + v.pre
-	}
-	if v.build != "" {
-		s += "+" + v.build
-	}
-	return s
-}
-
-// releases returns the final (non pre-release) semver tags other than self.
-func releases(all []string, self string) []semver {
-	var out []semver
+// finals returns the release tags other than self that are not pre-releases.
+func finals(all []string, self string) []string {
+	var out []string
 	for _, t := range all {
-		if t == self {
-			continue
-		}
-		if v, ok := parseSemver(t); ok && v.pre == "" {
-			out = append(out, v)
+		if t != self && isRelease(t) && semver.Prerelease(t) == "" {
+			out = append(out, t)
 		}
 	}
 	return out
 }
 
-// highestIn reports whether v is at least as high as every release sharing
-// its first `prefix` components (0: all releases, 1: same major, 2: same
-// major.minor).
-func (v semver) highestIn(others []semver, prefix int) bool {
+// highest reports whether v is at least as high as every release in the
+// same line, where line maps a version to its line (its major, its
+// major.minor, or one line for all).
+func highest(v string, others []string, line func(string) string) bool {
 	for _, o := range others {
-		if prefix >= 1 && o.major != v.major || prefix >= 2 && o.minor != v.minor {
-			continue
-		}
-		if compare(o, v) > 0 {
+		if line(o) == line(v) && semver.Compare(o, v) > 0 {
 			return false
 		}
 	}
 	return true
-}
-
-func compare(a, b semver) int {
-	for _, d := range []int{a.major - b.major, a.minor - b.minor, a.patch - b.patch} {
-		if d != 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // dockerTag maps a semver string onto the tag grammar, which has no '+'.

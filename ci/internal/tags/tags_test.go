@@ -31,6 +31,11 @@ func TestDecide(t *testing.T) {
 		{"build metadata", Context{Event: "push", Ref: "refs/tags/v2.0.0+build.5"}, []string{sha, "2.0.0_build.5", "2.0", "2", "latest"}, "2.0.0+build.5", false},
 		{"non-semver tag gets only the sha", Context{Event: "push", Ref: "refs/tags/nightly"}, []string{sha}, "0123456789ab", false},
 		{"v-prefixed but not semver", Context{Event: "push", Ref: "refs/tags/v1.2"}, []string{sha}, "0123456789ab", false},
+		{"major only is not a release", Context{Event: "push", Ref: "refs/tags/v1"}, []string{sha}, "0123456789ab", false},
+		{"leading zero is not semver", Context{Event: "push", Ref: "refs/tags/v1.04.2"}, []string{sha}, "0123456789ab", false},
+		{"no v prefix", Context{Event: "push", Ref: "refs/tags/1.4.2"}, []string{sha}, "0123456789ab", false},
+		{"two-component tags don't count as higher releases", Context{Event: "push", Ref: "refs/tags/v1.4.2", Releases: []string{"v1.5", "v2"}}, []string{sha, "1.4.2", "1.4", "1", "latest"}, "1.4.2", false},
+		{"pre-release ordering", Context{Event: "push", Ref: "refs/tags/v1.5.0-rc.10", Releases: []string{"v1.5.0-rc.9"}}, []string{sha, "1.5.0-rc.10"}, "1.5.0-rc.10", false},
 		{"release, latest never", Context{Event: "push", Ref: "refs/tags/v3.0.0", Latest: "never"}, []string{sha, "3.0.0", "3.0", "3"}, "3.0.0", false},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"dagger.io/dagger"
+
+	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
+	"github.com/gantry-ci/gantry/ci/internal/options"
+	"github.com/gantry-ci/gantry/ci/internal/runcache"
+)
+
+// shippedModules are the Go modules that make up what Gantry ships, tested
+// by the test stage: the service (the repository root) and the pipeline.
+// The test bed is a module of its own and is never uploaded.
+var shippedModules = []string{".", "ci"}
+
+// shippedPaths are the files of those modules.
+var shippedPaths = []string{"go.mod", "go.sum", "app", "internal", "ci"}
+
+// trivyignore is the scan's ignore file, at the repository root.
+const trivyignore = ".trivyignore"
+
+// upload is one directory the engine receives from --source: what include
+// keeps (everything when empty), less what exclude drops, in .dockerignore
+// syntax. The run cache's key digests exactly these.
+type upload struct{ include, exclude []string }
+
+func (u upload) dir(c *dagger.Client, root string) *dagger.Directory {
+	return c.Host().Directory(root, dagger.HostDirectoryOpts{Include: u.include, Exclude: u.exclude})
+}
+
+func (u upload) digest(root string) (string, error) {
+	return runcache.TreeDigest(root, u.include, u.exclude)
+}
+
+// uploads are everything a run sends from --source.
+type uploads struct {
+	test        upload // the shipped modules
+	context     upload // the build context, .dockerignore applied
+	trivyignore bool   // whether there is a .trivyignore to send
+}
+
+func planUploads(opts *options.Options) (uploads, error) {
+	// Outputs are never inputs: a report dir inside the source is left out.
+	never := []string{".git"}
+	if rel, ok := inside(opts.Source, opts.ReportDir); ok {
+		never = append(never, rel)
+	}
+	u := uploads{test: upload{include: shippedPaths, exclude: never}, context: upload{exclude: never}}
+	f, err := os.Open(filepath.Join(opts.Source, ".dockerignore"))
+	switch {
+	case err == nil:
+		defer f.Close()
+		ex, err := dockerfile.ContextExcludes(f)
+		if err != nil {
+			return u, fmt.Errorf("--source %s: %w", opts.Source, err)
+		}
+		// After the .dockerignore's patterns, so that its exceptions can't
+		// bring them back.
+		u.context.exclude = append(ex, never...)
+	case !errors.Is(err, fs.ErrNotExist):
+		return u, fmt.Errorf("--source %s: %w", opts.Source, err)
+	}
+	if _, err := os.Stat(filepath.Join(opts.Source, trivyignore)); err == nil {
+		u.trivyignore = true
+	}
+	return u, nil
+}
+
+// inside returns path relative to root (slash-separated) if it lies strictly
+// inside root.
+func inside(root, path string) (string, bool) {
+	r, err1 := filepath.Abs(root)
+	p, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(r, p)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}

@@ -1,0 +1,263 @@
+// Package graph runs a pipeline's stages concurrently: each stage starts as
+// soon as the stages it depends on have passed, the first failure cancels
+// everything still running, and the results come back in declaration order.
+//
+// A stage's multi-line output goes to its own log, which is printed whole
+// when the stage ends, so stages that run at the same time never interleave
+// their output; only the one-line status reports appear as things happen.
+package graph
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Statuses of a stage.
+const (
+	Passed    = "passed"
+	Failed    = "failed"
+	Skipped   = "skipped"   // not wanted for this run (--dry-run, --skip-tests)
+	Cancelled = "cancelled" // stopped, or never started, because another stage failed
+)
+
+// Result is a stage's outcome.
+type Result struct {
+	Stage    string
+	Status   string
+	Detail   string // why it was skipped or cancelled, or the first line of its error
+	Duration time.Duration
+	Err      error // set when Failed
+	Code     int   // exit code when Failed
+}
+
+// Failure is a stage failing with its exit code.
+type Failure struct {
+	Stage string
+	Code  int
+	Err   error
+}
+
+func (f *Failure) Error() string { return fmt.Sprintf("%s: %v", f.Stage, f.Err) }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// WithCode makes a stage fail with code instead of its default exit code.
+func WithCode(code int, err error) error { return &Failure{Code: code, Err: err} }
+
+// Graph is one run of stages. Create it with New, declare stages with Go and
+// Skip in pipeline order, then call Wait once.
+type Graph struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	out    io.Writer
+	now    func() time.Time
+	// Classify may turn a stage's error into another exit code, e.g. a lost
+	// engine into an internal error. It returns code unchanged otherwise.
+	classify func(err error, code int) int
+
+	mu    sync.Mutex // guards out and nodes
+	nodes []*node
+	wg    sync.WaitGroup
+}
+
+// Option configures a Graph.
+type Option func(*Graph)
+
+// WithClock replaces time.Now for stage durations (tests).
+func WithClock(now func() time.Time) Option { return func(g *Graph) { g.now = now } }
+
+// WithClassifier lets the caller map a stage's error to an exit code.
+func WithClassifier(f func(err error, code int) int) Option {
+	return func(g *Graph) { g.classify = f }
+}
+
+// New returns a graph whose stages run under ctx and report to out.
+func New(ctx context.Context, out io.Writer, opts ...Option) *Graph {
+	ctx, cancel := context.WithCancelCause(ctx)
+	g := &Graph{ctx: ctx, cancel: cancel, out: out, now: time.Now,
+		classify: func(_ error, code int) int { return code }}
+	for _, o := range opts {
+		o(g)
+	}
+	return g
+}
+
+// Context is cancelled when a stage fails or the parent is cancelled; work
+// started alongside the stages (warm-ups) should use it.
+func (g *Graph) Context() context.Context { return g.ctx }
+
+type node struct {
+	name   string
+	code   int
+	done   chan struct{}
+	result Result
+}
+
+// Dep is a stage another stage waits for.
+type Dep interface{ node() *node }
+
+// Stage is a declared stage whose value dependents can read.
+type Stage[T any] struct {
+	n   *node
+	val T
+}
+
+func (s *Stage[T]) node() *node { return s.n }
+
+// Value is the stage's result. Call it only from a stage that lists s as a
+// dependency (it has passed by then), or after Wait.
+func (s *Stage[T]) Value() T {
+	<-s.n.done
+	return s.val
+}
+
+// Passed reports whether the stage passed; it waits for the stage to end.
+func (s *Stage[T]) Passed() bool {
+	<-s.n.done
+	return s.n.result.Status == Passed
+}
+
+func (g *Graph) add(name string, code int) *node {
+	n := &node{name: name, code: code, done: make(chan struct{})}
+	g.mu.Lock()
+	g.nodes = append(g.nodes, n)
+	g.mu.Unlock()
+	return n
+}
+
+// Skip declares a stage that does not run in this run, and why.
+func Skip[T any](g *Graph, name, why string) *Stage[T] {
+	s := &Stage[T]{n: g.add(name, 0)}
+	s.n.result = Result{Stage: name, Status: Skipped, Detail: why}
+	g.print(fmt.Sprintf("gantry: %-8s skipped (%s)\n", name, why), nil)
+	close(s.n.done)
+	return s
+}
+
+// Go declares a stage named name that runs f once every stage in deps has
+// passed or was skipped. If one of them failed or was cancelled, f never
+// runs and the stage is cancelled. f writes its multi-line output to log.
+// A failing f fails the stage with code (or the code of a Failure it
+// returns) and cancels every other stage.
+func Go[T any](g *Graph, name string, code int, deps []Dep, f func(ctx context.Context, log io.Writer) (T, error)) *Stage[T] {
+	s := &Stage[T]{n: g.add(name, code)}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer close(s.n.done)
+		s.n.result = g.run(s.n, deps, func(ctx context.Context, log io.Writer) error {
+			v, err := f(ctx, log)
+			s.val = v
+			return err
+		})
+	}()
+	return s
+}
+
+func (g *Graph) run(n *node, deps []Dep, f func(context.Context, io.Writer) error) Result {
+	for _, d := range deps {
+		dn := d.node()
+		select {
+		case <-dn.done:
+		case <-g.ctx.Done():
+			return g.cancelled(n, g.reason())
+		}
+		if st := dn.result.Status; st != Passed && st != Skipped {
+			return g.cancelled(n, dn.name+" did not pass")
+		}
+	}
+	if g.ctx.Err() != nil {
+		return g.cancelled(n, g.reason())
+	}
+	g.print(fmt.Sprintf("gantry: %-8s started\n", n.name), nil)
+	var log bytes.Buffer
+	start := g.now()
+	err := f(g.ctx, &log)
+	d := g.now().Sub(start).Round(100 * time.Millisecond)
+	if err == nil {
+		g.print(fmt.Sprintf("gantry: %-8s passed in %s\n", n.name, d), &log)
+		return Result{Stage: n.name, Status: Passed, Duration: d}
+	}
+	if g.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// Stopped by another stage's failure or an interrupt: its error is
+		// a symptom, not a verdict. Any other error is a failure of its own,
+		// even if it came in after another stage's.
+		g.print(fmt.Sprintf("gantry: %-8s cancelled after %s (%s)\n", n.name, d, g.reason()), &log)
+		return Result{Stage: n.name, Status: Cancelled, Detail: g.reason(), Duration: d}
+	}
+	code := n.code
+	var sf *Failure
+	if errors.As(err, &sf) {
+		code, err = sf.Code, sf.Err
+	}
+	code = g.classify(err, code)
+	g.cancel(fmt.Errorf("%s failed", n.name))
+	g.print(fmt.Sprintf("gantry: %-8s FAILED after %s\n", n.name, d), &log)
+	return Result{Stage: n.name, Status: Failed, Detail: firstLine(err.Error()), Duration: d, Err: err, Code: code}
+}
+
+func (g *Graph) cancelled(n *node, why string) Result {
+	g.print(fmt.Sprintf("gantry: %-8s cancelled (%s)\n", n.name, why), nil)
+	return Result{Stage: n.name, Status: Cancelled, Detail: why}
+}
+
+// reason says why the graph's context ended.
+func (g *Graph) reason() string {
+	if c := context.Cause(g.ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c.Error()
+	}
+	return "interrupted"
+}
+
+// print writes a status line and then a stage's log, as one block.
+func (g *Graph) print(line string, log *bytes.Buffer) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if log != nil && log.Len() > 0 {
+		b := log.Bytes()
+		g.out.Write(b)
+		if b[len(b)-1] != '\n' {
+			io.WriteString(g.out, "\n")
+		}
+	}
+	io.WriteString(g.out, line)
+}
+
+// Wait waits for every stage and returns their results in declaration
+// order. The error is the Failure of the first failed stage in that order,
+// or the parent context's error if the run was interrupted.
+func (g *Graph) Wait() ([]Result, error) {
+	g.wg.Wait()
+	g.mu.Lock()
+	nodes := g.nodes
+	g.mu.Unlock()
+	defer g.cancel(nil)
+	results := make([]Result, len(nodes))
+	var first *Failure
+	for i, n := range nodes {
+		results[i] = n.result
+		if first == nil && n.result.Status == Failed {
+			first = &Failure{Stage: n.name, Code: n.result.Code, Err: n.result.Err}
+		}
+	}
+	if first != nil {
+		return results, first
+	}
+	if err := g.ctx.Err(); err != nil {
+		return results, fmt.Errorf("interrupted: %w", err)
+	}
+	return results, nil
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
