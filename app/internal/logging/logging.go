@@ -26,18 +26,31 @@ const bufferSize = 64 << 10
 // what is buffered.
 type Logger struct {
 	*slog.Logger
-	w *batchWriter
+	w          *batchWriter
+	stopTicker func()
 }
 
 // New returns a logger writing JSON lines at level and above to out.
 func New(out io.Writer, level slog.Leveler) *Logger {
-	w := newBatchWriter(out, FlushInterval)
+	t := time.NewTicker(FlushInterval)
+	l := newLogger(out, level, t.C, nil)
+	l.stopTicker = t.Stop
+	return l
+}
+
+// newLogger flushes on every value from tick, and calls flushed (if not nil)
+// after each such flush.
+func newLogger(out io.Writer, level slog.Leveler, tick <-chan time.Time, flushed func()) *Logger {
+	w := newBatchWriter(out, tick, flushed)
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
-	return &Logger{Logger: slog.New(flushingHandler{Handler: h, w: w}), w: w}
+	return &Logger{Logger: slog.New(flushingHandler{Handler: h, w: w}), w: w, stopTicker: func() {}}
 }
 
 // Close writes buffered lines and stops the background flush.
-func (l *Logger) Close() error { return l.w.Close() }
+func (l *Logger) Close() error {
+	l.stopTicker()
+	return l.w.Close()
+}
 
 // flushingHandler writes warnings and errors out at once, so that they are
 // not lost, nor late, if the process dies.
@@ -64,7 +77,7 @@ func (h flushingHandler) WithGroup(name string) slog.Handler {
 	return flushingHandler{Handler: h.Handler.WithGroup(name), w: h.w}
 }
 
-// batchWriter buffers writes and flushes them every interval. slog handlers
+// batchWriter buffers writes and flushes them on every tick. slog handlers
 // write each record with one Write call, so lines are never split.
 type batchWriter struct {
 	mu   sync.Mutex
@@ -74,13 +87,13 @@ type batchWriter struct {
 	once sync.Once
 }
 
-func newBatchWriter(out io.Writer, interval time.Duration) *batchWriter {
+func newBatchWriter(out io.Writer, tick <-chan time.Time, flushed func()) *batchWriter {
 	w := &batchWriter{
 		buf:  bufio.NewWriterSize(out, bufferSize),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go w.flushEvery(interval)
+	go w.flushOn(tick, flushed)
 	return w
 }
 
@@ -96,14 +109,15 @@ func (w *batchWriter) Flush() error {
 	return w.buf.Flush()
 }
 
-func (w *batchWriter) flushEvery(interval time.Duration) {
+func (w *batchWriter) flushOn(tick <-chan time.Time, flushed func()) {
 	defer close(w.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
 		select {
-		case <-t.C:
+		case <-tick:
 			_ = w.Flush()
+			if flushed != nil {
+				flushed()
+			}
 		case <-w.stop:
 			return
 		}

@@ -58,7 +58,9 @@ func TestLogger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}
-			l := New(rec, slog.LevelInfo)
+			// No tick ever comes: what is written before Close was
+			// written by the logger itself, not by the interval.
+			l := newLogger(rec, slog.LevelInfo, nil, nil)
 			tt.log(l)
 			out, _ := rec.state()
 			if got := strings.Count(out, "\n"); got != tt.wantBeforeClose {
@@ -87,19 +89,33 @@ func TestLogger(t *testing.T) {
 	}
 }
 
-func TestLoggerFlushesOnInterval(t *testing.T) {
+// A tick writes out what is buffered.
+func TestLoggerFlushesOnTick(t *testing.T) {
 	rec := &recorder{}
-	l := New(rec, slog.LevelInfo)
+	tick := make(chan time.Time)
+	flushed := make(chan struct{})
+	l := newLogger(rec, slog.LevelInfo, tick, func() { flushed <- struct{}{} })
 	defer l.Close()
 	l.Info("request")
-	deadline := time.Now().Add(10 * FlushInterval)
-	for {
-		if out, _ := rec.state(); strings.Contains(out, `"msg":"request"`) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("line not written within %s", 10*FlushInterval)
-		}
-		time.Sleep(FlushInterval / 4)
+	if out, _ := rec.state(); out != "" {
+		t.Fatalf("written before the tick: %q", out)
+	}
+	tick <- time.Time{}
+	<-flushed
+	if out, _ := rec.state(); !strings.Contains(out, `"msg":"request"`) {
+		t.Errorf("after the tick: %q, want the request line", out)
+	}
+}
+
+// New flushes on FlushInterval's ticker and stops it on Close.
+func TestNewCloses(t *testing.T) {
+	rec := &recorder{}
+	l := New(rec, slog.LevelInfo)
+	l.Info("request")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := rec.state(); !strings.Contains(out, `"msg":"request"`) {
+		t.Errorf("after Close: %q", out)
 	}
 }

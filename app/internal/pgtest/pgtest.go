@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gantry-ci/gantry/app/internal/config"
+	"github.com/gantry-ci/gantry/internal/testenv"
 )
 
 // EnvURL names the variable that points the tests at a PostgreSQL server.
@@ -25,16 +25,8 @@ const EnvURL = "TEST_DATABASE_URL"
 // under CI=true, where skipping would hide that nothing was tested.
 func URL(t testing.TB) string {
 	t.Helper()
-	if dsn := os.Getenv(EnvURL); dsn != "" {
-		return dsn
-	}
-	msg := EnvURL + " is not set; point it at a PostgreSQL server to run this test, " +
-		"e.g. " + EnvURL + "=postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (required when CI=true)")
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Require(t, "point it at a PostgreSQL server to run this test, e.g. "+
+		EnvURL+"=postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable", EnvURL)[0]
 }
 
 // Secret returns the password in dsn, to check that it never shows up in
