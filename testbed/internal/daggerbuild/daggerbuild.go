@@ -32,11 +32,18 @@ const (
 	SDKSum = "h1:farO4CggSoWCId92QeZWKpP5mY9YwsVhNYuUzpqsKqw="
 )
 
+// Where prepare puts the modules the engine's go.mod replaces with
+// directories the module zip lacks.
+const (
+	sdkDir        = "sdk/go"
+	distconstsDir = "engine/distconsts"
+)
+
 // Binaries are the outputs, named after their package directories.
 var Binaries = []string{"engine", "dagger", "dialstdio", "dnsname", "init"}
 
 // distconsts are the constants of github.com/dagger/dagger/engine/distconsts
-// at Version.
+// at Version (a test checks them against the uses in the engine source).
 var distconsts = map[string]string{
 	"EngineContainerName":                `"dagger-engine.dev"`,
 	"DefaultEngineSockAddr":              `"unix:///run/dagger/engine.sock"`,
@@ -97,16 +104,16 @@ func Spec() modbuild.Spec {
 	}
 }
 
-// prepare puts the SDK at ./sdk/go and writes ./engine/distconsts.
+// prepare puts the SDK at sdkDir and writes distconstsDir.
 func prepare(ctx context.Context, s *step.Step, src string) error {
 	sdk, err := modbuild.Fetch(ctx, s, SDKModule, Version, SDKSum, false)
 	if err != nil {
 		return err
 	}
-	if err := modbuild.CopyModule(ctx, s, sdk.Dir, filepath.Join(src, "sdk", "go")); err != nil {
+	if err := modbuild.CopyModule(ctx, s, sdk.Dir, filepath.Join(src, filepath.FromSlash(sdkDir))); err != nil {
 		return err
 	}
-	dc := filepath.Join(src, "engine", "distconsts")
+	dc := filepath.Join(src, filepath.FromSlash(distconstsDir))
 	if err := os.RemoveAll(dc); err != nil {
 		return err
 	}
