@@ -334,11 +334,13 @@ func TestPublishRetriesTransientFailures(t *testing.T) {
 }
 
 // A failing unit test fails the run at the test stage with its own code and
-// shows the test's output.
+// shows the test's output. The build runs alongside the tests; here it
+// takes minutes, and the failing test cancels it.
 func TestFailingTestFailsTestStage(t *testing.T) {
 	reg := bed(t)
 	dir := copyRepo(t, func(dir string) {
 		writeFile(t, dir, "app/internal/version/zz_e2e_test.go", "package version\n\nimport \"testing\"\n\nfunc TestInjectedByE2E(t *testing.T) {\n\tt.Fatal(\"deliberate failure injected by the e2e test\")\n}\n")
+		slowBuild(t, dir)
 	})
 	res := run(t, dir, nil, "--dry-run", "--registry", reg, "--image", uniqueImage("failtest"))
 	if res.code != exitTest {
@@ -346,6 +348,45 @@ func TestFailingTestFailsTestStage(t *testing.T) {
 	}
 	if !strings.Contains(res.stdout, "deliberate failure injected by the e2e test") {
 		t.Errorf("the failing test's output is not shown")
+	}
+	if !strings.Contains(res.stdout, "gantry: build    cancelled") {
+		t.Errorf("the build still running was not cancelled by the failing test")
+	}
+}
+
+// slowBuild makes the Dockerfile's build stage take ten minutes.
+func slowBuild(t *testing.T, dir string) {
+	t.Helper()
+	df := readFile(t, filepath.Join(dir, "Dockerfile"))
+	slow := strings.Replace(df, "WORKDIR /src\n", "WORKDIR /src\n# Injected by the e2e test: a build that is still running.\nRUN sleep 600\n", 1)
+	if slow == df {
+		t.Fatal("the Dockerfile has no WORKDIR /src line to slow down after")
+	}
+	writeFile(t, dir, "Dockerfile", slow)
+}
+
+// A scan that fails while smoke still runs ends the run with the scan's
+// code, cancels smoke and publishes nothing.
+func TestScanFailureCancelsSmoke(t *testing.T) {
+	reg := bed(t)
+	dir := copyRepo(t, func(dir string) {
+		addVulnerableDependency(t)(dir)
+		// The service takes 80 s to listen, within smoke's 90 s deadline.
+		writeFile(t, dir, "app/zz_slow.go", "package main\n\nimport (\n\t\"os\"\n\t\"time\"\n)\n\n// Injected by the e2e test: the service is slow to start.\nfunc init() {\n\tif len(os.Args) == 1 {\n\t\ttime.Sleep(80 * time.Second)\n\t}\n}\n")
+	})
+	image := uniqueImage("scanfirst")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
+	if res.code != exitScanFindings {
+		t.Fatalf("exit %d, want %d (scan findings)", res.code, exitScanFindings)
+	}
+	if !strings.Contains(res.stdout, "gantry: smoke    cancelled") {
+		t.Errorf("smoke was not cancelled by the failed scan")
+	}
+	if !strings.Contains(res.stdout, "gantry: publish  cancelled") {
+		t.Errorf("publish is not reported as cancelled")
+	}
+	if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
+		t.Errorf("a failed scan left tags %v", tags)
 	}
 }
 
@@ -431,12 +472,22 @@ func TestRunCache(t *testing.T) {
 		t.Errorf("--rerun: exit %d; want 0 and every stage run", rerun.code)
 	}
 
+	// The docs and the test bed are never uploaded, so they are not part
+	// of the key: editing them is still a hit. --allow-dirty is not part of
+	// the key either.
 	writeFile(t, dir, "README.md", readFile(t, filepath.Join(dir, "README.md"))+"\none more line\n")
-	// Only the source differs from the first run (--allow-dirty is not part
-	// of the key), so this proves the tree is.
+	writeFile(t, dir, "testbed/main.go", readFile(t, filepath.Join(dir, "testbed/main.go"))+"\n// one more line\n")
+	docs := run(t, dir, env, append(args, "--allow-dirty")...)
+	if docs.code != exitOK || !strings.Contains(docs.stdout, hit) {
+		t.Errorf("after editing the README and the bed: exit %d, cached %v; want 0 and a hit", docs.code, strings.Contains(docs.stdout, hit))
+	}
+
+	// Only the service's source differs from the first run, so this
+	// proves the uploaded tree is part of the key.
+	writeFile(t, dir, "app/internal/version/version.go", readFile(t, filepath.Join(dir, "app/internal/version/version.go"))+"\n// one more line\n")
 	changed := run(t, dir, env, append(args, "--allow-dirty")...)
 	if changed.code != exitOK || strings.Contains(changed.stdout, hit) {
-		t.Errorf("after a change: exit %d, cached %v; want 0 and a real run", changed.code, strings.Contains(changed.stdout, hit))
+		t.Errorf("after a change in app/: exit %d, cached %v; want 0 and a real run", changed.code, strings.Contains(changed.stdout, hit))
 	}
 }
 
