@@ -4,10 +4,17 @@
 #   (a) cold: empty engine cache / empty BuildKit cache and Trivy cache
 #   (b) warm, nothing changed
 #   (c) after a one-line change in app/
+#   (d) cold again, with the test stage and both platforms (linux/amd64 and
+#       linux/arm64), which is what a GitHub Actions run does
 # The plain-docker way is: docker build, docker run postgres + the image and
 # curl /health, trivy on `docker save`, docker push to the local registry.
-# Gantry runs with --skip-tests (the plain way runs no tests) on the native
-# platform; it still does more (outage check, SARIF, SBOM, healthcheck run).
+# In (a) to (c) Gantry runs with --skip-tests (the plain way runs no tests)
+# on the native platform; it still does more (outage check, SARIF, SBOM,
+# healthcheck run). In (d) the plain way first runs go vet and go test of
+# both shipped modules in the Go image against a PostgreSQL container, then
+# its native-platform steps: Debian's docker 20.10 has no buildx, so it
+# can't build or push a multi-platform image; Gantry builds, scans and
+# publishes both.
 # (b) answers from Gantry's run cache (same inputs as the run before); (b')
 # is the same run with --rerun, which goes through the engine's cache.
 # Cold means nothing cached on either side: the engine's cache is pruned
@@ -55,11 +62,14 @@ go build -o "$OUT/gantry" ./ci
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-gantry() { # extra flags...
-	(cd "$WORK" && GITHUB_TOKEN=bench GANTRY_RUN_CACHE="$OUT/run-cache" "$OUT/gantry" --skip-tests \
+gantry_full() { # extra flags...
+	(cd "$WORK" && GITHUB_TOKEN=bench GANTRY_RUN_CACHE="$OUT/run-cache" "$OUT/gantry" \
 		--registry "$TESTBED_REGISTRY" --image bench/gantry --username bench --report-dir "$OUT/reports" "$@" \
 		>>"$OUT/gantry.log" 2>&1) || die "gantry failed, see $OUT/gantry.log"
+	# Each stage's time, for the breakdown in docs/benchmarks.md.
+	grep -E '^gantry: [a-z]+ +(passed|FAILED|cancelled)' "$OUT/gantry.log" | tail -5 | sed "s/^/  [$1] /" >&2 || true
 }
+gantry() { gantry_full "$@" --skip-tests; }
 
 step() { # one step of the plain way; stops it at the first failure
 	"$@" >>"$OUT/plain.log" 2>&1 || { echo "failed: $*" >>"$OUT/plain.log"; return 1; }
@@ -97,6 +107,38 @@ plain_steps() {
 	step docker push -q "$tag"
 }
 
+# The test stage the plain way: go vet and go test of each shipped module in
+# the Go image, against a PostgreSQL container.
+plain_test_steps() {
+	local url="postgres://bench:bench@bench-plain-testpg:5432/bench?sslmode=disable"
+	step docker network create bench-plain-test || return 1
+	step docker run -d --name bench-plain-testpg --network bench-plain-test -e POSTGRES_USER=bench \
+		-e POSTGRES_PASSWORD=bench -e POSTGRES_DB=bench "$POSTGRES_IMAGE" || return 1
+	step docker run --rm --network bench-plain-test -v "$WORK:/src" -w /src -e GOWORK=off -e GOFLAGS=-mod=readonly \
+		-e TEST_DATABASE_URL="$url" "$GO_IMAGE" \
+		sh -c 'for m in . ci; do (cd "$m" && go vet ./... && go test -count=1 ./...) || exit 1; done' || return 1
+	step docker rm -f bench-plain-testpg || return 1
+	step docker network rm bench-plain-test
+}
+
+plain_full() {
+	plain_test_steps || {
+		docker rm -f bench-plain-testpg >/dev/null 2>&1
+		docker network rm bench-plain-test >/dev/null 2>&1
+		die "plain docker tests failed, see $OUT/plain.log"
+	}
+	plain
+}
+
+cold() { # both sides lose everything they cached
+	"$_EXPERIMENTAL_DAGGER_CLI_BIN" core engine local-cache prune >/dev/null 2>&1 ||
+		die "could not prune the engine cache"
+	docker builder prune -af >/dev/null
+	docker image rm -f "$GO_IMAGE" "$RUNTIME_IMAGE" "$POSTGRES_IMAGE" >/dev/null 2>&1 || true
+	docker image ls -q "$TESTBED_REGISTRY/bench/plain" | xargs -r docker image rm -f >/dev/null 2>&1 || true
+	rm -rf "$OUT/trivy-cache" "$OUT/run-cache"
+}
+
 plain() {
 	plain_steps || {
 		docker rm -f bench-plain-app bench-plain-pg >/dev/null 2>&1
@@ -110,19 +152,14 @@ timed() { # name command...
 	t0=$(now)
 	"${@:2}"
 	T[$1]=$(elapsed "$t0")
-	log "$1: ${T[$1]} s"
+	log "$1: ${T[$1]} s (load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
 }
 declare -A T
 
 log "(a) cold: pruning the engine cache; BuildKit's cache, the base images and Trivy's cache"
 # Both sides start with nothing: the engine prune also drops the images it
 # pulled, so Docker loses its copies of the same images too.
-"$_EXPERIMENTAL_DAGGER_CLI_BIN" core engine local-cache prune >/dev/null 2>&1 ||
-	die "could not prune the engine cache"
-docker builder prune -af >/dev/null
-docker image rm -f "$GO_IMAGE" "$RUNTIME_IMAGE" "$POSTGRES_IMAGE" >/dev/null 2>&1 || true
-docker image ls -q "$TESTBED_REGISTRY/bench/plain" | xargs -r docker image rm -f >/dev/null 2>&1 || true
-rm -rf "$OUT/trivy-cache" "$OUT/run-cache"
+cold
 timed gantry_cold gantry
 timed plain_cold plain
 
@@ -136,6 +173,13 @@ echo "// bench: one-line change $(date +%s)" >>"$WORK/app/main.go"
 commit "one-line change"
 timed gantry_change gantry
 timed plain_change plain
+
+log "(d) cold, with tests, both platforms (Gantry) / native only (plain)"
+echo "// bench: another change $(date +%s)" >>"$WORK/app/main.go"
+commit "another change"
+cold
+timed gantry_full gantry_full --platform linux/amd64,linux/arm64
+timed plain_full plain_full
 
 tag=$TESTBED_REGISTRY/bench/plain:$(git -C "$WORK" rev-parse HEAD)
 image_bytes=$(docker image inspect -f '{{.Size}}' "$tag")
@@ -154,15 +198,15 @@ cat <<EOF
 | (b) warm, no change | ${T[gantry_warm]} | ${T[plain_warm]} |
 | (b') warm, no change, --rerun | ${T[gantry_rerun]} | |
 | (c) one-line change | ${T[gantry_change]} | ${T[plain_change]} |
+| (d) cold, tests, both platforms (plain: native) | ${T[gantry_full]} | ${T[plain_full]} |
 
 | ratio | value | target | |
 |---|---|---|---|
-| Gantry cold / plain cold | $(ratio "${T[gantry_cold]}" "${T[plain_cold]}") | <= 1.00 | $(verdict "$(ratio "${T[gantry_cold]}" "${T[plain_cold]}")" 1.00) |
-| Gantry warm / Gantry cold | $(ratio "${T[gantry_warm]}" "${T[gantry_cold]}") | <= 0.10 | $(verdict "$(ratio "${T[gantry_warm]}" "${T[gantry_cold]}")" 0.10) |
-| Gantry warm --rerun / Gantry cold | $(ratio "${T[gantry_rerun]}" "${T[gantry_cold]}") | (<= 0.10) | $(verdict "$(ratio "${T[gantry_rerun]}" "${T[gantry_cold]}")" 0.10) |
-| Gantry warm / plain warm | $(ratio "${T[gantry_warm]}" "${T[plain_warm]}") | <= 0.50 | $(verdict "$(ratio "${T[gantry_warm]}" "${T[plain_warm]}")" 0.50) |
-| Gantry warm --rerun / plain warm | $(ratio "${T[gantry_rerun]}" "${T[plain_warm]}") | (<= 0.50) | $(verdict "$(ratio "${T[gantry_rerun]}" "${T[plain_warm]}")" 0.50) |
-| Gantry change / Gantry cold | $(ratio "${T[gantry_change]}" "${T[gantry_cold]}") | <= 0.35 | $(verdict "$(ratio "${T[gantry_change]}" "${T[gantry_cold]}")" 0.35) |
+| Gantry cold / plain cold | $(ratio "${T[gantry_cold]}" "${T[plain_cold]}") | <= 0.80 | $(verdict "$(ratio "${T[gantry_cold]}" "${T[plain_cold]}")" 0.80) |
+| Gantry warm --rerun / plain warm | $(ratio "${T[gantry_rerun]}" "${T[plain_warm]}") | <= 1.00 | $(verdict "$(ratio "${T[gantry_rerun]}" "${T[plain_warm]}")" 1.00) |
+| Gantry change / plain change | $(ratio "${T[gantry_change]}" "${T[plain_change]}") | <= 1.20 | $(verdict "$(ratio "${T[gantry_change]}" "${T[plain_change]}")" 1.20) |
+| Gantry warm (run cache) / plain warm | $(ratio "${T[gantry_warm]}" "${T[plain_warm]}") | <= 0.50 | $(verdict "$(ratio "${T[gantry_warm]}" "${T[plain_warm]}")" 0.50) |
+| Gantry cold with tests, 2 platforms / plain with tests, 1 platform | $(ratio "${T[gantry_full]}" "${T[plain_full]}") | | |
 
 | size | bytes | |
 |---|---|---|

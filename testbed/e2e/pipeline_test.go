@@ -41,6 +41,7 @@ const (
 // there; each platform's binary is built for its architecture.
 func TestFullRunPublishesMultiArch(t *testing.T) {
 	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, nil)
 	image := uniqueImage("full")
 	out := filepath.Join(t.TempDir(), "github-output")
@@ -161,6 +162,7 @@ func binaryMachine(t *testing.T, img v1.Image, file string) elf.Machine {
 // scan exit code and a findings table, and publishes nothing.
 func TestVulnerableDependencyFailsScan(t *testing.T) {
 	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, addVulnerableDependency(t))
 	image := uniqueImage("vuln")
 	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
@@ -209,6 +211,7 @@ func addVulnerableDependency(t *testing.T) func(dir string) {
 // A service that can't become healthy fails at smoke and publishes nothing.
 func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, func(dir string) {
 		writeFile(t, dir, "app/zz_broken.go", "package main\n\nimport \"os\"\n\n// Injected by the e2e test: the service dies at start.\nfunc init() {\n\tif len(os.Args) == 1 {\n\t\tos.Exit(3)\n\t}\n}\n")
 	})
@@ -225,6 +228,7 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 // --dry-run runs everything but publish and writes nothing to the registry.
 func TestDryRunWritesNothing(t *testing.T) {
 	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, nil)
 	image := uniqueImage("dry")
 	res := run(t, dir, nil, "--dry-run", "--skip-tests", "--registry", reg, "--image", image)
@@ -243,6 +247,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 // showing the token; the right one publishes.
 func TestRegistryCredentials(t *testing.T) {
 	bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	reg, user, pass := os.Getenv("TESTBED_AUTH_REGISTRY"), os.Getenv("TESTBED_AUTH_USERNAME"), os.Getenv("TESTBED_AUTH_PASSWORD")
 	if reg == "" || pass == "" {
 		t.Fatal("the bed exports no TESTBED_AUTH_REGISTRY / TESTBED_AUTH_PASSWORD")
@@ -298,6 +303,7 @@ func faultyRegistry(t *testing.T, addr string, n int64) *atomic.Int64 {
 // Publishing retries transient registry failures, and gives up cleanly.
 func TestPublishRetriesTransientFailures(t *testing.T) {
 	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	host, _, _ := strings.Cut(reg, ":")
 	dir := copyRepo(t, nil)
 	tests := []struct {
@@ -338,6 +344,7 @@ func TestPublishRetriesTransientFailures(t *testing.T) {
 // takes minutes, and the failing test cancels it.
 func TestFailingTestFailsTestStage(t *testing.T) {
 	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, func(dir string) {
 		writeFile(t, dir, "app/internal/version/zz_e2e_test.go", "package version\n\nimport \"testing\"\n\nfunc TestInjectedByE2E(t *testing.T) {\n\tt.Fatal(\"deliberate failure injected by the e2e test\")\n}\n")
 		slowBuild(t, dir)
@@ -369,6 +376,7 @@ func slowBuild(t *testing.T, dir string) {
 // code, cancels smoke and publishes nothing.
 func TestScanFailureCancelsSmoke(t *testing.T) {
 	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, func(dir string) {
 		addVulnerableDependency(t)(dir)
 		// The service takes 80 s to listen, within smoke's 90 s deadline.
@@ -394,6 +402,7 @@ func TestScanFailureCancelsSmoke(t *testing.T) {
 // instead of hanging.
 func TestUnreachableEngine(t *testing.T) {
 	bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, nil)
 	res := run(t, dir, map[string]string{"_EXPERIMENTAL_DAGGER_RUNNER_HOST": "docker-container://gantry-e2e-no-such-engine"},
 		"--dry-run", "--engine-timeout", "20s", "--image", "e2e/unreachable")
@@ -410,6 +419,7 @@ func TestUnreachableEngine(t *testing.T) {
 // stage again.
 func TestRunCache(t *testing.T) {
 	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, nil)
 	image := uniqueImage("cache")
 	repo := reg + "/" + image
