@@ -107,7 +107,8 @@ func TestUploads(t *testing.T) {
 		{"the root module's internal packages", "reports", "internal/testenv/testenv.go", true, false},
 		{"the test bed", "reports", "testbed/internal/bed/bed.go", false, false},
 		{"the docs", "reports", "README.md", false, false},
-		{"the Dockerfile", "reports", "Dockerfile", false, true},
+		{"the Dockerfile", "reports", "Dockerfile", true, true},
+		{"compose.yaml", "reports", "compose.yaml", true, false},
 		{"a report dir inside an uploaded module", "ci/reports", "ci/reports/trivy-linux-amd64.json", false, false},
 		{"a report dir outside the source", "/elsewhere", "ci/reports/x.json", true, false},
 	}

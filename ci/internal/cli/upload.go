@@ -20,8 +20,10 @@ import (
 // The test bed is a module of its own and is never uploaded.
 var shippedModules = []string{".", "ci"}
 
-// shippedPaths are the files of those modules.
-var shippedPaths = []string{"go.mod", "go.sum", "app", "internal", "ci"}
+// shippedPaths are the files of those modules, and the files their tests
+// check against the pins and the build: the Dockerfile, its .dockerignore
+// and compose.yaml.
+var shippedPaths = []string{"go.mod", "go.sum", "app", "internal", "ci", "Dockerfile", ".dockerignore", "compose.yaml"}
 
 // trivyignore is the scan's ignore file, at the repository root.
 const trivyignore = ".trivyignore"
