@@ -39,6 +39,18 @@ func TestDefaultsFromGitHubEnvironment(t *testing.T) {
 	}
 }
 
+// validate parses args as flags over the defaults from e, and validates.
+func validate(t *testing.T, e map[string]string, args []string) error {
+	t.Helper()
+	o := New(env(e))
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return o.Validate(env(e))
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -75,13 +87,7 @@ func TestValidate(t *testing.T) {
 			if e == nil {
 				e = map[string]string{}
 			}
-			o := New(env(e))
-			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-			o.Bind(fs)
-			if err := fs.Parse(tt.args); err != nil {
-				t.Fatal(err)
-			}
-			err := o.Validate(env(e))
+			err := validate(t, e, tt.args)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -119,13 +125,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 		{[]string{"--image", "o/a", "--username", "u", "--registry", "bad/registry"}, "--registry"},
 	}
 	for _, tt := range tests {
-		o := New(env(e))
-		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-		o.Bind(fs)
-		if err := fs.Parse(tt.args); err != nil {
-			t.Fatal(err)
-		}
-		err := o.Validate(env(e))
+		err := validate(t, e, tt.args)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: err = %v, want it to contain %q", tt.args, err, tt.want)
 			continue
