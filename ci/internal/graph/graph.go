@@ -182,7 +182,7 @@ func (g *Graph) run(n *node, deps []Dep, f func(context.Context, io.Writer) erro
 		g.print(fmt.Sprintf("gantry: %-8s passed in %s\n", n.name, d), &log)
 		return Result{Stage: n.name, Status: Passed, Duration: d}
 	}
-	if g.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if g.stopped(err) {
 		// Stopped by another stage's failure or an interrupt: its error is
 		// a symptom, not a verdict. Any other error is a failure of its own,
 		// even if it came in after another stage's.
@@ -198,6 +198,18 @@ func (g *Graph) run(n *node, deps []Dep, f func(context.Context, io.Writer) erro
 	g.cancel(fmt.Errorf("%s failed", n.name))
 	g.print(fmt.Sprintf("gantry: %-8s FAILED after %s\n", n.name, d), &log)
 	return Result{Stage: n.name, Status: Failed, Detail: firstLine(err.Error()), Duration: d, Err: err, Code: code}
+}
+
+// stopped reports whether err is the graph's cancellation reaching a stage:
+// net/http reports a cancelled request with the context's cause, so the
+// cause counts as well as context.Canceled.
+func (g *Graph) stopped(err error) bool {
+	if g.ctx.Err() == nil {
+		return false
+	}
+	cause := context.Cause(g.ctx)
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		(cause != nil && errors.Is(err, cause))
 }
 
 func (g *Graph) cancelled(n *node, why string) Result {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +122,43 @@ func TestFailureCancelsTheRest(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "--- FAIL: TestX\ngantry: test     FAILED after 0s\n") {
 		t.Errorf("the failing stage's log is not printed before its verdict:\n%s", out.String())
+	}
+}
+
+// A stage waiting on the engine gets the cancellation back from net/http
+// as a *url.Error carrying the graph's cause, not context.Canceled; it is
+// still cancelled, not failed.
+func TestCancelledRequestIsNotAFailure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	g := New(context.Background(), io.Discard, frozen())
+	waiting := make(chan struct{})
+	Go(g, "smoke", 5, nil, func(ctx context.Context, _ io.Writer) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/query", nil)
+		if err != nil {
+			return 0, err
+		}
+		close(waiting)
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return 0, errors.New("the request was not cancelled")
+		}
+		return 0, fmt.Errorf("starting PostgreSQL: %w", err)
+	})
+	Go(g, "scan", 6, nil, func(ctx context.Context, _ io.Writer) (int, error) {
+		within(t, waiting, "smoke to send its request")
+		return 0, WithCode(6, errors.New("1 finding"))
+	})
+	rs, err := g.Wait()
+	var f *Failure
+	if !errors.As(err, &f) || f.Code != 6 {
+		t.Fatalf("err = %v, want scan's code 6", err)
+	}
+	if got := statuses(rs); got != "smoke=cancelled scan=failed" {
+		t.Errorf("statuses = %s", got)
 	}
 }
 
