@@ -25,7 +25,8 @@
 #   bench/pipeline.sh
 #
 # Prints each time, the ratios against the targets, the runtime image size and
-# the binary size. Outputs land in bench/out/pipeline/ (git-ignored).
+# the binary size, and each Gantry run's stage times on stderr. Outputs land
+# in bench/out/pipeline/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,14 +63,16 @@ go build -o "$OUT/gantry" ./ci
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-gantry_full() { # extra flags...
+gantry_full() { # label, extra flags...
+	local label=$1 log=$OUT/gantry-$1.log
+	shift
 	(cd "$WORK" && GITHUB_TOKEN=bench GANTRY_RUN_CACHE="$OUT/run-cache" "$OUT/gantry" \
 		--registry "$TESTBED_REGISTRY" --image bench/gantry --username bench --report-dir "$OUT/reports" "$@" \
-		>>"$OUT/gantry.log" 2>&1) || die "gantry failed, see $OUT/gantry.log"
+		>"$log" 2>&1) || die "gantry failed, see $log"
 	# Each stage's time, for the breakdown in docs/benchmarks.md.
-	grep -E '^gantry: [a-z]+ +(passed|FAILED|cancelled)' "$OUT/gantry.log" | tail -5 | sed "s/^/  [$1] /" >&2 || true
+	grep -E '^gantry: [a-z]+ +(passed|FAILED|cancelled|skipped)|^Wall time' "$log" | sed "s/^/  [$label] /" >&2 || true
 }
-gantry() { gantry_full "$@" --skip-tests; }
+gantry() { gantry_full "$1" "${@:2}" --skip-tests; }
 
 step() { # one step of the plain way; stops it at the first failure
 	"$@" >>"$OUT/plain.log" 2>&1 || { echo "failed: $*" >>"$OUT/plain.log"; return 1; }
@@ -160,25 +163,25 @@ log "(a) cold: pruning the engine cache; BuildKit's cache, the base images and T
 # Both sides start with nothing: the engine prune also drops the images it
 # pulled, so Docker loses its copies of the same images too.
 cold
-timed gantry_cold gantry
+timed gantry_cold gantry cold
 timed plain_cold plain
 
 log "(b) warm, no change"
-timed gantry_warm gantry
-timed gantry_rerun gantry --rerun
+timed gantry_warm gantry warm
+timed gantry_rerun gantry rerun --rerun
 timed plain_warm plain
 
 log "(c) one-line change in app/"
 echo "// bench: one-line change $(date +%s)" >>"$WORK/app/main.go"
 commit "one-line change"
-timed gantry_change gantry
+timed gantry_change gantry change
 timed plain_change plain
 
 log "(d) cold, with tests, both platforms (Gantry) / native only (plain)"
 echo "// bench: another change $(date +%s)" >>"$WORK/app/main.go"
 commit "another change"
 cold
-timed gantry_full gantry_full --platform linux/amd64,linux/arm64
+timed gantry_full gantry_full full --platform linux/amd64,linux/arm64
 timed plain_full plain_full
 
 tag=$TESTBED_REGISTRY/bench/plain:$(git -C "$WORK" rev-parse HEAD)

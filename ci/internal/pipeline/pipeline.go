@@ -45,7 +45,7 @@ type Plan struct {
 	SkipTests   string // non-empty: the test stage is skipped, and why
 	Test        TestInput
 	Build       BuildInput
-	Smoke       SmokeInput // without Image: that comes from the build
+	Smoke       SmokeInput // without Image and DB: they come from the build and Run
 	Scan        ScanInput  // without Images and DB: they come from the build and TrivyDB
 	TrivyDB     TrivyDB
 	SkipPublish string        // non-empty: nothing is published, and why
@@ -69,6 +69,13 @@ func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 	db := trivyDB(env, p.TrivyDB)
 	publisher := startPublisher(g.Context(), env, p)
 	defer warm(g.Context(), env, db)()
+	// Smoke's database starts while the build runs (it initialises a data
+	// directory: a few seconds off smoke's critical path).
+	pg := smokeDB(g.Context(), env)
+	defer func() {
+		pg.Wait()
+		pg.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
+	}()
 
 	// go vet and go test of what ships (the service and the pipeline), with
 	// a PostgreSQL service for the service's integration tests.
@@ -83,7 +90,7 @@ func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 	// once the database stops; non-root, with a shell-free healthcheck.
 	smoke := graph.Go(g, "smoke", ExitSmoke, deps(build), func(ctx context.Context, log io.Writer) (none, error) {
 		in := p.Smoke
-		in.Image = build.Value().Native()
+		in.Image, in.DB = build.Value().Native(), pg
 		return none{}, Smoke(ctx, env, in, log)
 	})
 	// Trivy on every platform's image, alongside smoke; the gate reads its

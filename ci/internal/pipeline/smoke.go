@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"dagger.io/dagger"
 
@@ -22,6 +23,31 @@ const (
 type SmokeInput struct {
 	Image       *dagger.Container       // the image for the engine's platform
 	Healthcheck *dockerfile.Healthcheck // the Dockerfile's, which Dagger v0.19 drops
+	DB          Started                 // PostgreSQL, started while the build ran
+}
+
+// Started is a service being started in the background.
+type Started struct {
+	*dagger.Service
+	Wait func() error // until it is up, or failed to start
+}
+
+// start starts svc in the background. A service must be started once and
+// explicitly when a stage stops it on purpose: a second Start arriving after
+// the Stop would bring up a new instance under the same host name.
+func start(ctx context.Context, svc *dagger.Service) Started {
+	wait := sync.OnceValue(func() error {
+		_, err := svc.Start(ctx)
+		return err
+	})
+	go wait()
+	return Started{Service: svc, Wait: wait}
+}
+
+// smokeDB is the smoke stage's own PostgreSQL: its outage check stops it,
+// so no other run or stage may share it.
+func smokeDB(ctx context.Context, env Env) Started {
+	return start(ctx, postgres(env, "smoke-"+env.RunID))
 }
 
 // Smoke runs the image as a service against a PostgreSQL service and probes
@@ -34,9 +60,9 @@ func Smoke(ctx context.Context, env Env, in SmokeInput, log io.Writer) error {
 		return err
 	}
 
-	db := postgres(env, "smoke")
+	db := in.DB
 	api := img.
-		WithServiceBinding("db", db).
+		WithServiceBinding("db", db.Service).
 		WithEnvVariable("DATABASE_URL", databaseURL("db")).
 		WithEnvVariable("LOG_LEVEL", "debug").
 		WithEnvVariable("APP_ENV", "smoke").
@@ -45,9 +71,9 @@ func Smoke(ctx context.Context, env Env, in SmokeInput, log io.Writer) error {
 		WithExposedPort(8080).
 		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
 
-	// Start both explicitly: the outage check stops the database under the
-	// running service, which must be the same instance.
-	if _, err := db.Start(ctx); err != nil {
+	// Both are started explicitly: the outage check stops the database
+	// under the running service, which must be the same instance.
+	if err := db.Wait(); err != nil {
 		return fmt.Errorf("starting PostgreSQL (%s): %w", env.Images.Postgres, err)
 	}
 	// Cleanup only: nothing is checked after, so don't wait for a graceful stop.
