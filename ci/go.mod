@@ -9,6 +9,7 @@ require (
 	github.com/google/go-containerregistry v0.20.7
 	github.com/moby/patternmatcher v0.6.0
 	github.com/spf13/pflag v1.0.10
+	go.yaml.in/yaml/v3 v3.0.4
 	golang.org/x/mod v0.30.0
 	golang.org/x/sync v0.18.0
 )

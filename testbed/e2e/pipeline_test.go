@@ -165,7 +165,7 @@ func TestVulnerableDependencyFailsScan(t *testing.T) {
 	t.Parallel() // every run has its own copy, image name and run cache
 	dir := copyRepo(t, addVulnerableDependency(t))
 	image := uniqueImage("vuln")
-	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--registry", reg, "--image", image, "--username", "e2e")
 	if res.code != exitScanFindings {
 		t.Fatalf("exit %d, want %d (scan findings)", res.code, exitScanFindings)
 	}
@@ -216,12 +216,29 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 		writeFile(t, dir, "app/zz_broken.go", "package main\n\nimport \"os\"\n\n// Injected by the e2e test: the service dies at start.\nfunc init() {\n\tif len(os.Args) == 1 {\n\t\tos.Exit(3)\n\t}\n}\n")
 	})
 	image := uniqueImage("broken")
-	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--registry", reg, "--image", image, "--username", "e2e")
 	if res.code != exitSmoke {
 		t.Fatalf("exit %d, want %d (smoke)", res.code, exitSmoke)
 	}
 	if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
 		t.Errorf("a failed smoke test left tags %v", tags)
+	}
+}
+
+// A publishing run can't skip the test stage: exit 2 before the engine is
+// contacted, pointing at --dry-run, and nothing published.
+func TestPublishingNeedsTests(t *testing.T) {
+	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
+	dir := copyRepo(t, nil)
+	image := uniqueImage("notests")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "_EXPERIMENTAL_DAGGER_RUNNER_HOST": "docker-container://gantry-e2e-no-such-engine"},
+		"--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
+	if res.code != exitUsage || !strings.Contains(res.stderr, "--dry-run") || strings.Count(res.stderr, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q; want 2 and one line pointing at --dry-run", res.code, res.stderr)
+	}
+	if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
+		t.Errorf("published %v", tags)
 	}
 }
 
@@ -256,7 +273,7 @@ func TestRegistryCredentials(t *testing.T) {
 	imgs := imagesFile(t, reg)
 	image := uniqueImage("auth")
 	const wrong = "wrong-token-e2e-7f3a9c"
-	res := run(t, dir, map[string]string{"REG_TOKEN": wrong, "GANTRY_IMAGES": imgs}, "--skip-tests",
+	res := run(t, dir, map[string]string{"REG_TOKEN": wrong, "GANTRY_IMAGES": imgs},
 		"--registry", reg, "--image", image, "--username", user, "--token-env", "REG_TOKEN")
 	if res.code != exitPublish {
 		t.Fatalf("wrong token: exit %d, want %d (publish)", res.code, exitPublish)
@@ -267,7 +284,7 @@ func TestRegistryCredentials(t *testing.T) {
 	if !strings.Contains(res.stderr, "UNAUTHORIZED") && !strings.Contains(res.stderr, "401") {
 		t.Errorf("the error does not say the registry refused the credentials")
 	}
-	res = run(t, dir, map[string]string{"REG_TOKEN": pass, "GANTRY_IMAGES": imgs}, "--skip-tests",
+	res = run(t, dir, map[string]string{"REG_TOKEN": pass, "GANTRY_IMAGES": imgs},
 		"--registry", reg, "--image", image, "--username", user, "--token-env", "REG_TOKEN")
 	if res.code != exitOK {
 		t.Fatalf("right token: exit %d, want 0", res.code)
@@ -321,7 +338,7 @@ func TestPublishRetriesTransientFailures(t *testing.T) {
 			left := faultyRegistry(t, addr, tt.fails)
 			image := uniqueImage("flaky")
 			res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "GANTRY_IMAGES": imagesFile(t, addr)},
-				"--skip-tests", "--registry", addr, "--image", image, "--username", "e2e")
+				"--registry", addr, "--image", image, "--username", "e2e")
 			if res.code != tt.want {
 				t.Fatalf("exit %d, want %d", res.code, tt.want)
 			}
@@ -383,7 +400,7 @@ func TestScanFailureCancelsSmoke(t *testing.T) {
 		writeFile(t, dir, "app/zz_slow.go", "package main\n\nimport (\n\t\"os\"\n\t\"time\"\n)\n\n// Injected by the e2e test: the service is slow to start.\nfunc init() {\n\tif len(os.Args) == 1 {\n\t\ttime.Sleep(80 * time.Second)\n\t}\n}\n")
 	})
 	image := uniqueImage("scanfirst")
-	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--skip-tests", "--registry", reg, "--image", image, "--username", "e2e")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--registry", reg, "--image", image, "--username", "e2e")
 	if res.code != exitScanFindings {
 		t.Fatalf("exit %d, want %d (scan findings)", res.code, exitScanFindings)
 	}
@@ -426,7 +443,7 @@ func TestRunCache(t *testing.T) {
 	reports := filepath.Join(t.TempDir(), "reports")
 	outputs := filepath.Join(t.TempDir(), "github-output")
 	env := map[string]string{"GITHUB_TOKEN": "cache", "GITHUB_OUTPUT": outputs, "GANTRY_RUN_CACHE": t.TempDir()}
-	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--skip-tests", "--report-dir", reports}
+	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--report-dir", reports}
 	const hit = "gantry: cached:"
 	// The token is part of the image name: Dagger masks a secret's value in
 	// container output, which must not garble what the run records.

@@ -126,7 +126,19 @@ type inputs struct {
 
 // prepare validates the inputs and computes everything that needs no engine.
 func prepare(ctx context.Context, opts *options.Options, getenv func(string) string) (*inputs, error) {
-	if err := opts.Validate(getenv); err != nil {
+	// The token reaches the engine only as a Dagger secret: no process that
+	// Gantry starts (git, go build, the Dagger CLI) inherits it.
+	token := getenv(opts.TokenEnv)
+	if opts.TokenEnv != "" {
+		os.Unsetenv(opts.TokenEnv)
+	}
+	env := func(k string) string {
+		if k == opts.TokenEnv {
+			return token
+		}
+		return getenv(k)
+	}
+	if err := opts.Validate(env); err != nil {
 		return nil, err
 	}
 	set, err := images.Load(opts.ImagesFile)
@@ -169,7 +181,7 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 	id := make([]byte, 8)
 	rand.Read(id)
 	return &inputs{opts: opts, images: set, sha: git.SHA, tags: plan, labels: lbls, runtime: runtime,
-		token: getenv(opts.TokenEnv), id: hex.EncodeToString(id), uploads: up}, nil
+		token: token, id: hex.EncodeToString(id), uploads: up}, nil
 }
 
 // plan turns the inputs into the pipeline's plan. The uploads become lazy

@@ -36,6 +36,10 @@ func TestUsageErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dirty, "new-file"), []byte("x"), 0o644)
 	notGit := t.TempDir()
 	writeTestFile(t, notGit, "Dockerfile", "FROM scratch\n")
+	tagImages := filepath.Join(t.TempDir(), "images.json")
+	writeTestFile(t, filepath.Dir(tagImages), "images.json", `{"trivy": "aquasec/trivy:latest"}`)
+	withIgnore := repo(t)
+	writeTestFile(t, withIgnore, ".dockerignore", "*\n!app/\nreports\n")
 	badImages := filepath.Join(t.TempDir(), "images.json")
 	os.WriteFile(badImages, []byte(`{"go": ""`), 0o644)
 
@@ -54,6 +58,10 @@ func TestUsageErrors(t *testing.T) {
 		{"no Dockerfile", []string{"--dry-run", "--source", t.TempDir()}, nil, "Dockerfile"},
 		{"not a git tree", []string{"--dry-run", "--source", notGit}, nil, "not a git work tree"},
 		{"bad image set", []string{"--dry-run", "--source", clean, "--images", badImages}, nil, "--images"},
+		{"image set pinned by tag", []string{"--dry-run", "--source", clean, "--images", tagImages}, nil, `"trivy": "aquasec/trivy:latest" is not pinned by digest`},
+		{"report dir inside the build context", []string{"--dry-run", "--source", withIgnore, "--report-dir", filepath.Join(withIgnore, "app", "reports")}, nil, "inside the build context"},
+		{"report dir inside .git", []string{"--dry-run", "--source", withIgnore, "--report-dir", filepath.Join(withIgnore, ".git", "reports")}, nil, "inside .git"},
+		{"report dir in a source without .dockerignore", []string{"--dry-run", "--source", clean, "--report-dir", filepath.Join(clean, "reports")}, nil, "inside the build context"},
 		{"missing image set", []string{"--dry-run", "--source", clean, "--images", "/nonexistent.json"}, nil, "--images"},
 	}
 	for _, tt := range tests {
@@ -69,6 +77,40 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stderr = %q, want one line containing %q", msg, tt.want)
 			}
 		})
+	}
+}
+
+// The token reaches the engine only as a Dagger secret: the processes
+// Gantry starts don't inherit it. A git on PATH records its environment.
+func TestTokenIsNotInherited(t *testing.T) {
+	dirty := repo(t)
+	writeTestFile(t, dirty, "new-file", "x")
+	bin := t.TempDir()
+	dump := filepath.Join(t.TempDir(), "git-env")
+	realGit, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, bin, "git", "#!/bin/sh\nenv >> '"+dump+"'\nexec '"+realGit+"' \"$@\"\n")
+	if err := os.Chmod(filepath.Join(bin, "git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	const token = "tok-3e1f0c9a7b"
+	t.Setenv("GANTRY_E2E_TOKEN", token)
+	var stdout, stderr bytes.Buffer
+	// Publishing from a dirty tree fails after git has run, before the engine.
+	code := Run(context.Background(), []string{"--image", "me/app", "--username", "me", "--source", dirty, "--token-env", "GANTRY_E2E_TOKEN"},
+		&stdout, &stderr, os.Getenv)
+	if code != 2 || !strings.Contains(stderr.String(), "uncommitted change") {
+		t.Fatalf("exit %d, stderr %q; want the dirty-tree usage error, after git ran", code, stderr.String())
+	}
+	env, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatalf("git never ran: %v", err)
+	}
+	if strings.Contains(string(env), token) || strings.Contains(string(env), "GANTRY_E2E_TOKEN=") {
+		t.Error("git inherited the token")
 	}
 }
 
@@ -111,6 +153,8 @@ func TestUploads(t *testing.T) {
 		{"compose.yaml", "reports", "compose.yaml", true, false},
 		{"a report dir inside an uploaded module", "ci/reports", "ci/reports/trivy-linux-amd64.json", false, false},
 		{"a report dir outside the source", "/elsewhere", "ci/reports/x.json", true, false},
+		{"an env file in the service", "reports", "app/.env", false, false},
+		{"an env file variant", "reports", "ci/.env.local", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

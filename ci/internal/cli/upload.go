@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"dagger.io/dagger"
+	"github.com/moby/patternmatcher"
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/options"
@@ -21,9 +23,9 @@ import (
 var shippedModules = []string{".", "ci"}
 
 // shippedPaths are the files of those modules, and the files their tests
-// check against the pins and the build: the Dockerfile, its .dockerignore
-// and compose.yaml.
-var shippedPaths = []string{"go.mod", "go.sum", "app", "internal", "ci", "Dockerfile", ".dockerignore", "compose.yaml"}
+// check: the Dockerfile, its .dockerignore and compose.yaml against the
+// pins, the workflow against its rules.
+var shippedPaths = []string{"go.mod", "go.sum", "app", "internal", "ci", "Dockerfile", ".dockerignore", "compose.yaml", ".github"}
 
 // trivyignore is the scan's ignore file, at the repository root.
 const trivyignore = ".trivyignore"
@@ -48,31 +50,54 @@ type uploads struct {
 	trivyignore bool   // whether there is a .trivyignore to send
 }
 
+// neverUploaded are left out of every upload, whatever the .dockerignore
+// says: git's own files, and env files, which hold secrets.
+var neverUploaded = []string{".git", "**/.env", "**/.env.*"}
+
 func planUploads(opts *options.Options) (uploads, error) {
-	// Outputs are never inputs: a report dir inside the source is left out.
-	never := []string{".git"}
-	if rel, ok := inside(opts.Source, opts.ReportDir); ok {
-		never = append(never, rel)
-	}
-	u := uploads{test: upload{include: shippedPaths, exclude: never}, context: upload{exclude: never}}
+	never := slices.Clone(neverUploaded)
+	u := uploads{}
+	var context []string
 	f, err := os.Open(filepath.Join(opts.Source, ".dockerignore"))
 	switch {
 	case err == nil:
 		defer f.Close()
-		ex, err := dockerfile.ContextExcludes(f)
-		if err != nil {
+		if context, err = dockerfile.ContextExcludes(f); err != nil {
 			return u, fmt.Errorf("--source %s: %w", opts.Source, err)
 		}
-		// After the .dockerignore's patterns, so that its exceptions can't
-		// bring them back.
-		u.context.exclude = append(ex, never...)
 	case !errors.Is(err, fs.ErrNotExist):
 		return u, fmt.Errorf("--source %s: %w", opts.Source, err)
 	}
+	// Outputs are never inputs: a report dir inside the source must be one
+	// the build context leaves out (so that a plain docker build doesn't
+	// send it either), and it is left out of the test upload too.
+	if rel, ok := inside(opts.Source, opts.ReportDir); ok {
+		if rel == ".git" || strings.HasPrefix(rel, ".git/") {
+			return u, fmt.Errorf("--report-dir %s lies inside .git: choose a directory outside it, e.g. reports", opts.ReportDir)
+		}
+		if !excluded(context, rel) {
+			return u, fmt.Errorf("--report-dir %s lies inside the build context: choose a directory the .dockerignore excludes (e.g. reports) or one outside --source", opts.ReportDir)
+		}
+		never = append(never, rel)
+	}
+	// After the .dockerignore's patterns, so that its exceptions can't bring
+	// them back.
+	u.test = upload{include: shippedPaths, exclude: never}
+	u.context = upload{exclude: append(context, never...)}
 	if _, err := os.Stat(filepath.Join(opts.Source, trivyignore)); err == nil {
 		u.trivyignore = true
 	}
 	return u, nil
+}
+
+// excluded reports whether the patterns leave rel out of an upload.
+func excluded(patterns []string, rel string) bool {
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return false
+	}
+	m, _ := pm.MatchesOrParentMatches(rel)
+	return m
 }
 
 // inside returns path relative to root (slash-separated) if it lies strictly

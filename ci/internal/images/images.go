@@ -14,8 +14,8 @@ import (
 )
 
 // Set is the complete list of external images and artifacts the pipeline
-// pulls. Every field is an image reference, pinned by tag and digest where a
-// trustworthy source gives one.
+// pulls. Every image is pinned by digest (and by tag too where a
+// trustworthy source gives one).
 type Set struct {
 	// Go is the Dockerfile's build stage (ARG GO_IMAGE).
 	Go string `json:"go"`
@@ -94,7 +94,8 @@ func (s *Set) merge(o Set) {
 	}
 }
 
-// Validate reports the first image reference that is empty or malformed.
+// Validate reports the first image reference that is empty, malformed or
+// not pinned by digest.
 func (s Set) Validate() error {
 	for _, f := range []struct{ name, ref string }{
 		{"go", s.Go}, {"runtime", s.Runtime}, {"postgres", s.Postgres},
@@ -105,6 +106,11 @@ func (s Set) Validate() error {
 		}
 		if _, err := name.ParseReference(f.ref); err != nil {
 			return fmt.Errorf("%q: %q is not an image reference: %w", f.name, f.ref, err)
+		}
+		// A tag can move while the run cache's key, which holds the
+		// reference, stays the same; a digest can't.
+		if _, err := name.NewDigest(f.ref); err != nil {
+			return fmt.Errorf("%q: %q is not pinned by digest: write it as name[:tag]@sha256:<64 hex>", f.name, f.ref)
 		}
 	}
 	return nil

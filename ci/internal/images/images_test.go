@@ -46,6 +46,7 @@ func TestCopiesMatchPins(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
+	const digest = "sha256:9c63108afca75b0545031f4fba518bc810058c41aa2c9fc27dbfac25eea70df7"
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -61,10 +62,12 @@ func TestLoad(t *testing.T) {
 		wantErr string
 	}{
 		{name: "no file: pins", path: "", check: func(s Set) bool { return s.Go == Pinned.Go && s.Trivy == Pinned.Trivy && s.TrivyDBRepository == "" }},
-		{name: "partial override", path: write("partial.json", `{"postgres": "reg:5000/testbed/postgres:15", "insecure_registries": ["reg:5000"]}`),
+		{name: "partial override", path: write("partial.json", `{"postgres": "reg:5000/testbed/postgres:15@`+digest+`", "insecure_registries": ["reg:5000"]}`),
 			check: func(s Set) bool {
-				return s.Postgres == "reg:5000/testbed/postgres:15" && s.Go == Pinned.Go && s.Insecure("reg:5000/testbed/x") && !s.Insecure("ghcr.io/x")
+				return s.Postgres == "reg:5000/testbed/postgres:15@"+digest && s.Go == Pinned.Go && s.Insecure("reg:5000/testbed/x") && !s.Insecure("ghcr.io/x")
 			}},
+		{name: "tag only", path: write("tag.json", `{"trivy": "aquasec/trivy:latest"}`), wantErr: `"trivy": "aquasec/trivy:latest" is not pinned by digest`},
+		{name: "digest only", path: write("digest-only.json", `{"probe": "busybox@`+digest+`"}`), check: func(s Set) bool { return s.Probe == "busybox@"+digest }},
 		{name: "unknown field", path: write("typo.json", `{"postgress": "x"}`), wantErr: "unknown field"},
 		{name: "not json", path: write("bad.json", `go: x`), wantErr: "parsing image set"},
 		{name: "whitespace in ref", path: write("ws.json", `{"go": "golang 1.26"}`), wantErr: "not an image reference"},

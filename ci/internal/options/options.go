@@ -4,7 +4,9 @@
 package options
 
 import (
+	"errors"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"slices"
@@ -14,6 +16,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
+
+	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
 // Severities are Trivy's severity names, lowest first.
@@ -109,7 +113,18 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 
 // Publishing reports whether this run pushes to a registry.
 func (o *Options) Publishing() bool {
-	return !o.DryRun && o.Event != "pull_request"
+	return !o.DryRun && !tags.PullRequest(o.Event, o.Ref)
+}
+
+// Events are the names GitHub Actions gives the events that start a
+// workflow (GITHUB_EVENT_NAME).
+var Events = []string{
+	"branch_protection_rule", "check_run", "check_suite", "create", "delete", "deployment",
+	"deployment_status", "discussion", "discussion_comment", "fork", "gollum", "issue_comment",
+	"issues", "label", "merge_group", "milestone", "page_build", "public", "pull_request",
+	"pull_request_review", "pull_request_review_comment", "pull_request_target", "push",
+	"registry_package", "release", "repository_dispatch", "schedule", "status", "watch",
+	"workflow_call", "workflow_dispatch", "workflow_run",
 }
 
 // UsageError is bad input: the program exits 2 and prints it on one line.
@@ -122,9 +137,14 @@ func usage(format string, args ...any) error {
 }
 
 var (
-	shaRE      = regexp.MustCompile(`^[0-9a-f]{40}$`)
-	repoRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`) // GitHub's OWNER/REPO
+	shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	// GitHub's rules: an owner is 1-39 letters, digits and single inner
+	// hyphens; a repository 1-100 letters, digits, '.', '-' and '_'.
+	ownerRE    = regexp.MustCompile(`^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$`)
+	repoNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 	platformRE = regexp.MustCompile(`^linux/(amd64|arm64)$`)
+	// POSIX: what a shell can name, and so what a workflow can set.
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Validate checks every option; getenv reads the token variable. It returns
@@ -154,8 +174,16 @@ func (o *Options) Validate(getenv func(string) string) error {
 	if o.SHA != "" && !shaRE.MatchString(o.SHA) {
 		return usage("--sha: %q is not a full 40-character lower-case hex commit SHA", o.SHA)
 	}
-	if o.Repository != "" && !repoRE.MatchString(o.Repository) {
-		return usage("--repository: %q is not OWNER/REPO", o.Repository)
+	if o.Repository != "" {
+		if err := checkRepository(o.Repository); err != nil {
+			return usage("--repository: %q is not a GitHub OWNER/REPO: %v", o.Repository, err)
+		}
+	}
+	if !slices.Contains(Events, o.Event) {
+		return usage("--event: %q is not a GitHub Actions event name: use push, pull_request, workflow_dispatch, schedule, ...", o.Event)
+	}
+	if err := checkBranch(o.DefaultBranch); err != nil {
+		return usage("--default-branch: %q is not a valid branch name (%v): pass the branch's name, e.g. main", o.DefaultBranch, err)
 	}
 	if o.Ref != "" && !strings.HasPrefix(o.Ref, "refs/") {
 		return usage("--ref: %q is not a full ref: use refs/heads/BRANCH or refs/tags/TAG", o.Ref)
@@ -196,13 +224,65 @@ func (o *Options) Validate(getenv func(string) string) error {
 	if o.TokenEnv == "" {
 		return usage("--token-env must name an environment variable")
 	}
+	if !envNameRE.MatchString(o.TokenEnv) {
+		// Not repeated: a value that is no name may be the token itself.
+		return usage("--token-env is not an environment variable name: pass the variable's name (letters, digits and _, not starting with a digit), not its value")
+	}
 	if getenv(o.TokenEnv) == "" {
-		return usage("publishing needs a registry token in $%s: set it, choose another variable with --token-env, or use --dry-run", o.TokenEnv)
+		return usage("publishing needs a registry token in $%s: set it, choose another variable with --token-env, or use --dry-run", redact(o.TokenEnv))
 	}
 	if o.Username == "" {
 		return usage("publishing needs a registry user name: pass --username or set GITHUB_ACTOR")
 	}
+	if o.SkipTests {
+		return usage("--skip-tests can't be used when publishing: a published image has passed its tests; use --dry-run to skip them")
+	}
 	return nil
+}
+
+// checkRepository applies GitHub's rules for OWNER/REPO.
+func checkRepository(r string) error {
+	owner, repo, ok := strings.Cut(r, "/")
+	switch {
+	case !ok || strings.Contains(repo, "/"):
+		return fmt.Errorf("want exactly one /")
+	case len(owner) > 39 || !ownerRE.MatchString(owner):
+		return fmt.Errorf("the owner has 1-39 letters, digits and inner hyphens")
+	case repo == "." || repo == ".." || !repoNameRE.MatchString(repo):
+		return fmt.Errorf("the repository name has 1-100 letters, digits, '.', '-' and '_', and is not . or ..")
+	}
+	return nil
+}
+
+// checkBranch asks git, whose rules these are, whether name is a branch
+// name.
+func checkBranch(name string) error {
+	if name == "" || strings.HasPrefix(name, "-") {
+		return fmt.Errorf("empty, or starts with -")
+	}
+	out, err := exec.Command("git", "check-ref-format", "refs/heads/"+name).CombinedOutput()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("git check-ref-format refuses it")
+		}
+		return fmt.Errorf("running git check-ref-format: %v %s", err, out)
+	}
+	return nil
+}
+
+// redact keeps what is probably a secret out of an error message: a value
+// given where a variable's name belongs may be the token itself.
+func redact(s string) string {
+	for _, p := range []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-"} {
+		if strings.HasPrefix(s, p) {
+			return "(a value that looks like a token)"
+		}
+	}
+	if len(s) >= 40 {
+		return "(a value that looks like a token)"
+	}
+	return s
 }
 
 // checkImage parses image as a repository on --registry: go-containerregistry

@@ -80,6 +80,27 @@ func TestValidate(t *testing.T) {
 		{name: "publishing without image", args: []string{"--username", "u"}, env: map[string]string{"GITHUB_TOKEN": "x"}, want: "--image is required"},
 		{name: "publishing without username", args: []string{"--image", "o/a"}, env: map[string]string{"GITHUB_TOKEN": "x"}, want: "user name"},
 		{name: "empty report dir", args: []string{"--dry-run", "--report-dir", ""}, want: "--report-dir"},
+		{name: "repository with a path", args: []string{"--dry-run", "--repository", "../.."}, want: "the owner"},
+		{name: "repository with three parts", args: []string{"--dry-run", "--repository", "a/b/c"}, want: "exactly one /"},
+		{name: "repository named ..", args: []string{"--dry-run", "--repository", "owner/.."}, want: "not . or .."},
+		{name: "owner with a leading hyphen", args: []string{"--dry-run", "--repository", "-owner/app"}, want: "the owner"},
+		{name: "owner with a double hyphen", args: []string{"--dry-run", "--repository", "ow--ner/app"}, want: "the owner"},
+		{name: "owner too long", args: []string{"--dry-run", "--repository", strings.Repeat("a", 40) + "/app"}, want: "the owner"},
+		{name: "repository name with a space", args: []string{"--dry-run", "--repository", "owner/my app"}, want: "repository name"},
+		{name: "valid repository", args: []string{"--dry-run", "--repository", "Gantry-CI/gantry.go_x"}},
+		{name: "unknown event", args: []string{"--dry-run", "--event", "pushed"}, want: "--event"},
+		{name: "schedule event", args: []string{"--dry-run", "--event", "schedule"}},
+		{name: "default branch with a space", args: []string{"--dry-run", "--default-branch", "my branch"}, want: "--default-branch"},
+		{name: "default branch with ..", args: []string{"--dry-run", "--default-branch", "a..b"}, want: "--default-branch"},
+		{name: "default branch ending in .lock", args: []string{"--dry-run", "--default-branch", "main.lock"}, want: "--default-branch"},
+		{name: "default branch starting with -", args: []string{"--dry-run", "--default-branch", "-main"}, want: "--default-branch"},
+		{name: "default branch with a slash", args: []string{"--dry-run", "--default-branch", "release/2026"}},
+		{name: "token variable with a dash", args: []string{"--image", "o/a", "--username", "u", "--token-env", "MY-TOKEN"}, env: map[string]string{"MY-TOKEN": "x"}, want: "not an environment variable name"},
+		{name: "a token given as --token-env", args: []string{"--image", "o/a", "--username", "u", "--token-env", "ghp_0123456789abcdefghij0123456789abcd"}, want: "looks like a token"},
+		{name: "publishing without tests", args: []string{"--image", "o/a", "--username", "u", "--skip-tests"}, env: map[string]string{"GITHUB_TOKEN": "x"}, want: "use --dry-run"},
+		{name: "a dry run may skip tests", args: []string{"--dry-run", "--skip-tests"}},
+		{name: "a pull request may skip tests", args: []string{"--event", "pull_request", "--skip-tests"}},
+		{name: "a pull request's ref is never published", args: []string{"--event", "issue_comment", "--ref", "refs/pull/7/merge"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +144,9 @@ func TestTokenNeverInErrors(t *testing.T) {
 		{[]string{"--image", "o/a", "--username", "u", "--token-env", ""}, "--token-env must name"},
 		{[]string{"--image", "o/a", "--username", "u", "--token-env", "UNSET"}, "$UNSET"},
 		{[]string{"--image", "o/a", "--username", "u", "--registry", "bad/registry"}, "--registry"},
+		{[]string{"--image", "o/a", "--username", "u", "--token-env", token}, "not an environment variable name"},
+		{[]string{"--image", "o/a", "--username", "u", "--token-env", "ghp_" + strings.Repeat("x", 36)}, "looks like a token"},
+		{[]string{"--image", "o/a", "--username", "u", "--skip-tests"}, "--skip-tests"},
 	}
 	for _, tt := range tests {
 		err := validate(t, e, tt.args)
@@ -130,7 +154,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 			t.Errorf("%v: err = %v, want it to contain %q", tt.args, err, tt.want)
 			continue
 		}
-		if strings.Contains(err.Error(), token) {
+		if strings.Contains(err.Error(), token) || strings.Contains(err.Error(), "ghp_") {
 			t.Errorf("%v: the token appears in %q", tt.args, err)
 		}
 	}

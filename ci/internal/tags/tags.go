@@ -33,7 +33,7 @@ func Decide(c Context) (Plan, error) {
 		return Plan{}, fmt.Errorf("commit SHA %q is not 40 hex characters", c.SHA)
 	}
 	plan := Plan{Tags: []string{c.SHA}, Version: c.SHA[:12]}
-	if c.Event == "pull_request" || c.Event == "pull_request_target" {
+	if PullRequest(c.Event, c.Ref) {
 		plan.Skip = "pull requests are never published"
 	}
 	latest := false
@@ -69,6 +69,12 @@ func Decide(c Context) (Plan, error) {
 		plan.Tags = append(plan.Tags, "latest")
 	}
 	return plan, nil
+}
+
+// PullRequest reports whether an event or ref is a pull request's, whose
+// code is not the repository's own yet: it is never published.
+func PullRequest(event, ref string) bool {
+	return strings.HasPrefix(event, "pull_request") || strings.HasPrefix(ref, "refs/pull/")
 }
 
 // isRelease reports whether tag is a release tag: v and a full semantic

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// workflow is the part of a GitHub Actions workflow these checks read.
+type workflow struct {
+	Permissions yaml.Node `yaml:"permissions"`
+	Concurrency struct {
+		Group            string `yaml:"group"`
+		CancelInProgress *bool  `yaml:"cancel-in-progress"`
+	} `yaml:"concurrency"`
+	Jobs map[string]struct {
+		TimeoutMinutes int               `yaml:"timeout-minutes"`
+		Permissions    map[string]string `yaml:"permissions"`
+		Steps          []struct {
+			Uses yaml.Node      `yaml:"uses"`
+			Run  string         `yaml:"run"`
+			With map[string]any `yaml:"with"`
+		} `yaml:"steps"`
+	} `yaml:"jobs"`
+}
+
+var (
+	pinnedRE  = regexp.MustCompile(`^[\w.-]+/[\w.-]+@[0-9a-f]{40}$`)
+	versionRE = regexp.MustCompile(`^# v\d+\.\d+\.\d+\b`)
+)
+
+// checkWorkflow lists what the workflow gets wrong: it must do nothing but
+// run the pipeline, with pinned actions, least privilege and bounded time.
+func checkWorkflow(data []byte) []string {
+	var w workflow
+	if err := yaml.Unmarshal(data, &w); err != nil {
+		return []string{"not YAML: " + err.Error()}
+	}
+	var bad []string
+	if w.Permissions.Kind != yaml.MappingNode || len(w.Permissions.Content) != 0 {
+		bad = append(bad, "top-level permissions must be {}: each job asks for its own")
+	}
+	if !strings.Contains(w.Concurrency.Group, "github.ref") || w.Concurrency.CancelInProgress == nil || *w.Concurrency.CancelInProgress {
+		bad = append(bad, "concurrency must group by github.ref without cancel-in-progress")
+	}
+	if len(w.Jobs) == 0 {
+		bad = append(bad, "no jobs")
+	}
+	for name, j := range w.Jobs {
+		if j.TimeoutMinutes <= 0 {
+			bad = append(bad, name+": no timeout-minutes")
+		}
+		if len(j.Permissions) == 0 {
+			bad = append(bad, name+": no job permissions")
+		}
+		for k, v := range j.Permissions {
+			if v == "write" && k != "packages" && k != "id-token" {
+				bad = append(bad, name+": writes "+k)
+			}
+		}
+		var runs []string
+		for _, s := range j.Steps {
+			if s.Run != "" {
+				runs = append(runs, s.Run)
+			}
+			uses := s.Uses.Value
+			if uses == "" {
+				continue
+			}
+			if !pinnedRE.MatchString(uses) || !versionRE.MatchString(s.Uses.LineComment) {
+				bad = append(bad, name+": "+uses+" is not pinned by commit with a # vX.Y.Z comment")
+			}
+			if strings.HasPrefix(uses, "actions/checkout@") && s.With["persist-credentials"] != false {
+				bad = append(bad, name+": checkout must set persist-credentials: false")
+			}
+		}
+		if len(runs) != 1 || strings.TrimSpace(runs[0]) != "go run ./ci" {
+			bad = append(bad, name+": must run only `go run ./ci`")
+		}
+	}
+	return bad
+}
+
+func TestWorkflow(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", ".github", "workflows", "ci.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := checkWorkflow(data); len(bad) > 0 {
+		t.Errorf(".github/workflows/ci.yml:\n%s", strings.Join(bad, "\n"))
+	}
+	// Each property is checked: breaking it in the real file is caught.
+	tests := []struct{ name, old, new string }{
+		{"unpinned action", "actions/checkout@08eba0b27e820071cde6df949e0beb9ba4906955 # v4.3.0", "actions/checkout@v4"},
+		{"pin without its version", "d35c59abb061a4a6fb18e82ac0862c26744d6ab5 # v5.5.0", "d35c59abb061a4a6fb18e82ac0862c26744d6ab5"},
+		{"persisted credentials", "persist-credentials: false", "persist-credentials: true"},
+		{"no timeout", "timeout-minutes: 60", "timeout-minutes: 0"},
+		{"broad default permissions", "permissions: {}", "permissions: write-all"},
+		{"cancelled runs", "cancel-in-progress: false", "cancel-in-progress: true"},
+		{"a second command", "      - run: go run ./ci\n", "      - run: make deploy\n      - run: go run ./ci\n"},
+		{"writing contents", "contents: read", "contents: write"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			changed := strings.Replace(string(data), tt.old, tt.new, 1)
+			if changed == string(data) {
+				t.Fatalf("%q is not in ci.yml", tt.old)
+			}
+			if bad := checkWorkflow([]byte(changed)); len(bad) == 0 {
+				t.Errorf("not caught: %s", tt.name)
+			}
+		})
+	}
+}
