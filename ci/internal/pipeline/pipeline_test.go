@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"dagger.io/dagger"
@@ -63,6 +64,41 @@ func TestEngineLost(t *testing.T) {
 				t.Errorf("EngineLost(%T %v) = %v, want %v", err, err, got, tt.lost)
 			}
 		})
+	}
+}
+
+// An interrupt doesn't cut a publish short: its engine call outlives the
+// run's context, so gantry-publish can finish or roll back its tags.
+func TestPublishOutlivesInterrupt(t *testing.T) {
+	received, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The first query is held until the run has been interrupted.
+		first.Do(func() {
+			close(received)
+			<-release
+		})
+		io.WriteString(w, `{"data":null,"errors":[{"message":"answered after the interrupt"}]}`)
+	}))
+	defer srv.Close()
+	c, err := dagger.Connect(context.Background(), dagger.WithConn(session{Client: srv.Client(), host: srv.Listener.Addr().String()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, interrupt := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		img := c.Container()
+		_, err := Publish(ctx, Env{Client: c}, PublishInput{Repository: "reg/app", Images: map[string]*dagger.Container{"linux/amd64": img},
+			Tags: []string{"abc"}, Username: "u", Token: c.SetSecret("t", "x"), Publisher: c.Host().File("/gantry-publish")}, io.Discard)
+		done <- err
+	}()
+	<-received
+	interrupt()
+	close(release)
+	err = <-done
+	if err == nil || !strings.Contains(err.Error(), "answered after the interrupt") {
+		t.Fatalf("err = %v, want the engine's late answer, not the interrupt", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"dagger.io/dagger"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -18,6 +19,9 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 )
+
+// publishDeadline bounds a publish, which outlives an interrupt.
+const publishDeadline = 10 * time.Minute
 
 // PublishInput is what the publish stage takes.
 type PublishInput struct {
@@ -37,6 +41,11 @@ type PublishInput struct {
 // fixed by WithDockerHealthcheck in v0.20.1), retries transient registry
 // errors and rolls tags back if one can't be written.
 func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*push.Result, error) {
+	// Once tags are being written, an interrupt must not kill gantry-publish
+	// midway (the engine stops an exec whose request is cancelled): the
+	// publish finishes, or rolls back, within a deadline of its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishDeadline)
+	defer cancel()
 	platforms := make([]string, 0, len(in.Images))
 	for p := range in.Images {
 		platforms = append(platforms, p)

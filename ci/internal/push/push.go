@@ -1,7 +1,8 @@
 // Package push publishes an image to a registry as one transaction: the
-// manifest is written once by digest, then every tag is pointed at it; if a
-// tag can't be written, the tags already moved are put back (or the new
-// manifest deleted), so a failed publish leaves no partial tag set. Transient
+// manifest is written once by digest, then every tag is pointed at it and
+// checked; if a tag can't be written or checked, the tags this publish moved
+// are put back (or the new manifest deleted), unless another run has moved
+// them since, so a failed publish leaves no partial tag set of its own. Transient
 // registry errors are retried with bounded exponential backoff; 4xx answers
 // (bad credentials, denied) are not.
 package push
@@ -44,7 +45,15 @@ type Result struct {
 	Refs   []string `json:"refs"` // repository:tag@digest, in tag order
 }
 
-// Publish pushes a and points every tag at it.
+// RollbackTimeout bounds putting tags back after a failure. The rollback
+// runs on a context of its own: a cancelled run (SIGTERM, a cancelled
+// workflow) must still undo what it wrote.
+const RollbackTimeout = 30 * time.Second
+
+// Publish pushes a and points every tag at it. Tags that exist already are
+// moved first, new ones last: a registry that can't delete tags (GHCR) can
+// always have an existing tag put back, but not a new one taken away, so a
+// failure should come before any new tag is written.
 func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 	if len(req.Tags) == 0 {
 		return Result{}, errors.New("no tags to publish")
@@ -65,8 +74,10 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 	if auth == nil {
 		auth = authn.Anonymous
 	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth),
-		remote.WithRetryBackoff(backoff), remote.WithRetryStatusCodes(retryCodes...)}
+	ropts := func(ctx context.Context) []remote.Option {
+		return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth),
+			remote.WithRetryBackoff(backoff), remote.WithRetryStatusCodes(retryCodes...)}
+	}
 	logf := func(format string, args ...any) {
 		if req.Log != nil {
 			fmt.Fprintf(req.Log, format+"\n", args...)
@@ -80,12 +91,12 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 	byDigest := repo.Digest(digest.String())
 
 	// Remember what each tag points at now, so a failure can put it back.
-	prev := make([]*remote.Descriptor, len(req.Tags))
-	for i, t := range req.Tags {
-		d, err := remote.Get(repo.Tag(t), ropts...)
+	prev := map[string]*remote.Descriptor{}
+	for _, t := range req.Tags {
+		d, err := remote.Get(repo.Tag(t), ropts(ctx)...)
 		switch {
 		case err == nil:
-			prev[i] = d
+			prev[t] = d
 		case isNotFound(err):
 		default:
 			return Result{}, fmt.Errorf("reading current %s: %w", repo.Tag(t), err)
@@ -94,57 +105,90 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 
 	logf("pushing %s", byDigest)
 	if idx, ok := a.(v1.ImageIndex); ok {
-		err = remote.WriteIndex(byDigest, idx, ropts...)
+		err = remote.WriteIndex(byDigest, idx, ropts(ctx)...)
 	} else {
-		err = remote.Write(byDigest, a.(v1.Image), ropts...)
+		err = remote.Write(byDigest, a.(v1.Image), ropts(ctx)...)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("pushing %s: %w", byDigest, err)
 	}
 
-	res := Result{Digest: digest.String()}
-	for i, t := range req.Tags {
-		tag := repo.Tag(t)
-		if err := remote.Tag(tag, a, ropts...); err != nil {
-			err = fmt.Errorf("tagging %s: %w", tag, err)
-			if rb := rollback(repo, req.Tags[:i], prev[:i], digest, ropts); rb != nil {
-				return Result{}, errors.Join(err, rb)
-			}
-			return Result{}, fmt.Errorf("%w (tags already written were rolled back)", err)
+	// fail undoes what this publish wrote, on a context of its own.
+	var written []string
+	fail := func(err error) (Result, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RollbackTimeout)
+		defer cancel()
+		if rb := rollback(repo, written, prev, digest, ropts(rctx)); rb != nil {
+			return Result{}, errors.Join(err, rb)
 		}
-		res.Refs = append(res.Refs, fmt.Sprintf("%s@%s", tag, digest))
+		return Result{}, fmt.Errorf("%w (tags already written were rolled back)", err)
+	}
+	for _, t := range writeOrder(req.Tags, prev) {
+		tag := repo.Tag(t)
+		if err := remote.Tag(tag, a, ropts(ctx)...); err != nil {
+			return fail(fmt.Errorf("tagging %s: %w", tag, err))
+		}
+		written = append(written, t)
 		logf("tagged %s@%s", tag, digest)
 	}
 
 	// Every tag must resolve to the digest just pushed.
 	for _, t := range req.Tags {
-		d, err := remote.Head(repo.Tag(t), ropts...)
+		d, err := remote.Head(repo.Tag(t), ropts(ctx)...)
 		if err != nil {
-			return Result{}, fmt.Errorf("verifying %s: %w", repo.Tag(t), err)
+			return fail(fmt.Errorf("verifying %s: %w", repo.Tag(t), err))
 		}
 		if d.Digest != digest {
-			return Result{}, fmt.Errorf("verifying %s: points at %s, want %s (another push raced this one?)", repo.Tag(t), d.Digest, digest)
+			return fail(fmt.Errorf("verifying %s: points at %s, want %s (another push raced this one?)", repo.Tag(t), d.Digest, digest))
 		}
+	}
+	res := Result{Digest: digest.String()}
+	for _, t := range req.Tags {
+		res.Refs = append(res.Refs, fmt.Sprintf("%s@%s", repo.Tag(t), digest))
 	}
 	return res, nil
 }
 
-// rollback restores tags to what they pointed at before this publish. A tag
-// that did not exist is deleted; registries that can't delete by tag
-// (Distribution 2.x) lose it when the new manifest is deleted by digest,
-// which is safe only if no tag pointed at that manifest before.
-func rollback(repo name.Repository, tags []string, prev []*remote.Descriptor, digest v1.Hash, ropts []remote.Option) error {
+// writeOrder puts the tags that exist first and the new ones last, each
+// group in the order asked for.
+func writeOrder(tags []string, prev map[string]*remote.Descriptor) []string {
+	var existing, created []string
+	for _, t := range tags {
+		if prev[t] != nil {
+			existing = append(existing, t)
+		} else {
+			created = append(created, t)
+		}
+	}
+	return append(existing, created...)
+}
+
+// rollback puts the tags this publish wrote back where they were. A tag
+// that no longer points at this publish's digest was moved by someone else
+// since, and stays where it is. A tag that did not exist is deleted;
+// registries that can't delete by tag (Distribution 2.x) lose it when the
+// new manifest is deleted by digest, which is safe only if no tag pointed
+// at that manifest before.
+func rollback(repo name.Repository, written []string, prev map[string]*remote.Descriptor, digest v1.Hash, ropts []remote.Option) error {
 	var errs []error
 	var created []string
-	for i, t := range tags {
-		switch {
-		case prev[i] == nil:
+	for _, t := range written {
+		d, err := remote.Head(repo.Tag(t), ropts...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reading %s before putting it back: %w", repo.Tag(t), err))
+			continue
+		}
+		if d.Digest != digest {
+			continue // another run moved it since: not ours to undo
+		}
+		switch p := prev[t]; {
+		case p == nil:
 			created = append(created, t)
-		case prev[i].Digest == digest:
+		case p.Digest == digest:
 			// unchanged
 		default:
-			if err := remote.Tag(repo.Tag(t), prev[i], ropts...); err != nil {
-				errs = append(errs, fmt.Errorf("restoring %s to %s: %w", repo.Tag(t), prev[i].Digest, err))
+			if err := remote.Tag(repo.Tag(t), p, ropts...); err != nil {
+				errs = append(errs, fmt.Errorf("restoring %s to %s: %w", repo.Tag(t), p.Digest, err))
 			}
 		}
 	}
@@ -157,7 +201,7 @@ func rollback(repo name.Repository, tags []string, prev []*remote.Descriptor, di
 	if byTagFailed {
 		shared := false
 		for _, p := range prev {
-			shared = shared || (p != nil && p.Digest == digest)
+			shared = shared || p.Digest == digest
 		}
 		if !shared {
 			_ = remote.Delete(repo.Digest(digest.String()), ropts...)

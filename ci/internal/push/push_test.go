@@ -235,3 +235,161 @@ func TestPublishWrongCredentialsDoesNotLeakToken(t *testing.T) {
 		t.Fatalf("right token: %v", err)
 	}
 }
+
+// hooked is a registry whose requests pass through hook first; hook
+// returns true when it answered the request itself. direct reaches the same
+// registry without the hook, as another run would.
+func hooked(t *testing.T, hook func(w http.ResponseWriter, r *http.Request) bool) (repo, direct string) {
+	t.Helper()
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hook(w, r) {
+			inner.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	other := httptest.NewServer(inner)
+	t.Cleanup(other.Close)
+	return strings.TrimPrefix(srv.URL, "http://") + "/owner/app", strings.TrimPrefix(other.URL, "http://") + "/owner/app"
+}
+
+func isTagPut(r *http.Request, tag string) bool {
+	return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+tag)
+}
+
+// write points repo:tag at img, as another run would.
+func write(t *testing.T, repo, tag string, img v1.Image) string {
+	t.Helper()
+	ref, err := name.NewTag(repo+":"+tag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Errorf("writing %s: %v", ref, err)
+	}
+	d, _ := img.Digest()
+	return d.String()
+}
+
+func publishTo(ctx context.Context, repo string, tags ...string) (v1.Image, error) {
+	img, _ := random.Image(256, 2)
+	_, err := Publish(ctx, Request{Repository: repo, Tags: tags, Insecure: true, Backoff: fastBackoff}, img)
+	return img, err
+}
+
+// Scenarios where the publish fails after writing some of its tags: what
+// it wrote is undone, and nothing else.
+func TestPublishRollback(t *testing.T) {
+	tests := []struct {
+		name string
+		tags []string // to publish; "1.0" and "latest" exist before
+		// fault reacts to a request once the publish runs; ctl cancels the
+		// publish, other writes as another run. true: it answered.
+		fault   func(t *testing.T, repo string, other v1.Image, cancel func(), w http.ResponseWriter, r *http.Request) bool
+		wantErr string
+		want    map[string]string // tag -> "old", "other" or "" (absent)
+	}{
+		{
+			name: "the final check finds a tag moved: the rest is rolled back, the moved tag stays",
+			tags: []string{"newsha", "1.0", "latest"},
+			fault: func() func(*testing.T, string, v1.Image, func(), http.ResponseWriter, *http.Request) bool {
+				puts := 0
+				moved := false
+				return func(t *testing.T, repo string, other v1.Image, _ func(), w http.ResponseWriter, r *http.Request) bool {
+					if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") && !strings.Contains(r.URL.Path, "sha256:") {
+						puts++
+					}
+					if puts == 3 && !moved && r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/latest") {
+						moved = true
+						write(t, repo, "latest", other)
+					}
+					return false
+				}
+			}(),
+			wantErr: "verifying",
+			want:    map[string]string{"newsha": "", "1.0": "old", "latest": "other"},
+		},
+		{
+			name: "the run is cancelled while tagging: the rollback still runs",
+			tags: []string{"1.0", "latest"},
+			fault: func(t *testing.T, repo string, other v1.Image, cancel func(), w http.ResponseWriter, r *http.Request) bool {
+				if isTagPut(r, "latest") {
+					cancel()
+					http.Error(w, "injected fault", http.StatusServiceUnavailable)
+					return true
+				}
+				return false
+			},
+			wantErr: "tagging",
+			want:    map[string]string{"1.0": "old", "latest": "old"},
+		},
+		{
+			name: "a tag another run moved since is not put back",
+			tags: []string{"1.0", "latest"},
+			fault: func(t *testing.T, repo string, other v1.Image, _ func(), w http.ResponseWriter, r *http.Request) bool {
+				if isTagPut(r, "latest") {
+					write(t, repo, "1.0", other)
+					http.Error(w, "injected fault", http.StatusBadRequest)
+					return true
+				}
+				return false
+			},
+			wantErr: "tagging",
+			want:    map[string]string{"1.0": "other", "latest": "old"},
+		},
+		{
+			name: "new tags are written last, so a registry that can't delete tags keeps none",
+			tags: []string{"newsha", "latest"},
+			fault: func(t *testing.T, repo string, other v1.Image, _ func(), w http.ResponseWriter, r *http.Request) bool {
+				switch {
+				case r.Method == http.MethodDelete:
+					http.Error(w, "tags can't be deleted here", http.StatusMethodNotAllowed)
+					return true
+				case isTagPut(r, "latest"):
+					http.Error(w, "injected fault", http.StatusBadRequest)
+					return true
+				}
+				return false
+			},
+			wantErr: "tagging",
+			want:    map[string]string{"newsha": "", "latest": "old"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var armed atomic.Bool
+			var direct string
+			other := randomImage(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var mu sync.Mutex
+			repo, direct := hooked(t, func(w http.ResponseWriter, r *http.Request) bool {
+				if !armed.Load() {
+					return false
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				return tt.fault(t, direct, other, cancel, w, r)
+			})
+			old, err := publishTo(context.Background(), repo, "1.0", "latest")
+			if err != nil {
+				t.Fatal(err)
+			}
+			armed.Store(true)
+			_, err = publishTo(ctx, repo, tt.tags...)
+			armed.Store(false)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+			}
+			od, _ := old.Digest()
+			xd, _ := other.Digest()
+			names := map[string]string{od.String(): "old", xd.String(): "other", "": ""}
+			for tag, want := range tt.want {
+				got := digestOf(t, repo+":"+tag)
+				if n, ok := names[got]; !ok || n != want {
+					t.Errorf("%s -> %s (%s), want %q", tag, got, n, want)
+				}
+			}
+		})
+	}
+}
