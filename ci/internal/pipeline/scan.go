@@ -176,6 +176,18 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 	if (code == trivyFindingsExit) != (len(rep.Findings) > 0) {
 		return scanreport.Report{}, nil, fmt.Errorf("trivy exited %d but its report lists %d finding(s)", code, len(rep.Findings))
 	}
+	// The report must cover the service's binary: a report that recognised
+	// nothing has no findings and would pass.
+	ep, err := in.Images[platform].Entrypoint(ctx)
+	if err != nil {
+		return scanreport.Report{}, nil, fmt.Errorf("reading the image's entrypoint: %w", err)
+	}
+	if len(ep) == 0 {
+		return scanreport.Report{}, nil, fmt.Errorf("the image has no ENTRYPOINT: the scan can't tell which binary is the service")
+	}
+	if err := rep.Covers(ep[0]); err != nil {
+		return scanreport.Report{}, nil, err
+	}
 
 	// SARIF for code scanning and a CycloneDX SBOM, converted from the same
 	// scan so they can't disagree with the JSON report.

@@ -32,6 +32,22 @@ type Report struct {
 	SchemaVersion int
 	ArtifactName  string
 	Findings      []Finding
+	Targets       []string // what Trivy recognised and scanned: OS, binaries
+}
+
+// Covers checks that Trivy scanned the file at path (absolute, in the
+// image). A report without it has no findings for it either, which would
+// pass for clean: the scan must not.
+func (r Report) Covers(path string) error {
+	want := strings.TrimPrefix(path, "/")
+	if slices.Contains(r.Targets, want) {
+		return nil
+	}
+	saw := "nothing"
+	if len(r.Targets) > 0 {
+		saw = strings.Join(r.Targets, ", ")
+	}
+	return fmt.Errorf("Trivy did not see %s (the image's entrypoint): its report covers %s, so a clean result would prove nothing", path, saw)
 }
 
 type trivyReport struct {
@@ -68,6 +84,7 @@ func Parse(data []byte) (Report, error) {
 	}
 	r := Report{SchemaVersion: tr.SchemaVersion, ArtifactName: tr.ArtifactName}
 	for _, res := range tr.Results {
+		r.Targets = append(r.Targets, res.Target)
 		for _, v := range res.Vulnerabilities {
 			sev := strings.ToUpper(v.Severity)
 			if !slices.Contains(Severities, sev) {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -106,5 +107,33 @@ func TestMergeDropsDuplicates(t *testing.T) {
 	m := Merge(Report{Findings: []Finding{f}}, Report{Findings: []Finding{f, g}})
 	if len(m.Findings) != 2 || m.Findings[0].ID != "CVE-2" {
 		t.Fatalf("merge = %+v", m.Findings)
+	}
+}
+
+// A report must cover the service's binary: one that saw nothing, or saw
+// something else, is no evidence the image is clean.
+func TestCovers(t *testing.T) {
+	tests := []struct {
+		file, path string
+		want       string // "" = covered
+	}{
+		{"clean.json", "/app", ""},
+		{"findings.json", "/app", ""},
+		{"clean.json", "/usr/local/bin/other", "Trivy did not see /usr/local/bin/other"},
+		{"no-results.json", "/app", "covers nothing"},
+	}
+	for _, tt := range tests {
+		data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.Covers(tt.path)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s, %s: err = %v, want %q", tt.file, tt.path, err, tt.want)
+		}
 	}
 }
