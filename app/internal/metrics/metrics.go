@@ -48,9 +48,21 @@ func (m *Metrics) Register(c prometheus.Collector) error {
 	return m.registry.Register(c)
 }
 
+// methods are the HTTP methods counted by name; any other is "other", so a
+// client making up methods can't make up series.
+var methods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodConnect: true, http.MethodTrace: true,
+}
+
 // ObserveRequest records one served request. route is the route pattern, not
-// the raw path, to keep label cardinality bounded.
+// the raw path, and unknown methods count as "other", to keep label
+// cardinality bounded.
 func (m *Metrics) ObserveRequest(method, route string, status int, d time.Duration) {
+	if !methods[method] {
+		method = "other"
+	}
 	code := strconv.Itoa(status)
 	m.requests.WithLabelValues(method, route, code).Inc()
 	m.duration.WithLabelValues(method, route, code).Observe(d.Seconds())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,35 @@ func TestObserveRequest(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+}
+
+// Made-up methods share one series: a client can't grow the label set.
+func TestUnknownMethodsAreBounded(t *testing.T) {
+	m := metrics.New()
+	for i := range 50 {
+		m.ObserveRequest("R"+strconv.Itoa(i), "unmatched", 405, time.Millisecond)
+	}
+	m.ObserveRequest("DELETE", "unmatched", 405, time.Millisecond)
+	body := scrape(t, m)
+	if !strings.Contains(body, `http_requests_total{method="other",route="unmatched",status="405"} 50`) {
+		t.Errorf("made-up methods are not counted as other:\n%s", grep(body, "http_requests_total"))
+	}
+	if strings.Contains(body, `method="R1"`) {
+		t.Error("a made-up method got its own series")
+	}
+	if !strings.Contains(body, `http_requests_total{method="DELETE",route="unmatched",status="405"} 1`) {
+		t.Error("a real method lost its name")
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestRegistriesAreIsolated would panic with duplicate registration if the

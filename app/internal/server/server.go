@@ -42,6 +42,9 @@ type Server struct {
 	http    *http.Server
 }
 
+// MaxHeaderBytes bounds a request's headers; larger ones get 431.
+const MaxHeaderBytes = 32 << 10
+
 // New builds the server and its routes.
 func New(cfg Config, db Checker, m *metrics.Metrics, log *slog.Logger) *Server {
 	e := echo.New()
@@ -51,8 +54,14 @@ func New(cfg Config, db Checker, m *metrics.Metrics, log *slog.Logger) *Server {
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// The service reads no request bodies worth waiting for; a client
+		// that trickles one in holds a connection for at most this long.
+		ReadTimeout: 10 * time.Second,
+		// The slowest handler is /health at HealthTimeout.
+		WriteTimeout:   cfg.HealthTimeout + 10*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	s.middleware()
 	s.routes()

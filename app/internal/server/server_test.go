@@ -406,3 +406,24 @@ func grep(body, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// Headers beyond MaxHeaderBytes are refused before any handler runs.
+func TestOversizedHeadersAreRefused(t *testing.T) {
+	s := start(t, pgtest.URL(t), options{})
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/livez", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Padding", strings.Repeat("a", 2*server.MaxHeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("status %d, want 431", resp.StatusCode)
+	}
+	if r := s.get(t, "/livez"); r.Status != http.StatusOK {
+		t.Errorf("a normal request after it: status %d", r.Status)
+	}
+}
