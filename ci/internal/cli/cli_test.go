@@ -61,6 +61,8 @@ func TestUsageErrors(t *testing.T) {
 		{"image set pinned by tag", []string{"--dry-run", "--source", clean, "--images", tagImages}, nil, `"trivy": "aquasec/trivy:latest" is not pinned by digest`},
 		{"report dir inside the build context", []string{"--dry-run", "--source", withIgnore, "--report-dir", filepath.Join(withIgnore, "app", "reports")}, nil, "inside the build context"},
 		{"report dir inside .git", []string{"--dry-run", "--source", withIgnore, "--report-dir", filepath.Join(withIgnore, ".git", "reports")}, nil, "inside .git"},
+		{"a release tag that doesn't exist", []string{"--dry-run", "--source", clean, "--ref", "refs/tags/v9.0.0"}, nil, "no such tag"},
+		{"a sha that isn't HEAD", []string{"--dry-run", "--source", clean, "--sha", "0123456789abcdef0123456789abcdef01234567"}, nil, "is not the checked-out commit"},
 		{"report dir in a source without .dockerignore", []string{"--dry-run", "--source", clean, "--report-dir", filepath.Join(clean, "reports")}, nil, "inside the build context"},
 		{"missing image set", []string{"--dry-run", "--source", clean, "--images", "/nonexistent.json"}, nil, "--images"},
 	}

@@ -38,12 +38,16 @@ func Read(ctx context.Context, dir, sha, ref string) (Info, error) {
 		return Info{}, fmt.Errorf("%s is not a git work tree (gantry labels and tags images by commit): %w", dir, err)
 	}
 	var info Info
-	var err error
-	if sha == "" {
-		if sha, err = git("rev-parse", "HEAD"); err != nil {
-			return Info{}, fmt.Errorf("reading HEAD (is there a commit?): %w", err)
-		}
+	head, err := git("rev-parse", "HEAD")
+	if err != nil {
+		return Info{}, fmt.Errorf("reading HEAD (is there a commit?): %w", err)
 	}
+	// What is built is the work tree, so the commit it is labelled and
+	// tagged with must be the one checked out.
+	if sha != "" && sha != head {
+		return Info{}, fmt.Errorf("--sha %s is not the checked-out commit %s: check out that commit, or drop --sha", sha, head)
+	}
+	sha = head
 	info.SHA = sha
 	when, err := git("log", "-1", "--format=%cI", sha)
 	if err != nil {
@@ -51,6 +55,9 @@ func Read(ctx context.Context, dir, sha, ref string) (Info, error) {
 	}
 	if info.CommitTime, err = time.Parse(time.RFC3339, when); err != nil {
 		return Info{}, fmt.Errorf("parsing commit time %q: %w", when, err)
+	}
+	if err := refPointsAt(git, ref, sha); err != nil {
+		return Info{}, err
 	}
 	info.Ref = ref
 	if info.Ref == "" {
@@ -73,4 +80,29 @@ func Read(ctx context.Context, dir, sha, ref string) (Info, error) {
 		info.Dirty = strings.Split(status, "\n")
 	}
 	return info, nil
+}
+
+// refPointsAt checks that a tag ref names a tag that exists and points at
+// sha, and that a branch ref, if the branch exists here, points at it too:
+// otherwise any commit could be published as a release, or as latest.
+func refPointsAt(git func(...string) (string, error), ref, sha string) error {
+	var kind string
+	switch {
+	case strings.HasPrefix(ref, "refs/tags/"):
+		kind = "tag"
+	case strings.HasPrefix(ref, "refs/heads/"):
+		kind = "branch"
+	default:
+		return nil // refs/pull/... and the like: nothing local to compare with
+	}
+	at, err := git("rev-parse", "-q", "--verify", ref+"^{commit}")
+	switch {
+	case err != nil && kind == "tag":
+		return fmt.Errorf("--ref %s: no such tag in the repository: create and fetch it, or pass the ref being built", ref)
+	case err != nil:
+		return nil // a branch this clone doesn't have (detached checkout)
+	case at != sha:
+		return fmt.Errorf("--ref %s points at %s, not at the checked-out commit %s: check out the %s, or pass the ref being built", ref, at, sha, kind)
+	}
+	return nil
 }

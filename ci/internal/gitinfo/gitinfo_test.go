@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,8 +71,61 @@ func TestReadErrors(t *testing.T) {
 	if _, err := Read(context.Background(), t.TempDir(), "", ""); err == nil {
 		t.Error("a directory without git was accepted")
 	}
-	dir := gitRepo(t)
-	if _, err := Read(context.Background(), dir, "0123456789abcdef0123456789abcdef01234567", ""); err == nil {
-		t.Error("an unknown commit was accepted")
+}
+
+// --sha and --ref must describe the checked-out tree: the work tree is what
+// gets built, labelled and tagged.
+func TestReadBindsRefsToTheTree(t *testing.T) {
+	dir := gitRepo(t) // main and v1.0.0 at the first commit
+	first := strings.TrimSpace(gitOut(t, dir, "rev-parse", "HEAD"))
+	commit(t, dir, "second")
+	head := strings.TrimSpace(gitOut(t, dir, "rev-parse", "HEAD"))
+	gitOut(t, dir, "tag", "v1.1.0")
+	gitOut(t, dir, "branch", "old", first)
+	tests := []struct {
+		name, sha, ref, want string // want: substring of the error; "" = accepted
+	}{
+		{"defaults", "", "", ""},
+		{"the HEAD sha", head, "", ""},
+		{"another commit's sha", first, "", "is not the checked-out commit"},
+		{"an unknown sha", "0123456789abcdef0123456789abcdef01234567", "", "is not the checked-out commit"},
+		{"a tag at HEAD", "", "refs/tags/v1.1.0", ""},
+		{"a tag elsewhere", "", "refs/tags/v1.0.0", "points at " + first},
+		{"a tag that doesn't exist", "", "refs/tags/v9.0.0", "no such tag"},
+		{"the branch at HEAD", "", "refs/heads/main", ""},
+		{"a branch elsewhere", "", "refs/heads/old", "points at " + first},
+		{"a branch this clone lacks", "", "refs/heads/feature", ""},
+		{"a pull request ref", "", "refs/pull/7/merge", ""},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			info, err := Read(context.Background(), dir, tt.sha, tt.ref)
+			if tt.want == "" {
+				if err != nil || info.SHA != head {
+					t.Fatalf("Read = %s, %v; want HEAD %s", info.SHA, err, head)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func gitOut(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func commit(t *testing.T, dir, msg string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte(msg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitOut(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", msg)
 }
