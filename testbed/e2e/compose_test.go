@@ -19,7 +19,8 @@ import (
 // from the Dockerfile with the bed's stand-in base images, waits for both
 // health checks, and the service answers /health; stopping PostgreSQL turns
 // it 503 and starting it again 200, without restarting the service, which
-// runs as uid 65532 on a read-only root filesystem.
+// runs as uid 65532 on a read-only root filesystem, on loopback only, without
+// the database's password variable.
 func TestComposeStack(t *testing.T) {
 	bed(t)
 	for _, v := range []string{"GO_IMAGE", "RUNTIME_IMAGE", "POSTGRES_IMAGE"} {
@@ -78,6 +79,17 @@ func TestComposeStack(t *testing.T) {
 		t.Errorf("the service does not run as uid 65532: %s (%v)", top, err)
 	}
 	started := inspect("{{.State.StartedAt}}")
+	if env := inspect("{{json .Config.Env}}"); strings.Contains(env, "POSTGRES_PASSWORD") || !strings.Contains(env, "DATABASE_URL=") {
+		t.Errorf("the service's environment = %s; want DATABASE_URL and no POSTGRES_PASSWORD", env)
+	}
+	if got := inspect(`{{(index (index .NetworkSettings.Ports "8080/tcp") 0).HostIp}}`); got != "127.0.0.1" {
+		t.Errorf("the service's port is published on %q, want 127.0.0.1 by default", got)
+	}
+	pg := strings.TrimSpace(compose("ps", "-q", "postgres"))
+	if out, err := exec.Command("docker", "inspect", "-f", "{{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}", pg).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "ALL") || !strings.Contains(string(out), "no-new-privileges") {
+		t.Errorf("postgres: cap_drop / security_opt = %s (%v), want ALL and no-new-privileges", out, err)
+	}
 
 	compose("stop", "postgres")
 	waitStatus(t, url, http.StatusServiceUnavailable, 15*time.Second)
