@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/pflag"
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string) error {
 	healthcheck := fs.String("healthcheck", "", "Docker healthcheck to set, as JSON")
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
+	// Inside the pipeline's own 10-minute bound, with time left to roll back.
+	timeout := fs.Duration("timeout", 8*time.Minute, "deadline for the whole publish (a rollback gets 30 s more)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +68,8 @@ func run(ctx context.Context, args []string) error {
 	if *username != "" || token != "" {
 		req.Auth = &authn.Basic{Username: *username, Password: token}
 	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	res, err := push.Publish(ctx, req, a)
 	if err != nil {
 		// Registries sometimes echo what they were sent; never let it out.

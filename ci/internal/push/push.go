@@ -29,7 +29,9 @@ type Request struct {
 	Insecure   bool     // plain HTTP
 	Auth       authn.Authenticator
 	Backoff    remote.Backoff // zero: DefaultBackoff
-	Log        io.Writer
+	// Transport for every request; nil: NewTransport(ResponseTimeout).
+	Transport http.RoundTripper
+	Log       io.Writer
 }
 
 // DefaultBackoff retries for about 8 seconds: 0.5 s, 1 s, 2 s, 4 s.
@@ -74,8 +76,12 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 	if auth == nil {
 		auth = authn.Anonymous
 	}
+	tr := req.Transport
+	if tr == nil {
+		tr = NewTransport(ResponseTimeout)
+	}
 	ropts := func(ctx context.Context) []remote.Option {
-		return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth),
+		return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(tr),
 			remote.WithRetryBackoff(backoff), remote.WithRetryStatusCodes(retryCodes...)}
 	}
 	logf := func(format string, args ...any) {

@@ -393,3 +393,78 @@ func TestPublishRollback(t *testing.T) {
 		})
 	}
 }
+
+// A 429 with Retry-After is waited out for as long as it asks (within
+// MaxRetryAfter), then sent again.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	var throttled atomic.Int64
+	repo, _ := hooked(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if isTagPut(r, "latest") && throttled.Add(1) <= 2 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	})
+	tr := NewTransport(ResponseTimeout)
+	var waits []time.Duration
+	tr.Sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	_, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"latest"}, Insecure: true,
+		Backoff: remote.Backoff{Steps: 1}, Transport: tr}, randomImage(t))
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if len(waits) != 2 || waits[0] != time.Second || waits[1] != time.Second {
+		t.Errorf("waited %v, want Retry-After's 1s twice", waits)
+	}
+}
+
+// A Retry-After beyond MaxRetryAfter is not waited out.
+func TestLongRetryAfterIsNotWaited(t *testing.T) {
+	repo, _ := hooked(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if isTagPut(r, "latest") {
+			w.Header().Set("Retry-After", "3600")
+			http.Error(w, "come back in an hour", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	tr := NewTransport(ResponseTimeout)
+	tr.Sleep = func(context.Context, time.Duration) error { t.Error("waited for an hour-long Retry-After"); return nil }
+	_, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"latest"}, Insecure: true,
+		Backoff: fastBackoff, Transport: tr}, randomImage(t))
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("err = %v, want the 503", err)
+	}
+}
+
+// A registry that accepts the connection and never answers fails the
+// publish after the response timeout, instead of hanging it.
+func TestStalledRegistryTimesOut(t *testing.T) {
+	var stalled atomic.Bool
+	repo, _ := hooked(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if stalled.Load() {
+			<-r.Context().Done() // until the client gives up
+			return true
+		}
+		return false
+	})
+	// Reading the current tags works; then the registry stops answering.
+	tr := NewTransport(100 * time.Millisecond)
+	var once sync.Once
+	hook := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+			once.Do(func() { stalled.Store(true) })
+		}
+		return tr.RoundTrip(r)
+	})
+	_, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"latest"}, Insecure: true,
+		Backoff: fastBackoff, Transport: hook}, randomImage(t))
+	if err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("err = %v, want a response timeout", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -22,7 +22,7 @@ func Digest(ctx context.Context, ref string, insecure bool) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	d, err := remote.Head(r, remote.WithContext(ctx))
+	d, err := remote.Head(r, remote.WithContext(ctx), remote.WithTransport(NewTransport(10*time.Second)))
 	if err != nil {
 		return "", err
 	}
