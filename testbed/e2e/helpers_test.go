@@ -112,18 +112,27 @@ func copyRepo(t *testing.T, edit func(dir string)) string {
 	if edit != nil {
 		edit(dst)
 	}
-	git := func(args ...string) {
-		cmd := exec.Command("git", append([]string{"-C", dst}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com",
-			"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com", "GIT_COMMITTER_DATE=2026-11-01T10:00:00Z")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("commit", "-q", "-m", "e2e copy")
+	gitRun(t, dst, "init", "-q", "-b", "main")
+	gitCommit(t, dst, "e2e copy")
 	return dst
+}
+
+// gitRun runs git in dir as the e2e tests' committer, at a fixed time.
+func gitRun(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com",
+		"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com", "GIT_COMMITTER_DATE=2026-11-01T10:00:00Z")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+// gitCommit commits everything in dir.
+func gitCommit(t *testing.T, dir, msg string) {
+	t.Helper()
+	gitRun(t, dir, "add", "-A")
+	gitRun(t, dir, "commit", "-q", "-m", msg)
 }
 
 // writeFile writes a file below dir.
@@ -223,6 +232,20 @@ func tagsOf(t *testing.T, repo string) []string {
 		return nil
 	}
 	return tags
+}
+
+// digestOf is what repo:tag points at, or "" if nothing.
+func digestOf(t *testing.T, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(r)
+	if err != nil {
+		return ""
+	}
+	return d.Digest.String()
 }
 
 func headSHA(t *testing.T, dir string) string {

@@ -225,6 +225,44 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 	}
 }
 
+// latest never moves back in history: publish C2, then C1, its parent (a
+// re-run of an old workflow): C1 gets its SHA tag, latest stays on C2.
+func TestLatestNeverMovesBack(t *testing.T) {
+	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
+	dir := copyRepo(t, nil)
+	c1 := headSHA(t, dir)
+	writeFile(t, dir, "app/internal/version/zz_e2e.go", "package version\n\n// Injected by the e2e test: a second commit.\n")
+	gitCommit(t, dir, "c2")
+	c2 := headSHA(t, dir)
+	image := uniqueImage("latest")
+	repo := reg + "/" + image
+	args := []string{"--registry", reg, "--image", image, "--username", "e2e"}
+	if res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, args...); res.code != exitOK {
+		t.Fatalf("publishing C2: exit %d", res.code)
+	}
+	latest := digestOf(t, repo+":latest")
+	if latest == "" || latest != digestOf(t, repo+":"+c2) {
+		t.Fatalf("after C2: latest -> %q, want C2's digest", latest)
+	}
+
+	// The old workflow's checkout: main back at C1.
+	gitRun(t, dir, "checkout", "-q", "-B", "main", c1)
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, args...)
+	if res.code != exitOK {
+		t.Fatalf("publishing C1: exit %d", res.code)
+	}
+	if !strings.Contains(res.stdout, "latest stays on "+c2) {
+		t.Errorf("no line saying why latest stays")
+	}
+	if got := digestOf(t, repo+":latest"); got != latest {
+		t.Errorf("latest -> %s after publishing C1, want it still on C2's %s", got, latest)
+	}
+	if d := digestOf(t, repo+":"+c1); d == "" || d == latest {
+		t.Errorf("C1's SHA tag -> %q, want C1's own digest", d)
+	}
+}
+
 // A publishing run can't skip the test stage: exit 2 before the engine is
 // contacted, pointing at --dry-run, and nothing published.
 func TestPublishingNeedsTests(t *testing.T) {

@@ -38,12 +38,24 @@ func run(ctx context.Context, args []string) error {
 	healthcheck := fs.String("healthcheck", "", "Docker healthcheck to set, as JSON")
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
+	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
 	// Inside the pipeline's own 10-minute bound, with time left to roll back.
 	timeout := fs.Duration("timeout", 8*time.Minute, "deadline for the whole publish (a rollback gets 30 s more)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	token := os.Getenv("GANTRY_REGISTRY_TOKEN")
+	auth := authn.Anonymous
+	if *username != "" || token != "" {
+		auth = &authn.Basic{Username: *username, Password: token}
+	}
+	if *revisionOf != "" {
+		rev, err := push.Revision(ctx, push.Request{Repository: *repository, Insecure: *insecure, Auth: auth}, *revisionOf)
+		if err != nil {
+			return redacted(err, token)
+		}
+		return json.NewEncoder(os.Stdout).Encode(map[string]string{"revision": rev})
+	}
 
 	var hc *dockerfile.Healthcheck
 	if *healthcheck != "" {
@@ -64,19 +76,21 @@ func run(ctx context.Context, args []string) error {
 	if a, err = push.WithHealthcheck(a, hc); err != nil {
 		return fmt.Errorf("setting healthcheck: %w", err)
 	}
-	req := push.Request{Repository: *repository, Tags: *tags, Insecure: *insecure, Log: os.Stderr, Auth: authn.Anonymous}
-	if *username != "" || token != "" {
-		req.Auth = &authn.Basic{Username: *username, Password: token}
-	}
+	req := push.Request{Repository: *repository, Tags: *tags, Insecure: *insecure, Log: os.Stderr, Auth: auth}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	res, err := push.Publish(ctx, req, a)
 	if err != nil {
-		// Registries sometimes echo what they were sent; never let it out.
-		if token != "" {
-			return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), token, "***"))
-		}
-		return err
+		return redacted(err, token)
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// redacted keeps the token out of err: registries sometimes echo what they
+// were sent.
+func redacted(err error, token string) error {
+	if token == "" {
+		return err
+	}
+	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), token, "***"))
 }

@@ -221,6 +221,11 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	default:
 		p.Publish.Token = client.SetSecret("gantry-registry-token", in.token)
 		p.Publisher = pipeline.HostPublisher(client, o.Source)
+		if o.Latest == options.LatestAuto {
+			p.Publish.LatestGuard = func(ctx context.Context, rev string) (bool, string) {
+				return gitinfo.LatestGuard(ctx, o.Source, in.sha, rev)
+			}
+		}
 	}
 	return p
 }

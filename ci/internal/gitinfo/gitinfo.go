@@ -6,6 +6,7 @@ package gitinfo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -105,4 +106,24 @@ func refPointsAt(git func(...string) (string, error), ref, sha string) error {
 		return fmt.Errorf("--ref %s points at %s, not at the checked-out commit %s: check out the %s, or pass the ref being built", ref, at, sha, kind)
 	}
 	return nil
+}
+
+// LatestGuard allows moving latest from the commit it points at (rev) to
+// sha only when sha descends from it: two pushes that race, or an old
+// workflow run again, must not move latest back in history. No latest yet
+// (rev "") may always move.
+func LatestGuard(ctx context.Context, dir, sha, rev string) (ok bool, why string) {
+	if rev == "" || rev == sha {
+		return true, ""
+	}
+	err := exec.CommandContext(ctx, "git", "-C", dir, "merge-base", "--is-ancestor", rev, sha).Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return true, ""
+	case errors.As(err, &ee) && ee.ExitCode() == 1:
+		return false, fmt.Sprintf("latest stays on %s: %s does not descend from it (an older commit, or a race with a newer push)", rev, sha)
+	default:
+		return false, fmt.Sprintf("latest stays on %s: this clone doesn't have that commit (fetch the whole history, e.g. fetch-depth: 0), so it can't tell whether %s descends from it", rev, sha)
+	}
 }

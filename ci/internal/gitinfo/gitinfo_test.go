@@ -129,3 +129,33 @@ func commit(t *testing.T, dir, msg string) {
 	}
 	gitOut(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", msg)
 }
+
+func TestLatestGuard(t *testing.T) {
+	dir := gitRepo(t)
+	c1 := strings.TrimSpace(gitOut(t, dir, "rev-parse", "HEAD"))
+	commit(t, dir, "c2")
+	c2 := strings.TrimSpace(gitOut(t, dir, "rev-parse", "HEAD"))
+	gitOut(t, dir, "checkout", "-q", "-b", "side", c1)
+	commit(t, dir, "side")
+	side := strings.TrimSpace(gitOut(t, dir, "rev-parse", "HEAD"))
+	tests := []struct {
+		name, sha, rev string
+		ok             bool
+		why            string
+	}{
+		{"no latest yet", c1, "", true, ""},
+		{"the same commit again", c2, c2, true, ""},
+		{"a descendant", c2, c1, true, ""},
+		{"the parent of latest", c1, c2, false, "does not descend"},
+		{"a commit on another branch", side, c2, false, "does not descend"},
+		{"a commit this clone lacks", c2, "0123456789abcdef0123456789abcdef01234567", false, "doesn't have that commit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, why := LatestGuard(context.Background(), dir, tt.sha, tt.rev)
+			if ok != tt.ok || !strings.Contains(why, tt.why) {
+				t.Errorf("LatestGuard = %v, %q; want %v, %q", ok, why, tt.ok, tt.why)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ type PublishInput struct {
 	Token       *dagger.Secret
 	Healthcheck *dockerfile.Healthcheck // written back into each image config
 	Publisher   *dagger.File            // gantry-publish for the engine's platform
+	// LatestGuard, when set, decides from the commit latest points at now
+	// ("" if none) whether this run may move it, and if not, why.
+	LatestGuard func(ctx context.Context, revision string) (ok bool, why string)
 }
 
 // Publish pushes every platform's image as one index with gantry-publish,
@@ -57,8 +61,19 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	}
 	archive := in.Images[platforms[0]].AsTarball(dagger.ContainerAsTarballOpts{PlatformVariants: variants})
 
+	tags := in.Tags
+	if in.LatestGuard != nil && slices.Contains(tags, "latest") {
+		rev, err := latestRevision(ctx, env, in)
+		if err != nil {
+			return nil, err
+		}
+		if ok, why := in.LatestGuard(ctx, rev); !ok {
+			fmt.Fprintln(log, why)
+			tags = slices.DeleteFunc(slices.Clone(tags), func(t string) bool { return t == "latest" })
+		}
+	}
 	args := []string{"/gantry-publish", "--archive", "/in/image.tar", "--repository", in.Repository,
-		"--username", in.Username, "--tag", strings.Join(in.Tags, ",")}
+		"--username", in.Username, "--tag", strings.Join(tags, ",")}
 	if in.Healthcheck != nil {
 		hc, err := json.Marshal(in.Healthcheck)
 		if err != nil {
@@ -69,12 +84,9 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if env.Images.Insecure(in.Repository) {
 		args = append(args, "--insecure")
 	}
-	ctr := env.Client.Container().From(env.Images.Runtime).
-		WithFile("/gantry-publish", in.Publisher, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+	ctr := publisherContainer(env, in).
 		WithMountedFile("/in/image.tar", archive, dagger.ContainerWithMountedFileOpts{Owner: "65532"}).
 		WithMountedTemp("/tmp").
-		WithSecretVariable("GANTRY_REGISTRY_TOKEN", in.Token).
-		WithEnvVariable("GANTRY_PUBLISH", env.RunID). // a publish is never cached
 		WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
@@ -92,7 +104,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		return nil, fmt.Errorf("reading gantry-publish's result %q: %w", out, err)
 	}
-	res, err := publishedRefs(in.Repository, in.Tags, got.Digest)
+	res, err := publishedRefs(in.Repository, tags, got.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +112,57 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		fmt.Fprintln(log, ref)
 	}
 	return &res, nil
+}
+
+// publisherContainer runs gantry-publish with the token as a secret; its
+// runs are never cached.
+func publisherContainer(env Env, in PublishInput) *dagger.Container {
+	return env.Client.Container().From(env.Images.Runtime).
+		WithFile("/gantry-publish", in.Publisher, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		WithSecretVariable("GANTRY_REGISTRY_TOKEN", in.Token).
+		WithEnvVariable("GANTRY_PUBLISH", env.RunID)
+}
+
+// latestRevision reads the commit the registry's latest was built from
+// ("" if there is no latest yet), with the token, in the engine.
+func latestRevision(ctx context.Context, env Env, in PublishInput) (string, error) {
+	args := []string{"/gantry-publish", "--revision-of", "latest", "--repository", in.Repository, "--username", in.Username}
+	if env.Images.Insecure(in.Repository) {
+		args = append(args, "--insecure")
+	}
+	ctr := publisherContainer(env, in).WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading %s:latest: %w", in.Repository, err)
+	}
+	if code != 0 {
+		stderr, _ := ctr.Stderr(ctx)
+		return "", fmt.Errorf("reading %s:latest:\n%s", in.Repository, tail(stderr, 10))
+	}
+	out, err := ctr.Stdout(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading %s:latest: %w", in.Repository, err)
+	}
+	var got struct{ Revision string }
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		return "", fmt.Errorf("reading the revision of %s:latest from %q: %w", in.Repository, out, err)
+	}
+	if got.Revision != "" && !isSHA(got.Revision) {
+		return "", fmt.Errorf("%s:latest has revision label %q, not a commit SHA", in.Repository, got.Revision)
+	}
+	return got.Revision, nil
+}
+
+func isSHA(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // publishedRefs names what was published. Only the digest is taken from

@@ -468,3 +468,30 @@ func TestStalledRegistryTimesOut(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Revision reads the revision label of what a tag points at: an image, or
+// an index's first image; a missing tag has none.
+func TestRevision(t *testing.T) {
+	repo, _ := newRegistry(t, anyRequest, 0, 0)
+	labelled := func(rev string) v1.Image {
+		img, err := mutate.Config(randomImage(t), v1.Config{Labels: map[string]string{RevisionLabel: rev}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	const a, b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	if _, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"img"}, Insecure: true}, labelled(a)); err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: labelled(b)})
+	if _, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"idx"}, Insecure: true}, idx); err != nil {
+		t.Fatal(err)
+	}
+	for tag, want := range map[string]string{"img": a, "idx": b, "missing": ""} {
+		got, err := Revision(context.Background(), Request{Repository: repo, Insecure: true}, tag)
+		if err != nil || got != want {
+			t.Errorf("Revision(%s) = %q, %v; want %q", tag, got, err, want)
+		}
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -50,4 +52,58 @@ func Current(ctx context.Context, refs []string, insecure func(ref string) bool)
 		}
 	}
 	return nil
+}
+
+// RevisionLabel is the OCI label holding the commit an image was built from.
+const RevisionLabel = "org.opencontainers.image.revision"
+
+// Revision reads the commit that repository:tag was built from, from its
+// image config's revision label (for an index, its first image's). A tag
+// that doesn't exist yet, or carries no label, gives "".
+func Revision(ctx context.Context, req Request, tag string) (string, error) {
+	opts := []name.Option{name.StrictValidation}
+	if req.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	ref, err := name.NewTag(req.Repository+":"+tag, opts...)
+	if err != nil {
+		return "", fmt.Errorf("parsing %s:%s: %w", req.Repository, tag, err)
+	}
+	auth := req.Auth
+	if auth == nil {
+		auth = authn.Anonymous
+	}
+	tr := req.Transport
+	if tr == nil {
+		tr = NewTransport(ResponseTimeout)
+	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(tr)}
+	desc, err := remote.Get(ref, ropts...)
+	if isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", ref, err)
+	}
+	var img v1.Image
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", ref, err)
+		}
+		im, err := idx.IndexManifest()
+		if err != nil || len(im.Manifests) == 0 {
+			return "", fmt.Errorf("reading %s: an index without images (%v)", ref, err)
+		}
+		if img, err = idx.Image(im.Manifests[0].Digest); err != nil {
+			return "", fmt.Errorf("reading %s: %w", ref, err)
+		}
+	} else if img, err = desc.Image(); err != nil {
+		return "", fmt.Errorf("reading %s: %w", ref, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", fmt.Errorf("reading the config of %s: %w", ref, err)
+	}
+	return cf.Config.Labels[RevisionLabel], nil
 }
