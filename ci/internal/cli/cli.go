@@ -101,7 +101,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if outcome.Scan != nil {
 			reports = outcome.Scan.Reports
 		}
-		if err := cache.Store(runcache.Entry{Key: key, Finished: time.Now(), Summary: s}, reports); err != nil {
+		// What was hashed must be what was tested: a file edited during the
+		// run may have been uploaded in either state.
+		if now, err := runKey(in); err != nil || now != key {
+			fmt.Fprintf(stderr, "gantry: warning: the source changed during the run; not recording it in the run cache\n")
+		} else if err := cache.Store(runcache.Entry{Key: key, Finished: time.Now(), Summary: s}, reports); err != nil {
 			fmt.Fprintf(stderr, "gantry: warning: recording the run in the run cache: %v\n", err)
 		}
 	}
@@ -261,11 +265,16 @@ func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagge
 	}
 }
 
-func summarize(in *inputs, o pipeline.Outcome) summary.Summary {
-	s := summary.Summary{Image: in.opts.Registry + "/" + in.opts.Image, Gating: in.opts.Severity, Wall: o.Wall}
-	if in.opts.Image == "" {
-		s.Image = "unnamed image (dry run)"
+// imageName is the image as the summary names it.
+func imageName(o *options.Options) string {
+	if o.Image == "" {
+		return "unnamed image (dry run)"
 	}
+	return o.Registry + "/" + o.Image
+}
+
+func summarize(in *inputs, o pipeline.Outcome) summary.Summary {
+	s := summary.Summary{Image: imageName(in.opts), Gating: in.opts.Severity, Wall: o.Wall}
 	for _, st := range o.Results {
 		s.Stages = append(s.Stages, summary.Stage{Name: st.Stage, Status: st.Status, Detail: st.Detail, Duration: st.Duration})
 	}

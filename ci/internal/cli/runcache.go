@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/options"
@@ -41,13 +42,29 @@ func openRunCache(in *inputs, warn io.Writer) (c runcache.Cache, key string, ok 
 		fmt.Fprintln(warn, "gantry: the run cache is off for this run: the Trivy DB's digest is unknown")
 		return c, "", false
 	}
+	dir := opts.RunCache
 	var err error
-	if opts.RunCache != "" {
-		c = runcache.Cache{Dir: opts.RunCache}
-	} else if c, err = runcache.Default(); err != nil {
-		fmt.Fprintf(warn, "gantry: the run cache is off: %v\n", err)
+	if dir == "" {
+		if dir, err = runcache.Default(); err != nil {
+			fmt.Fprintf(warn, "gantry: the run cache is off: %v\n", err)
+			return c, "", false
+		}
+	}
+	if c, err = runcache.Open(dir); err != nil {
+		fmt.Fprintf(warn, "gantry: warning: not using the run cache: %v; running every stage\n", err)
 		return c, "", false
 	}
+	key, err = runKey(in)
+	if err != nil {
+		fmt.Fprintf(warn, "gantry: the run cache is off for this run: %v\n", err)
+		return c, "", false
+	}
+	return c, key, true
+}
+
+// runKey digests every input of the run, the uploads as they are now.
+func runKey(in *inputs) (string, error) {
+	opts := in.opts
 	k := keyInputs{Options: *opts, Images: in.images, SHA: in.sha, Plan: in.tags, Labels: in.labels, TrivyDB: in.dbDigest}
 	k.Options.ReportDir, k.Options.EngineTimeout, k.Options.Rerun, k.Options.RunCache = "", 0, false, ""
 	k.Options.ImagesFile, k.Options.AllowDirty = "", false
@@ -64,14 +81,10 @@ func openRunCache(in *inputs, warn io.Writer) (c runcache.Cache, key string, ok 
 	if err == nil && in.uploads.trivyignore {
 		k.Trivyignore, err = runcache.FileDigest(filepath.Join(opts.Source, trivyignore))
 	}
-	if err == nil {
-		key, err = runcache.Key(k)
-	}
 	if err != nil {
-		fmt.Fprintf(warn, "gantry: the run cache is off for this run: %v\n", err)
-		return c, "", false
+		return "", err
 	}
-	return c, key, true
+	return runcache.Key(k)
 }
 
 // cachedRun returns the summary of an earlier passed run with the same key,
@@ -85,7 +98,19 @@ func cachedRun(ctx context.Context, c runcache.Cache, key string, in *inputs, ou
 	if e == nil {
 		return summary.Summary{}, false
 	}
+	if e.Summary.Image != imageName(in.opts) {
+		return summary.Summary{}, false
+	}
 	if len(e.Summary.Refs) > 0 {
+		// The entry may only say what this run would have published.
+		var want []string
+		for _, t := range in.tags.Tags {
+			want = append(want, in.opts.Registry+"/"+in.opts.Image+":"+t+"@"+e.Summary.Digest)
+		}
+		if !slices.Equal(e.Summary.Refs, want) {
+			fmt.Fprintf(out, "gantry: the recorded run published other tags than this run would; running every stage\n")
+			return summary.Summary{}, false
+		}
 		if err := push.Current(ctx, e.Summary.Refs, in.images.Insecure); err != nil {
 			fmt.Fprintf(out, "gantry: these inputs passed at %s, but what they published changed (%v); running every stage\n",
 				e.Finished.Format("2006-01-02 15:04:05"), err)

@@ -6,6 +6,8 @@
 package runcache
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,8 +19,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/patternmatcher"
 
 	"github.com/gantry-ci/gantry/ci/internal/summary"
@@ -31,27 +35,126 @@ type Entry struct {
 	Summary  summary.Summary `json:"summary"`
 	// Reports are file names in the entry's reports directory.
 	Reports []string `json:"reports"`
+
+	verified map[string][]byte // the reports as Lookup checked them
 }
 
-// Cache is a directory of entries, one subdirectory per key.
+// Cache is a directory of entries, one subdirectory per key, each signed
+// with the cache's own key: an entry someone else wrote, edited or copied
+// from another key is a miss, never a passed run.
 type Cache struct {
 	Dir string
+	mac []byte // HMAC-SHA256 key, from Dir/.key
 }
 
-// Default is the cache in the user's cache directory.
-func Default() (Cache, error) {
+// Default is the directory of the cache in the user's cache directory.
+func Default() (string, error) {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		return Cache{}, fmt.Errorf("finding the user cache directory: %w", err)
+		return "", fmt.Errorf("finding the user cache directory: %w", err)
 	}
-	return Cache{Dir: filepath.Join(dir, "gantry", "runs")}, nil
+	return filepath.Join(dir, "gantry", "runs"), nil
 }
 
-const entryFile = "entry.json"
+const (
+	entryFile = "entry.json"
+	macFile   = "entry.mac"
+	keyFile   = ".key"
+)
 
-// Lookup returns the entry for key, or nil if there is none.
+// Open opens (creating it if needed) the cache in dir. It refuses a
+// directory that is a symlink, owned by another user or writable by group
+// or others, and a key file that is not the user's own and private: anyone
+// who can write there could plant a passed run.
+func Open(dir string) (Cache, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Cache{}, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	if err := private(dir, true); err != nil {
+		return Cache{}, err
+	}
+	path := filepath.Join(dir, keyFile)
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return Cache{}, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, err = f.Write([]byte(hex.EncodeToString(key)))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return Cache{}, fmt.Errorf("writing %s: %w", path, err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return Cache{}, fmt.Errorf("creating %s: %w", path, err)
+	}
+	if err := private(path, false); err != nil {
+		return Cache{}, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Cache{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if key, err = hex.DecodeString(strings.TrimSpace(string(data))); err != nil || len(key) != 32 {
+		return Cache{}, fmt.Errorf("%s is not a run cache key: remove it, and the cache starts over", path)
+	}
+	return Cache{Dir: dir, mac: key}, nil
+}
+
+// private checks that path is no symlink, is owned by this user, and that
+// nobody else may write it (nor, for the key file, read it).
+func private(path string, dir bool) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symlink: point --run-cache at the directory itself", path)
+	case dir && !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d): use a run cache of your own", path, st.Uid, os.Getuid())
+	}
+	bad := fs.FileMode(0o022)
+	if !dir {
+		bad = 0o077
+	}
+	if fi.Mode().Perm()&bad != 0 {
+		return fmt.Errorf("%s has mode %v: others may write it; chmod go-w it (0600 for the key) or use another --run-cache", path, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// sign is the entry's MAC: over its key, its JSON and every report's
+// content, so that nothing of it can change or move unnoticed.
+func (c Cache) sign(key string, entry []byte, reports map[string][]byte) []byte {
+	h := hmac.New(sha256.New, c.mac)
+	fmt.Fprintf(h, "gantry run cache v1\x00%s\x00%d:", key, len(entry))
+	h.Write(entry)
+	names := make([]string, 0, len(reports))
+	for n := range reports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "\x00%s\x00%d:", n, len(reports[n]))
+		h.Write(reports[n])
+	}
+	return h.Sum(nil)
+}
+
+// Lookup returns the entry for key, or nil if there is none, or none that
+// this cache signed.
 func (c Cache) Lookup(key string) (*Entry, error) {
-	data, err := os.ReadFile(filepath.Join(c.Dir, key, entryFile))
+	if c.mac == nil {
+		return nil, errors.New("run cache used without Open")
+	}
+	dir := filepath.Join(c.Dir, key)
+	data, err := os.ReadFile(filepath.Join(dir, entryFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -63,19 +166,42 @@ func (c Cache) Lookup(key string) (*Entry, error) {
 		// A damaged entry is a miss, not an error: the run recreates it.
 		return nil, nil
 	}
+	reports := map[string][]byte{}
 	for _, name := range e.Reports {
-		if _, err := os.Stat(filepath.Join(c.Dir, key, "reports", name)); err != nil {
+		if !baseName(name) {
+			return nil, nil
+		}
+		if reports[name], err = os.ReadFile(filepath.Join(dir, "reports", name)); err != nil {
 			return nil, nil
 		}
 	}
+	mac, err := os.ReadFile(filepath.Join(dir, macFile))
+	if err != nil {
+		return nil, nil
+	}
+	want, err := hex.DecodeString(strings.TrimSpace(string(mac)))
+	if err != nil || !hmac.Equal(want, c.sign(key, data, reports)) {
+		return nil, nil
+	}
+	if e.Summary.Digest != "" {
+		if _, err := v1.NewHash(e.Summary.Digest); err != nil {
+			return nil, nil
+		}
+	}
+	e.verified = reports
 	return &e, nil
+}
+
+// baseName reports whether name is a plain file name, with no directory.
+func baseName(name string) bool {
+	return name != "" && name != "." && name != ".." && filepath.Base(name) == name && !strings.ContainsAny(name, `/\`)
 }
 
 // Store records a passed run and copies its report files. The entry appears
 // whole or not at all: it is written to a temporary directory and renamed.
 func (c Cache) Store(e Entry, reportFiles []string) error {
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return fmt.Errorf("creating run cache: %w", err)
+	if c.mac == nil {
+		return errors.New("run cache used without Open")
 	}
 	tmp, err := os.MkdirTemp(c.Dir, ".tmp-")
 	if err != nil {
@@ -83,19 +209,32 @@ func (c Cache) Store(e Entry, reportFiles []string) error {
 	}
 	defer os.RemoveAll(tmp)
 	e.Reports = nil
+	reports := map[string][]byte{}
 	for _, f := range reportFiles {
 		name := filepath.Base(f)
-		if err := copyFile(f, filepath.Join(tmp, "reports", name)); err != nil {
+		data, err := os.ReadFile(f)
+		if err != nil {
 			return fmt.Errorf("keeping report %s: %w", f, err)
 		}
+		if err := os.MkdirAll(filepath.Join(tmp, "reports"), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, "reports", name), data, 0o600); err != nil {
+			return fmt.Errorf("keeping report %s: %w", f, err)
+		}
+		reports[name] = data
 		e.Reports = append(e.Reports, name)
 	}
 	data, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, entryFile), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, entryFile), data, 0o600); err != nil {
 		return fmt.Errorf("writing run cache entry: %w", err)
+	}
+	mac := hex.EncodeToString(c.sign(e.Key, data, reports))
+	if err := os.WriteFile(filepath.Join(tmp, macFile), []byte(mac), 0o600); err != nil {
+		return fmt.Errorf("signing run cache entry: %w", err)
 	}
 	final := filepath.Join(c.Dir, e.Key)
 	if err := os.RemoveAll(final); err != nil {
@@ -107,40 +246,25 @@ func (c Cache) Store(e Entry, reportFiles []string) error {
 	return nil
 }
 
-// Restore copies the entry's reports into dir and returns their paths.
+// Restore writes the entry's reports, as Lookup verified them, into dir and
+// returns their paths.
 func (c Cache) Restore(e *Entry, dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating --report-dir: %w", err)
 	}
 	var paths []string
 	for _, name := range e.Reports {
+		data, ok := e.verified[name]
+		if !ok || !baseName(name) {
+			return paths, fmt.Errorf("restoring report %s: not verified by Lookup", name)
+		}
 		dst := filepath.Join(dir, name)
-		if err := copyFile(filepath.Join(c.Dir, e.Key, "reports", name), dst); err != nil {
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
 			return paths, fmt.Errorf("restoring report %s: %w", name, err)
 		}
 		paths = append(paths, dst)
 	}
 	return paths, nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // Key digests inputs: any JSON-encodable value holding everything that

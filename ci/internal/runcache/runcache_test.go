@@ -1,8 +1,11 @@
 package runcache
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,15 +167,24 @@ func TestKey(t *testing.T) {
 	}
 }
 
+func open(t *testing.T, dir string) Cache {
+	t.Helper()
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestStoreLookupRestore(t *testing.T) {
-	c := Cache{Dir: filepath.Join(t.TempDir(), "runs")}
+	c := open(t, filepath.Join(t.TempDir(), "runs"))
 	reports := writeTree(t, map[string]string{"trivy-linux-amd64.json": `{"Results":[]}`, "sbom-linux-amd64.cdx.json": "{}"})
 	files := []string{filepath.Join(reports, "trivy-linux-amd64.json"), filepath.Join(reports, "sbom-linux-amd64.cdx.json")}
 	finished := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	e := Entry{Key: "k1", Finished: finished, Summary: summary.Summary{
 		Image:  "registry/app",
 		Stages: []summary.Stage{{Name: "build", Status: "passed", Duration: 3 * time.Second}, {Name: "publish", Status: "skipped", Detail: "--dry-run"}},
-		Digest: "sha256:abc",
+		Digest: "sha256:" + strings.Repeat("ab", 32),
 	}}
 
 	if got, err := c.Lookup("k1"); err != nil || got != nil {
@@ -185,7 +197,7 @@ func TestStoreLookupRestore(t *testing.T) {
 	if err != nil || got == nil {
 		t.Fatalf("Lookup after Store = %v, %v", got, err)
 	}
-	if got.Summary.Digest != "sha256:abc" || !got.Finished.Equal(finished) || len(got.Reports) != 2 {
+	if got.Summary.Digest != e.Summary.Digest || !got.Finished.Equal(finished) || len(got.Reports) != 2 {
 		t.Errorf("entry = %+v", got)
 	}
 	if other, _ := c.Lookup("k2"); other != nil {
@@ -235,7 +247,169 @@ func TestStoreLookupRestore(t *testing.T) {
 		t.Errorf("entry after a second Store = %+v", got)
 	}
 	dirs, _ := os.ReadDir(c.Dir)
-	if len(dirs) != 1 {
-		t.Errorf("cache dir holds %d entries, want 1", len(dirs))
+	var entries []string
+	for _, d := range dirs {
+		if d.Name() != keyFile {
+			entries = append(entries, d.Name())
+		}
+	}
+	if len(entries) != 1 {
+		t.Errorf("cache dir holds %v, want one entry", entries)
+	}
+}
+
+// Only an entry this cache wrote is a hit: edited, planted or copied entries
+// are misses.
+func TestForgedEntriesMiss(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("cd", 32)
+	report := filepath.Join(t.TempDir(), "trivy-linux-amd64.json")
+	write(t, filepath.Dir(report), filepath.Base(report), `{"Results":[]}`)
+	store := func(t *testing.T, c Cache, key string) {
+		t.Helper()
+		e := Entry{Key: key, Summary: summary.Summary{Image: "r/app", Digest: digest,
+			Stages: []summary.Stage{{Name: "scan", Status: "passed"}}}}
+		if err := c.Store(e, []string{report}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit := func(t *testing.T, path string, f func(string) string) {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(f(string(data))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, c Cache)
+	}{
+		{"an edited verdict", func(t *testing.T, c Cache) {
+			edit(t, filepath.Join(c.Dir, "k1", entryFile), func(s string) string { return strings.Replace(s, `"passed"`, `"passed "`, 1) })
+		}},
+		{"an edited report", func(t *testing.T, c Cache) {
+			edit(t, filepath.Join(c.Dir, "k1", "reports", "trivy-linux-amd64.json"), func(string) string { return `{"Results":null}` })
+		}},
+		{"an entry copied from another key", func(t *testing.T, c Cache) {
+			store(t, c, "k2")
+			os.RemoveAll(filepath.Join(c.Dir, "k1"))
+			if err := os.Rename(filepath.Join(c.Dir, "k2"), filepath.Join(c.Dir, "k1")); err != nil {
+				t.Fatal(err)
+			}
+			edit(t, filepath.Join(c.Dir, "k1", entryFile), func(s string) string { return strings.Replace(s, `"k2"`, `"k1"`, 1) })
+		}},
+		{"an entry without its signature", func(t *testing.T, c Cache) {
+			os.Remove(filepath.Join(c.Dir, "k1", macFile))
+		}},
+		{"an entry signed with another cache's key", func(t *testing.T, c Cache) {
+			other := open(t, filepath.Join(t.TempDir(), "runs"))
+			store(t, other, "k1")
+			os.RemoveAll(filepath.Join(c.Dir, "k1"))
+			if err := os.Rename(filepath.Join(other.Dir, "k1"), filepath.Join(c.Dir, "k1")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := open(t, filepath.Join(t.TempDir(), "runs"))
+			store(t, c, "k1")
+			if e, err := c.Lookup("k1"); err != nil || e == nil {
+				t.Fatalf("the untouched entry misses: %v", err)
+			}
+			tt.tamper(t, c)
+			if e, err := c.Lookup("k1"); err != nil || e != nil {
+				t.Errorf("Lookup = %+v, %v; want a miss", e, err)
+			}
+		})
+	}
+}
+
+// Even a signed entry is checked: report names are base names and the
+// digest parses, so an entry can't write outside --report-dir or inject
+// lines into GITHUB_OUTPUT.
+func TestSignedButMalformedEntriesMiss(t *testing.T) {
+	tests := []struct {
+		name    string
+		reports []string
+		digest  string
+	}{
+		{"a report name with a path", []string{"../.git/hooks/pre-commit"}, ""},
+		{"a digest with a newline", nil, "sha256:" + strings.Repeat("ab", 32) + "\nimage=evil"},
+		{"a digest that isn't one", nil, "sha256:abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := open(t, filepath.Join(t.TempDir(), "runs"))
+			e := Entry{Key: "k1", Reports: tt.reports, Summary: summary.Summary{Digest: tt.digest}}
+			data, _ := json.Marshal(e)
+			dir := filepath.Join(c.Dir, "k1")
+			os.MkdirAll(dir, 0o700)
+			files := map[string][]byte{}
+			for _, r := range tt.reports {
+				files[r] = []byte("x")
+				p := filepath.Join(dir, "reports", r)
+				os.MkdirAll(filepath.Dir(p), 0o700)
+				os.WriteFile(p, []byte("x"), 0o600)
+			}
+			write(t, dir, entryFile, string(data))
+			write(t, dir, macFile, hex.EncodeToString(c.sign("k1", data, files)))
+			if got, err := c.Lookup("k1"); err != nil || got != nil {
+				t.Errorf("Lookup = %+v, %v; want a miss", got, err)
+			}
+		})
+	}
+}
+
+// A cache directory others could write to is not used at all.
+func TestOpenRefusesUnsafeDirs(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) string
+		want  string
+	}{
+		{"group-writable", func(t *testing.T) string {
+			d := filepath.Join(t.TempDir(), "runs")
+			os.Mkdir(d, 0o700)
+			os.Chmod(d, 0o770)
+			return d
+		}, "others may write it"},
+		{"world-writable", func(t *testing.T) string {
+			d := filepath.Join(t.TempDir(), "runs")
+			os.Mkdir(d, 0o700)
+			os.Chmod(d, 0o777)
+			return d
+		}, "others may write it"},
+		{"a symlink", func(t *testing.T) string {
+			real := filepath.Join(t.TempDir(), "real")
+			os.Mkdir(real, 0o700)
+			link := filepath.Join(t.TempDir(), "runs")
+			os.Symlink(real, link)
+			return link
+		}, "is a symlink"},
+		{"another user's", func(t *testing.T) string {
+			d := filepath.Join(t.TempDir(), "runs")
+			os.Mkdir(d, 0o700)
+			if err := os.Chown(d, 65534, 65534); err != nil {
+				t.Skipf("can't give the directory away (not root): %v", err)
+			}
+			return d
+		}, "belongs to uid 65534"},
+		{"a key others can read", func(t *testing.T) string {
+			d := filepath.Join(t.TempDir(), "runs")
+			open(t, d)
+			os.Chmod(filepath.Join(d, keyFile), 0o644)
+			return d
+		}, "others may write it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Open(tt.setup(t))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open: err = %v, want it to say %q", err, tt.want)
+			}
+		})
 	}
 }
