@@ -47,26 +47,16 @@ type Result struct {
 	Refs   []string `json:"refs"` // repository:tag@digest, in tag order
 }
 
-// RollbackTimeout bounds putting tags back after a failure. The rollback
-// runs on a context of its own: a cancelled run (SIGTERM, a cancelled
-// workflow) must still undo what it wrote.
-const RollbackTimeout = 30 * time.Second
-
-// Publish pushes a and points every tag at it. Tags that exist already are
-// moved first, new ones last: a registry that can't delete tags (GHCR) can
-// always have an existing tag put back, but not a new one taken away, so a
-// failure should come before any new tag is written.
-func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
-	if len(req.Tags) == 0 {
-		return Result{}, errors.New("no tags to publish")
-	}
+// remote resolves the request's repository and the options, for a given
+// context, of every call to it.
+func (req Request) remote() (name.Repository, func(context.Context) []remote.Option, error) {
 	opts := []name.Option{name.StrictValidation}
 	if req.Insecure {
 		opts = append(opts, name.Insecure)
 	}
 	repo, err := name.NewRepository(req.Repository, opts...)
 	if err != nil {
-		return Result{}, fmt.Errorf("parsing repository %q: %w", req.Repository, err)
+		return repo, nil, fmt.Errorf("parsing repository %q: %w", req.Repository, err)
 	}
 	backoff := req.Backoff
 	if backoff.Steps == 0 {
@@ -80,9 +70,28 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 	if tr == nil {
 		tr = NewTransport(ResponseTimeout)
 	}
-	ropts := func(ctx context.Context) []remote.Option {
+	return repo, func(ctx context.Context) []remote.Option {
 		return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(tr),
 			remote.WithRetryBackoff(backoff), remote.WithRetryStatusCodes(retryCodes...)}
+	}, nil
+}
+
+// RollbackTimeout bounds putting tags back after a failure. The rollback
+// runs on a context of its own: a cancelled run (SIGTERM, a cancelled
+// workflow) must still undo what it wrote.
+const RollbackTimeout = 30 * time.Second
+
+// Publish pushes a and points every tag at it. Tags that exist already are
+// moved first, new ones last: a registry that can't delete tags (GHCR) can
+// always have an existing tag put back, but not a new one taken away, so a
+// failure should come before any new tag is written.
+func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
+	if len(req.Tags) == 0 {
+		return Result{}, errors.New("no tags to publish")
+	}
+	repo, ropts, err := req.remote()
+	if err != nil {
+		return Result{}, err
 	}
 	logf := func(format string, args ...any) {
 		if req.Log != nil {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -61,24 +60,12 @@ const RevisionLabel = "org.opencontainers.image.revision"
 // image config's revision label (for an index, its first image's). A tag
 // that doesn't exist yet, or carries no label, gives "".
 func Revision(ctx context.Context, req Request, tag string) (string, error) {
-	opts := []name.Option{name.StrictValidation}
-	if req.Insecure {
-		opts = append(opts, name.Insecure)
-	}
-	ref, err := name.NewTag(req.Repository+":"+tag, opts...)
+	repo, ropts, err := req.remote()
 	if err != nil {
-		return "", fmt.Errorf("parsing %s:%s: %w", req.Repository, tag, err)
+		return "", err
 	}
-	auth := req.Auth
-	if auth == nil {
-		auth = authn.Anonymous
-	}
-	tr := req.Transport
-	if tr == nil {
-		tr = NewTransport(ResponseTimeout)
-	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(tr)}
-	desc, err := remote.Get(ref, ropts...)
+	ref := repo.Tag(tag)
+	desc, err := remote.Get(ref, ropts(ctx)...)
 	if isNotFound(err) {
 		return "", nil
 	}
