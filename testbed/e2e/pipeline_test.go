@@ -208,6 +208,32 @@ func addVulnerableDependency(t *testing.T) func(dir string) {
 	}
 }
 
+// A scan that doesn't see the service's binary proves nothing: the magic
+// that marks the binary's Go build info is overwritten (the binary still
+// runs: a smoke failure would exit 5 first), so Trivy finds no Go binary,
+// and the run ends with a scan error, not a clean pass.
+func TestScanThatMissesTheBinaryIsAnError(t *testing.T) {
+	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
+	dir := copyRepo(t, func(dir string) {
+		df := readFile(t, filepath.Join(dir, "Dockerfile"))
+		hidden := strings.Replace(df, "      -o /out/app ./app\n",
+			"      -o /out/app ./app\n# Injected by the e2e test: a binary Trivy can't recognise.\n"+
+				"RUN perl -0777 -pi -e 's/\\xff Go buildinf:/\\xff No buildinf:/' /out/app\n", 1)
+		if hidden == df {
+			t.Fatal("the Dockerfile has no `-o /out/app ./app` line to follow")
+		}
+		writeFile(t, dir, "Dockerfile", hidden)
+	})
+	res := run(t, dir, nil, "--dry-run", "--skip-tests", "--registry", reg, "--image", uniqueImage("hidden"))
+	if res.code != exitScanError {
+		t.Fatalf("exit %d, want %d (scan error)", res.code, exitScanError)
+	}
+	if !strings.Contains(res.stderr, "Trivy did not see /app") {
+		t.Errorf("the error does not say Trivy missed /app")
+	}
+}
+
 // A service that can't become healthy fails at smoke and publishes nothing.
 func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 	reg := bed(t)
