@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -155,6 +156,13 @@ type result struct {
 // run runs the pipeline on dir with the bed's environment plus env.
 func run(t *testing.T, dir string, env map[string]string, args ...string) result {
 	t.Helper()
+	return runWatching(t, dir, env, nil, args...)
+}
+
+// runWatching is run, calling watch (if not nil) with each line of stdout
+// as it comes, so a test can act while the pipeline runs.
+func runWatching(t *testing.T, dir string, env map[string]string, watch func(line string), args ...string) result {
+	t.Helper()
 	cmd := exec.Command(gantry(t), args...)
 	cmd.Dir = dir
 	cmd.Env = os.Environ()
@@ -168,8 +176,22 @@ func run(t *testing.T, dir string, env map[string]string, args ...string) result
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("running gantry: %v", err)
+	}
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		stdout.WriteString(sc.Text() + "\n")
+		if watch != nil {
+			watch(sc.Text())
+		}
+	}
+	err = cmd.Wait()
 	res := result{stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {

@@ -582,6 +582,42 @@ func TestRunCache(t *testing.T) {
 	}
 }
 
+// A run whose source changes while it runs is not recorded: what was
+// hashed before may not be what the engine received and tested.
+func TestRunCacheSkipsASourceThatChanged(t *testing.T) {
+	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
+	dir := copyRepo(t, nil)
+	env := map[string]string{"GANTRY_RUN_CACHE": t.TempDir()}
+	args := []string{"--dry-run", "--skip-tests", "--registry", reg, "--image", uniqueImage("edited")}
+	version := filepath.Join(dir, "app/internal/version/version.go")
+	original := readFile(t, version)
+	edited := false
+	first := runWatching(t, dir, env, func(line string) {
+		if !edited && strings.HasPrefix(line, "gantry: build    started") {
+			edited = true
+			writeFile(t, dir, "app/internal/version/version.go", readFile(t, version)+"\n// edited while the run ran\n")
+		}
+	}, args...)
+	if first.code != exitOK || !edited {
+		t.Fatalf("exit %d, edited %v; want 0 after an edit during the build", first.code, edited)
+	}
+	if !strings.Contains(first.stderr, "the source changed during the run") {
+		t.Errorf("no warning that the run is not recorded")
+	}
+	// Back to the state hashed before the first run: that run tested the
+	// file in either state, so it must not answer for this one.
+	writeFile(t, dir, "app/internal/version/version.go", original)
+	second := run(t, dir, env, args...)
+	if second.code != exitOK || strings.Contains(second.stdout, "gantry: cached:") {
+		t.Errorf("the run on the original file: exit %d, cached %v; want a real run", second.code, strings.Contains(second.stdout, "gantry: cached:"))
+	}
+	// With nothing changing any more, the run is recorded.
+	if third := run(t, dir, env, args...); !strings.Contains(third.stdout, "gantry: cached:") {
+		t.Errorf("the run after a clean one was not a cache hit")
+	}
+}
+
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
