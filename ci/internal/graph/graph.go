@@ -115,12 +115,6 @@ func (s *Stage[T]) Value() T {
 	return s.val
 }
 
-// Passed reports whether the stage passed; it waits for the stage to end.
-func (s *Stage[T]) Passed() bool {
-	<-s.n.done
-	return s.n.result.Status == Passed
-}
-
 func (g *Graph) add(name string, code int) *node {
 	n := &node{name: name, code: code, done: make(chan struct{})}
 	g.mu.Lock()

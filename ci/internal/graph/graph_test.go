@@ -249,7 +249,7 @@ func TestLogsDoNotInterleave(t *testing.T) {
 		fmt.Fprintln(log, "scan: line 2")
 		return 0, nil
 	})
-	go func() { b.Passed(); close(bDone) }()
+	go func() { b.Value(); close(bDone) }() // Value waits for scan to end
 	if _, err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}

@@ -363,6 +363,21 @@ func TestSignedButMalformedEntriesMiss(t *testing.T) {
 	}
 }
 
+// withMode makes a cache directory with permissions perm (Mkdir's are
+// filtered by the umask, Chmod's are not).
+func withMode(perm os.FileMode) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		d := filepath.Join(t.TempDir(), "runs")
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, perm); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+}
+
 // A cache directory others could write to is not used at all.
 func TestOpenRefusesUnsafeDirs(t *testing.T) {
 	tests := []struct {
@@ -370,18 +385,8 @@ func TestOpenRefusesUnsafeDirs(t *testing.T) {
 		setup func(t *testing.T) string
 		want  string
 	}{
-		{"group-writable", func(t *testing.T) string {
-			d := filepath.Join(t.TempDir(), "runs")
-			os.Mkdir(d, 0o700)
-			os.Chmod(d, 0o770)
-			return d
-		}, "others may write it"},
-		{"world-writable", func(t *testing.T) string {
-			d := filepath.Join(t.TempDir(), "runs")
-			os.Mkdir(d, 0o700)
-			os.Chmod(d, 0o777)
-			return d
-		}, "others may write it"},
+		{"group-writable", withMode(0o770), "others may write it"},
+		{"world-writable", withMode(0o777), "others may write it"},
 		{"a symlink", func(t *testing.T) string {
 			real := filepath.Join(t.TempDir(), "real")
 			os.Mkdir(real, 0o700)
