@@ -1,7 +1,7 @@
 // Package bed brings Gantry's offline test bed up and down: a Docker engine,
 // two local registries, a Dagger engine built from source, stand-in images,
-// a Trivy DB and Compose. `up` reads top to bottom in Up as a plan of steps
-// and what each needs first.
+// a Trivy DB, Compose and cosign. `up` reads top to bottom in Up as a plan
+// of steps and what each needs first.
 package bed
 
 import (
@@ -17,6 +17,7 @@ import (
 
 	"github.com/gantry-ci/gantry/testbed/internal/cache"
 	"github.com/gantry-ci/gantry/testbed/internal/compose"
+	"github.com/gantry-ci/gantry/testbed/internal/cosign"
 	"github.com/gantry-ci/gantry/testbed/internal/daggerbuild"
 	"github.com/gantry-ci/gantry/testbed/internal/dockercli"
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
@@ -110,11 +111,11 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// Values the steps hand to each other. Each is written by one step
 	// and read only by steps that need it (after it is done).
 	var (
-		daggerBin, composeBin, trivyBin         string
-		engineLayer, golangLayer, postgresLayer string
-		engineImage                             v1.Image
-		staticLayer                             v1.Layer
-		set                                     = state.Images{
+		daggerBin, composeBin, trivyBin, cosignBin string
+		engineLayer, golangLayer, postgresLayer    string
+		engineImage                                v1.Image
+		staticLayer                                v1.Layer
+		set                                        = state.Images{
 			TrivyDBRepository:  Registry + "/" + standin.Repo + "trivy-db:" + trivydb.Tag,
 			InsecureRegistries: []string{Registry, AuthRegistry},
 		}
@@ -147,7 +148,8 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		return step.Skip("%s (open), %s (basic auth, user %s)", Registry, AuthRegistry, AuthUsername)
 	}, regTasks...)
 
-	// Go builds, one after the other (two cores): Dagger, Compose, Trivy.
+	// Go builds, one after the other (two cores): Dagger, Compose, Trivy,
+	// cosign.
 	buildDagger := p.add("build-dagger", func(ctx context.Context, s *step.Step) error {
 		var err error
 		daggerBin, err = daggerbuild.Build(ctx, s, b.cache)
@@ -163,6 +165,11 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		trivyBin, err = standin.BuildTrivy(ctx, s, b.cache)
 		return err
 	}, buildCompose)
+	p.add("build-cosign", func(ctx context.Context, s *step.Step) error {
+		var err error
+		cosignBin, err = cosign.Build(ctx, s, b.cache)
+		return err
+	}, buildTrivy)
 
 	// Debian root file systems, one after the other (network-bound),
 	// alongside the Go builds.
@@ -292,6 +299,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		GoImage:       goTag,
 		RuntimeImage:  standin.TagOf(set.Runtime),
 		PostgresImage: standin.TagOf(set.Postgres),
+		CosignBin:     cosign.Bin(cosignBin),
 	}
 	if err := b.state.WriteEnv(env); err != nil {
 		return state.Env{}, fmt.Errorf("writing env file: %w", err)
@@ -333,6 +341,9 @@ func (b *Bed) Env(ctx context.Context) (state.Env, error) {
 	}
 	if _, err := os.Stat(env.CLIBin); err != nil {
 		return state.Env{}, fmt.Errorf("dagger CLI missing: %v", err)
+	}
+	if _, err := os.Stat(env.CosignBin); err != nil {
+		return state.Env{}, fmt.Errorf("cosign missing: %v", err)
 	}
 	if _, err := os.Stat(env.Images); err != nil {
 		return state.Env{}, fmt.Errorf("image set missing: %v", err)

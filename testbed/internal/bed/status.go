@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-ci/gantry/testbed/internal/bgproc"
 	"github.com/gantry-ci/gantry/testbed/internal/compose"
+	"github.com/gantry-ci/gantry/testbed/internal/cosign"
 	"github.com/gantry-ci/gantry/testbed/internal/dockercli"
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
@@ -83,6 +84,13 @@ func (b *Bed) Status(ctx context.Context, w io.Writer) bool {
 		line("compose", "docker compose %s (%s)", v, compose.PluginPath)
 	} else {
 		line("compose", "not installed")
+	}
+	if envErr == nil {
+		if v, err := cosign.BinVersion(ctx, env.CosignBin); err == nil {
+			line("cosign", "%s (%s)", v, env.CosignBin)
+		} else {
+			line("cosign", "%s: %v", env.CosignBin, err)
+		}
 	}
 
 	if set, err := state.ReadImages(b.state.ImagesFile()); err == nil && envErr == nil {

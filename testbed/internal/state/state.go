@@ -82,6 +82,7 @@ type Env struct {
 	GoImage       string // GO_IMAGE
 	RuntimeImage  string // RUNTIME_IMAGE
 	PostgresImage string // POSTGRES_IMAGE
+	CosignBin     string // TESTBED_COSIGN
 }
 
 // Vars returns the variables in the order they are printed.
@@ -98,6 +99,7 @@ func (e Env) Vars() [][2]string {
 		{"GO_IMAGE", e.GoImage},
 		{"RUNTIME_IMAGE", e.RuntimeImage},
 		{"POSTGRES_IMAGE", e.PostgresImage},
+		{"TESTBED_COSIGN", e.CosignBin},
 	}
 }
 
@@ -164,6 +166,7 @@ func ParseEnv(text string) (Env, error) {
 		AuthRegistry: vals["TESTBED_AUTH_REGISTRY"], AuthUsername: vals["TESTBED_AUTH_USERNAME"],
 		AuthPassword: vals["TESTBED_AUTH_PASSWORD"], GoImage: vals["GO_IMAGE"],
 		RuntimeImage: vals["RUNTIME_IMAGE"], PostgresImage: vals["POSTGRES_IMAGE"],
+		CosignBin: vals["TESTBED_COSIGN"],
 	}
 	return e, e.Validate()
 }
