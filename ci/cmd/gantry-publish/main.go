@@ -1,7 +1,9 @@
 // Command gantry-publish pushes an OCI image archive to a registry as one
-// transaction (see package push). The pipeline runs it inside a container so
-// the registry token reaches it only as a Dagger secret, in
-// $GANTRY_REGISTRY_TOKEN. It prints the result as JSON on stdout.
+// transaction (see package push), signing and attesting it before any tag
+// moves (see package sign). The pipeline runs it inside a container so the
+// registry token, the signing key and its password reach it only as Dagger
+// secrets, in $GANTRY_REGISTRY_TOKEN, $GANTRY_SIGN_KEY and $COSIGN_PASSWORD.
+// It prints the result as JSON on stdout.
 package main
 
 import (
@@ -10,15 +12,19 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/pflag"
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/push"
+	"github.com/gantry-ci/gantry/ci/internal/sign"
 )
 
 func main() {
@@ -40,6 +46,7 @@ func run(ctx context.Context, args []string) error {
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
 	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
 	// Inside the pipeline's own 10-minute bound, with time left to roll back.
+	attest := fs.StringArray("attest", nil, "TYPE=FILE: attest the pushed digest with FILE's predicate (cosign --type name); needs a signing key")
 	timeout := fs.Duration("timeout", 8*time.Minute, "deadline for the whole publish (a rollback gets 30 s more)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,13 +84,86 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("setting healthcheck: %w", err)
 	}
 	req := push.Request{Repository: *repository, Tags: *tags, Insecure: *insecure, Log: os.Stderr, Auth: auth}
+	var out push.Result
+	if key := os.Getenv("GANTRY_SIGN_KEY"); key != "" {
+		atts, err := readAttestations(*attest)
+		if err != nil {
+			return err
+		}
+		signer, err := sign.LoadKey([]byte(key), []byte(os.Getenv("COSIGN_PASSWORD")))
+		if err != nil {
+			return err
+		}
+		req.Seal = seal(signer, atts, &out)
+	} else if len(*attest) > 0 {
+		return fmt.Errorf("--attest needs a signing key in $GANTRY_SIGN_KEY")
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	res, err := push.Publish(ctx, req, a)
 	if err != nil {
 		return redacted(err, token)
 	}
+	res.Signed, res.Attestations = out.Signed, out.Attestations
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// seal signs every pushed digest, attests the top one, and reads both back
+// through cosign's verification before any tag may move.
+func seal(s *sign.Signer, atts []sign.Attestation, out *push.Result) func(context.Context, []name.Digest, []remote.Option) error {
+	return func(ctx context.Context, digests []name.Digest, ropts []remote.Option) error {
+		fmt.Fprintf(os.Stderr, "signing %d digest(s)\n", len(digests))
+		if err := s.Sign(ctx, digests, ropts); err != nil {
+			return err
+		}
+		if len(atts) > 0 {
+			fmt.Fprintf(os.Stderr, "attesting %s (%d predicate(s))\n", digests[0], len(atts))
+			if err := s.Attest(ctx, digests[0], atts, ropts); err != nil {
+				return err
+			}
+		}
+		v := s.Verifier()
+		for _, d := range digests {
+			if err := v.VerifySignature(ctx, d, ropts); err != nil {
+				return fmt.Errorf("reading back: %w", err)
+			}
+			out.Signed = append(out.Signed, d.DigestStr())
+		}
+		if len(atts) == 0 {
+			return nil
+		}
+		sts, err := v.VerifyAttestations(ctx, digests[0], ropts)
+		if err != nil {
+			return fmt.Errorf("reading back: %w", err)
+		}
+		for _, a := range atts {
+			uri := sign.PredicateURI(a.Type)
+			if !slices.ContainsFunc(sts, func(st sign.Statement) bool { return st.PredicateType == uri }) {
+				return fmt.Errorf("reading back the attestations of %s: no %s", digests[0], uri)
+			}
+			if !slices.Contains(out.Attestations, uri) {
+				out.Attestations = append(out.Attestations, uri)
+			}
+		}
+		return nil
+	}
+}
+
+// readAttestations reads each TYPE=FILE.
+func readAttestations(specs []string) ([]sign.Attestation, error) {
+	var atts []sign.Attestation
+	for _, spec := range specs {
+		typ, file, ok := strings.Cut(spec, "=")
+		if !ok || sign.PredicateURI(typ) == "" {
+			return nil, fmt.Errorf("--attest %q: want TYPE=FILE with TYPE one of %s, %s, %s", spec, sign.Provenance, sign.CycloneDX, sign.Vuln)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--attest: %w", err)
+		}
+		atts = append(atts, sign.Attestation{Type: typ, Predicate: data})
+	}
+	return atts, nil
 }
 
 // redacted keeps the token out of err: registries sometimes echo what they

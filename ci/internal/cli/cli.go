@@ -25,6 +25,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
+	"github.com/gantry-ci/gantry/ci/internal/signing"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
@@ -65,6 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return pipeline.ExitInternal
 	}
 	start := time.Now()
+	in.started = start
 	if in.dbDigest, err = pipeline.DBDigest(ctx, in.images); err != nil {
 		fmt.Fprintf(stderr, "gantry: warning: %v; the scan uses a DB cached for at most a day\n", err)
 	}
@@ -119,13 +121,17 @@ type inputs struct {
 	opts     *options.Options
 	images   images.Set
 	sha      string
+	ref      string
 	tags     tags.Plan
 	labels   map[string]string
 	runtime  dockerfile.Stage
 	token    string
+	sign     signing.Plan
 	id       string
 	uploads  uploads
 	dbDigest string // of the Trivy DB; empty if it could not be read
+	getenv   func(string) string
+	started  time.Time
 }
 
 // prepare validates the inputs and computes everything that needs no engine.
@@ -144,6 +150,20 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 	}
 	if err := opts.Validate(env); err != nil {
 		return nil, err
+	}
+	// The key's password, and a key given as env://VAR, go the same way.
+	password, hasPassword := lookup(getenv, "COSIGN_PASSWORD")
+	os.Unsetenv("COSIGN_PASSWORD")
+	keyEnv := func(k string) string { return getenv(k) }
+	if v, ok := strings.CutPrefix(opts.SignKey, "env://"); ok {
+		pem := getenv(v)
+		os.Unsetenv(v)
+		keyEnv = func(string) string { return pem }
+	}
+	sign, err := signing.Decide(signing.Input{Mode: opts.Sign, KeyRef: opts.SignKey, Password: password, HasPassword: hasPassword,
+		OIDC: getenv("ACTIONS_ID_TOKEN_REQUEST_URL") != "" && getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN") != "", Getenv: keyEnv})
+	if err != nil {
+		return nil, &options.UsageError{Msg: err.Error()}
 	}
 	set, err := images.Load(opts.ImagesFile)
 	if err != nil {
@@ -184,8 +204,18 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	return &inputs{opts: opts, images: set, sha: git.SHA, tags: plan, labels: lbls, runtime: runtime,
-		token: token, id: hex.EncodeToString(id), uploads: up}, nil
+	return &inputs{opts: opts, images: set, sha: git.SHA, ref: git.Ref, tags: plan, labels: lbls, runtime: runtime,
+		token: token, sign: sign, id: hex.EncodeToString(id), uploads: up, getenv: getenv}, nil
+}
+
+// lookup tells an empty variable from an unset one where getenv is the
+// process's own (an empty COSIGN_PASSWORD is a valid password).
+func lookup(getenv func(string) string, k string) (string, bool) {
+	if v := getenv(k); v != "" {
+		return v, true
+	}
+	_, set := os.LookupEnv(k)
+	return "", set
 }
 
 // plan turns the inputs into the pipeline's plan. The uploads become lazy
@@ -225,6 +255,12 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	default:
 		p.Publish.Token = client.SetSecret("gantry-registry-token", in.token)
 		p.Publisher = pipeline.HostPublisher(client, o.Source)
+		if k := in.sign.Key; k != nil {
+			p.Publish.SignKey = client.SetSecret("gantry-sign-key", string(k.PEM))
+			p.Publish.SignPassword = client.SetSecret("gantry-sign-password", string(k.Password))
+			facts := in.facts()
+			p.Publish.Attest = &facts
+		}
 		if o.Latest == options.LatestAuto {
 			p.Publish.LatestGuard = func(ctx context.Context, rev string) (bool, string) {
 				return gitinfo.LatestGuard(ctx, o.Source, in.sha, rev)
@@ -284,9 +320,16 @@ func summarize(in *inputs, o pipeline.Outcome) summary.Summary {
 		s.Findings = o.Scan.Report.Findings
 		s.Reports = o.Scan.Reports
 	}
-	if o.Published != nil {
-		s.Digest = o.Published.Digest
-		s.Refs = o.Published.Refs
+	if p := o.Published; p != nil {
+		s.Digest = p.Digest
+		s.Refs = p.Refs
+		switch {
+		case len(p.Signed) > 0 && in.sign.Key != nil:
+			s.Signing = fmt.Sprintf("Signed with key `%s` (%d digest(s): the image and each platform's manifest); attested: %s",
+				in.sign.Key.ID, len(p.Signed), strings.Join(p.Attestations, ", "))
+		default:
+			s.Signing = "**Unsigned**: " + in.sign.Unsigned
+		}
 	}
 	return s
 }

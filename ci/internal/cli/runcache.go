@@ -29,6 +29,7 @@ type keyInputs struct {
 	Plan        tags.Plan
 	Labels      map[string]string
 	TrivyDB     string
+	Signer      string // the signing key's id; a run signed otherwise is another run
 }
 
 // openRunCache returns the run cache and this run's key in it, or ok=false
@@ -66,6 +67,9 @@ func openRunCache(in *inputs, warn io.Writer) (c runcache.Cache, key string, ok 
 func runKey(in *inputs) (string, error) {
 	opts := in.opts
 	k := keyInputs{Options: *opts, Images: in.images, SHA: in.sha, Plan: in.tags, Labels: in.labels, TrivyDB: in.dbDigest}
+	if in.sign.Key != nil {
+		k.Signer = in.sign.Key.ID
+	}
 	k.Options.ReportDir, k.Options.EngineTimeout, k.Options.Rerun, k.Options.RunCache = "", 0, false, ""
 	k.Options.ImagesFile, k.Options.AllowDirty = "", false
 	exe, err := os.Executable()

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
 
+	"github.com/gantry-ci/gantry/ci/internal/signing"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
@@ -54,6 +55,8 @@ type Options struct {
 	SkipTests     bool
 	Rerun         bool
 	RunCache      string
+	Sign          string
+	SignKey       string
 }
 
 // New returns options with defaults taken from the environment (getenv is
@@ -82,6 +85,7 @@ func New(getenv func(string) string) *Options {
 		EngineTimeout: 3 * time.Minute,
 		Platforms:     platforms,
 		RunCache:      getenv("GANTRY_RUN_CACHE"),
+		Sign:          or(getenv("GANTRY_SIGN"), signing.Auto),
 	}
 }
 
@@ -108,6 +112,8 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Platforms, "platform", o.Platforms, "platforms to build (default: linux/amd64,linux/arm64 in GitHub Actions, the host's otherwise)")
 	fs.BoolVar(&o.SkipTests, "skip-tests", o.SkipTests, "skip the go vet / go test stage")
 	fs.BoolVar(&o.Rerun, "rerun", o.Rerun, "run every stage even if a run with the same inputs already passed")
+	fs.StringVar(&o.Sign, "sign", o.Sign, "sign and attest what is published: auto (a key if --sign-key is given), key, keyless, off (env GANTRY_SIGN)")
+	fs.StringVar(&o.SignKey, "sign-key", o.SignKey, "cosign private key to sign with: a file, or env://VAR; its password in COSIGN_PASSWORD")
 	fs.StringVar(&o.RunCache, "run-cache", o.RunCache, "directory of passed runs; \"off\" disables it (env GANTRY_RUN_CACHE; default: the user cache directory's gantry/runs)")
 }
 
@@ -214,6 +220,12 @@ func (o *Options) Validate(getenv func(string) string) error {
 			}
 			return usage("--image: %q is not a valid image name (%v): use lower-case path components like owner/app", o.Image, err)
 		}
+	}
+	if !slices.Contains(signing.Modes, o.Sign) {
+		return usage("--sign: %q is not one of %s", o.Sign, strings.Join(signing.Modes, ", "))
+	}
+	if o.Sign == signing.Off && o.SignKey != "" {
+		return usage("--sign off and --sign-key contradict each other: drop one")
 	}
 	if !o.Publishing() {
 		return nil

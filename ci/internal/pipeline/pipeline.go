@@ -103,7 +103,7 @@ func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 	// Once every gate passed: one push by digest, then every tag.
 	publish := stage(g, "publish", ExitPublish, p.SkipPublish, deps(test, build, smoke, scan), func(ctx context.Context, log io.Writer) (*push.Result, error) {
 		in := p.Publish
-		in.Images = build.Value().Images
+		in.Images, in.Scan = build.Value().Images, scan.Value()
 		bin, err := publisher()
 		if err != nil {
 			return nil, graph.WithCode(ExitInternal, err)

@@ -17,6 +17,7 @@ import (
 	"dagger.io/dagger"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/gantry-ci/gantry/ci/internal/attest"
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 )
@@ -36,6 +37,13 @@ type PublishInput struct {
 	// LatestGuard, when set, decides from the commit latest points at now
 	// ("" if none) whether this run may move it, and if not, why.
 	LatestGuard func(ctx context.Context, revision string) (ok bool, why string)
+	// SignKey (a cosign private key) and SignPassword sign every pushed
+	// digest and attest the top one; nil: unsigned.
+	SignKey, SignPassword *dagger.Secret
+	// Attest is what the attestations record; required with SignKey.
+	Attest *attest.Run
+	// Scan is the scan stage's result, attested with SignKey.
+	Scan *ScanResult
 }
 
 // Publish pushes every platform's image as one index with gantry-publish,
@@ -85,8 +93,18 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		args = append(args, "--insecure")
 	}
 	ctr := publisherContainer(env, in).
-		WithMountedFile("/in/image.tar", archive, dagger.ContainerWithMountedFileOpts{Owner: "65532"}).
-		WithMountedTemp("/tmp").
+		WithMountedFile("/in/image.tar", archive, dagger.ContainerWithMountedFileOpts{Owner: "65532"})
+	if in.SignKey != nil {
+		atts, attArgs, err := attestations(env, in, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, attArgs...)
+		ctr = ctr.WithMountedDirectory("/in/att", atts, dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"}).
+			WithSecretVariable("GANTRY_SIGN_KEY", in.SignKey).
+			WithSecretVariable("COSIGN_PASSWORD", in.SignPassword)
+	}
+	ctr = ctr.WithMountedTemp("/tmp").
 		WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
@@ -108,10 +126,66 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if err != nil {
 		return nil, err
 	}
+	if in.SignKey != nil && !slices.Contains(got.Signed, got.Digest) {
+		return nil, fmt.Errorf("gantry-publish did not report %s as signed", got.Digest)
+	}
+	res.Signed, res.Attestations = got.Signed, got.Attestations
 	for _, ref := range res.Refs {
 		fmt.Fprintln(log, ref)
 	}
+	if len(res.Signed) > 0 {
+		fmt.Fprintf(log, "signed %d digest(s); attested %s\n", len(res.Signed), strings.Join(res.Attestations, ", "))
+	}
 	return &res, nil
+}
+
+// attestations writes the predicates to attest (provenance, the scan, each
+// platform's SBOM) into a directory, with gantry-publish's --attest
+// arguments for them. The gates passed at finished.
+func attestations(env Env, in PublishInput, finished time.Time) (*dagger.Directory, []string, error) {
+	if in.Attest == nil || in.Scan == nil {
+		return nil, nil, fmt.Errorf("signing needs the run's facts and its scan to attest")
+	}
+	prov, err := attest.Provenance(*in.Attest, finished)
+	if err != nil {
+		return nil, nil, fmt.Errorf("writing the provenance: %w", err)
+	}
+	sc := in.Scan
+	vuln, err := attest.Vuln(*in.Attest, attest.Scan{
+		Version: imageTag(env.Images.Trivy),
+		DB:      in.Attest.TrivyDB,
+		Reports: sc.Raw,
+		Gate: attest.Gate{Severities: sc.Severity, IgnoreUnfixed: sc.IgnoreUnfixed,
+			Passed: sc.Decision.Passed(), Counts: sc.Decision.Counts},
+		Started: sc.Started, Finished: sc.Finished,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("writing the scan attestation: %w", err)
+	}
+	dir := env.Client.Directory().
+		WithNewFile("provenance.json", string(prov)).
+		WithNewFile("scan.json", string(vuln))
+	args := []string{"--attest", "slsaprovenance1=/in/att/provenance.json", "--attest", "vuln=/in/att/scan.json"}
+	platforms := make([]string, 0, len(sc.SBOMs))
+	for p := range sc.SBOMs {
+		platforms = append(platforms, p)
+	}
+	sort.Strings(platforms)
+	for _, p := range platforms {
+		f := "sbom-" + strings.ReplaceAll(p, "/", "-") + ".cdx.json"
+		dir = dir.WithFile(f, sc.SBOMs[p])
+		args = append(args, "--attest", "cyclonedx=/in/att/"+f)
+	}
+	return dir, args, nil
+}
+
+// imageTag is the tag of an image ref (name:tag@digest), or "".
+func imageTag(ref string) string {
+	repoTag, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndex(repoTag, ":"); i > strings.LastIndex(repoTag, "/") {
+		return repoTag[i+1:]
+	}
+	return ""
 }
 
 // publisherContainer runs gantry-publish with the token as a secret; its

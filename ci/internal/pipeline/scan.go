@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"dagger.io/dagger"
 	"golang.org/x/sync/errgroup"
@@ -41,6 +43,13 @@ type ScanResult struct {
 	Report   scanreport.Report
 	Decision scanreport.Decision
 	Reports  []string // files written to ReportDir
+	// Raw is Trivy's JSON report and SBOM its CycloneDX SBOM, by platform,
+	// for the attestations.
+	Raw               map[string]json.RawMessage
+	SBOMs             map[string]*dagger.File
+	Started, Finished time.Time
+	Severity          []string // the gate, as asked for
+	IgnoreUnfixed     bool
 }
 
 // Scan runs Trivy on every platform's image at once and gates on the JSON
@@ -51,18 +60,18 @@ func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResul
 	if err := os.MkdirAll(in.ReportDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating --report-dir: %w", err)
 	}
+	start := time.Now()
 	platforms := make([]string, 0, len(in.Images))
 	for p := range in.Images {
 		platforms = append(platforms, p)
 	}
 	sort.Strings(platforms)
-	reports := make([]scanreport.Report, len(platforms))
-	files := make([][]string, len(platforms))
+	scans := make([]platformScan, len(platforms))
 	eg, ectx := errgroup.WithContext(ctx)
 	for i, p := range platforms {
 		eg.Go(func() error {
 			var err error
-			reports[i], files[i], err = scanPlatform(ectx, env, in, p)
+			scans[i], err = scanPlatform(ectx, env, in, p)
 			if err != nil {
 				return fmt.Errorf("scanning %s: %w", p, err)
 			}
@@ -72,9 +81,14 @@ func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResul
 	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
-	res := &ScanResult{}
-	for _, f := range files {
-		res.Reports = append(res.Reports, f...)
+	res := &ScanResult{Raw: map[string]json.RawMessage{}, SBOMs: map[string]*dagger.File{}, Started: start, Finished: time.Now(),
+		Severity: in.Severity, IgnoreUnfixed: in.IgnoreUnfixed}
+	var reports []scanreport.Report
+	for i, sc := range scans {
+		res.Reports = append(res.Reports, sc.files...)
+		reports = append(reports, sc.report)
+		res.Raw[platforms[i]] = sc.raw
+		res.SBOMs[platforms[i]] = sc.sbom
 	}
 	res.Report = scanreport.Merge(reports...)
 	res.Decision = scanreport.Gate(res.Report, in.Severity)
@@ -105,7 +119,7 @@ type TrivyDB struct {
 // trivyDB downloads the vulnerability DB as a directory keyed by its digest,
 // so Dagger fetches it again, and rescans, only when a new DB is out.
 func trivyDB(env Env, db TrivyDB) *dagger.Directory {
-	repo := dbRepository(env.Images)
+	repo := DBRepository(env.Images)
 	key := db.Digest
 	if key == "" {
 		key = "day-" + db.Day
@@ -120,7 +134,9 @@ func trivyDB(env Env, db TrivyDB) *dagger.Directory {
 		Directory("/cache/db")
 }
 
-func dbRepository(set images.Set) string {
+// DBRepository is where the scan fetches Trivy's DB: the image set's, or
+// Trivy's default.
+func DBRepository(set images.Set) string {
 	if set.TrivyDBRepository == "" {
 		return defaultDBRepository
 	}
@@ -129,7 +145,7 @@ func dbRepository(set images.Set) string {
 
 // DBDigest reads the digest of the vulnerability DB that a scan would use.
 func DBDigest(ctx context.Context, set images.Set) (string, error) {
-	repo := dbRepository(set)
+	repo := DBRepository(set)
 	d, err := push.Digest(ctx, repo, set.Insecure(repo))
 	if err != nil {
 		return "", fmt.Errorf("reading the digest of the Trivy DB %s: %w", repo, err)
@@ -137,9 +153,17 @@ func DBDigest(ctx context.Context, set images.Set) (string, error) {
 	return d, nil
 }
 
+// platformScan is one platform's scan.
+type platformScan struct {
+	report scanreport.Report
+	files  []string // written to the report dir
+	raw    json.RawMessage
+	sbom   *dagger.File
+}
+
 // scanPlatform scans one image and writes its JSON, SARIF and CycloneDX
 // reports to the report dir.
-func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (scanreport.Report, []string, error) {
+func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (platformScan, error) {
 	slug := strings.ReplaceAll(platform, "/", "-")
 	ctr := trivyBase(env).
 		WithDirectory("/cache/db", in.DB).
@@ -158,35 +182,35 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return scanreport.Report{}, nil, fmt.Errorf("running trivy: %w", err)
+		return platformScan{}, fmt.Errorf("running trivy: %w", err)
 	}
 	stderr, _ := ctr.Stderr(ctx)
 	if code != 0 && code != trivyFindingsExit {
-		return scanreport.Report{}, nil, fmt.Errorf("trivy crashed (exit %d):\n%s", code, tail(stderr, 20))
+		return platformScan{}, fmt.Errorf("trivy crashed (exit %d):\n%s", code, tail(stderr, 20))
 	}
 	data, err := ctr.File("/work/report.json").Contents(ctx)
 	if err != nil {
-		return scanreport.Report{}, nil, fmt.Errorf("trivy exited %d without a report: %w\n%s", code, err, tail(stderr, 20))
+		return platformScan{}, fmt.Errorf("trivy exited %d without a report: %w\n%s", code, err, tail(stderr, 20))
 	}
 	rep, err := scanreport.Parse([]byte(data))
 	if err != nil {
-		return scanreport.Report{}, nil, err
+		return platformScan{}, err
 	}
 	// Trivy's exit code and its report must agree, or something is off.
 	if (code == trivyFindingsExit) != (len(rep.Findings) > 0) {
-		return scanreport.Report{}, nil, fmt.Errorf("trivy exited %d but its report lists %d finding(s)", code, len(rep.Findings))
+		return platformScan{}, fmt.Errorf("trivy exited %d but its report lists %d finding(s)", code, len(rep.Findings))
 	}
 	// The report must cover the service's binary: a report that recognised
 	// nothing has no findings and would pass.
 	ep, err := in.Images[platform].Entrypoint(ctx)
 	if err != nil {
-		return scanreport.Report{}, nil, fmt.Errorf("reading the image's entrypoint: %w", err)
+		return platformScan{}, fmt.Errorf("reading the image's entrypoint: %w", err)
 	}
 	if len(ep) == 0 {
-		return scanreport.Report{}, nil, fmt.Errorf("the image has no ENTRYPOINT: the scan can't tell which binary is the service")
+		return platformScan{}, fmt.Errorf("the image has no ENTRYPOINT: the scan can't tell which binary is the service")
 	}
 	if err := rep.Covers(ep[0]); err != nil {
-		return scanreport.Report{}, nil, err
+		return platformScan{}, err
 	}
 
 	// SARIF for code scanning and a CycloneDX SBOM, converted from the same
@@ -202,9 +226,9 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 	} {
 		path := filepath.Join(in.ReportDir, dst)
 		if _, err := conv.File(src).Export(ctx, path); err != nil {
-			return scanreport.Report{}, files, fmt.Errorf("exporting %s: %w", dst, err)
+			return platformScan{files: files}, fmt.Errorf("exporting %s: %w", dst, err)
 		}
 		files = append(files, path)
 	}
-	return rep, files, nil
+	return platformScan{report: rep, files: files, raw: json.RawMessage(data), sbom: conv.File("/work/sbom.cdx.json")}, nil
 }

@@ -32,6 +32,10 @@ type Request struct {
 	// Transport for every request; nil: NewTransport(ResponseTimeout).
 	Transport http.RoundTripper
 	Log       io.Writer
+	// Seal, when set, runs once the image is pushed by digest and before
+	// any tag is written: it signs and attests. If it fails, no tag moves.
+	// It gets the pushed digest first, then each platform manifest's.
+	Seal func(ctx context.Context, digests []name.Digest, ropts []remote.Option) error
 }
 
 // DefaultBackoff retries for about 8 seconds: 0.5 s, 1 s, 2 s, 4 s.
@@ -45,6 +49,10 @@ var retryCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, ht
 type Result struct {
 	Digest string   `json:"digest"`
 	Refs   []string `json:"refs"` // repository:tag@digest, in tag order
+	// Signed lists the digests signed (the pushed one, then each platform
+	// manifest's); Attestations the predicate types attested on Digest.
+	Signed       []string `json:"signed,omitempty"`
+	Attestations []string `json:"attestations,omitempty"`
 }
 
 // remote resolves the request's repository and the options, for a given
@@ -127,6 +135,15 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("pushing %s: %w", byDigest, err)
 	}
+	if req.Seal != nil {
+		digests, err := manifests(byDigest, a)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := req.Seal(ctx, digests, ropts(ctx)); err != nil {
+			return Result{}, fmt.Errorf("%w (no tag was written)", err)
+		}
+	}
 
 	// fail undoes what this publish wrote, on a context of its own.
 	var written []string
@@ -162,6 +179,24 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 		res.Refs = append(res.Refs, fmt.Sprintf("%s@%s", repo.Tag(t), digest))
 	}
 	return res, nil
+}
+
+// manifests names the pushed manifest and, for an index, each manifest in
+// it.
+func manifests(top name.Digest, a Artifact) ([]name.Digest, error) {
+	out := []name.Digest{top}
+	idx, ok := a.(v1.ImageIndex)
+	if !ok {
+		return out, nil
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading the index: %w", err)
+	}
+	for _, d := range im.Manifests {
+		out = append(out, top.Context().Digest(d.Digest.String()))
+	}
+	return out, nil
 }
 
 // writeOrder puts the tags that exist first and the new ones last, each

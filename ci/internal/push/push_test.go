@@ -2,11 +2,13 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -493,5 +495,67 @@ func TestRevision(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("Revision(%s) = %q, %v; want %q", tag, got, err, want)
 		}
+	}
+}
+
+// Seal (signing and attesting) runs after the push by digest and before any
+// tag moves, on the index and each platform manifest; if it fails, every
+// tag stays where it was.
+func TestSealRunsBeforeAnyTag(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("seal fails: %v", fail), func(t *testing.T) {
+			repo, _ := hooked(t, func(http.ResponseWriter, *http.Request) bool { return false })
+			old, err := publishTo(context.Background(), repo, "latest")
+			if err != nil {
+				t.Fatal(err)
+			}
+			od, _ := old.Digest()
+			idx, err := random.Index(128, 1, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := idx.Digest()
+			im, _ := idx.IndexManifest()
+			want := []string{id.String(), im.Manifests[0].Digest.String(), im.Manifests[1].Digest.String()}
+			var sealed []string
+			seal := func(ctx context.Context, ds []name.Digest, _ []remote.Option) error {
+				for _, d := range ds {
+					sealed = append(sealed, d.DigestStr())
+					if digestOf(t, d.String()) == "" {
+						t.Errorf("sealing %s before it was pushed", d)
+					}
+				}
+				if got := digestOf(t, repo+":latest"); got != od.String() {
+					t.Errorf("latest moved before the seal: %s", got)
+				}
+				if got := digestOf(t, repo+":newsha"); got != "" {
+					t.Errorf("newsha written before the seal")
+				}
+				if fail {
+					return errors.New("injected signing failure")
+				}
+				return nil
+			}
+			_, err = Publish(context.Background(), Request{Repository: repo, Tags: []string{"newsha", "latest"},
+				Insecure: true, Backoff: fastBackoff, Seal: seal}, idx)
+			if !slices.Equal(sealed, want) {
+				t.Errorf("sealed %v, want the index then its manifests %v", sealed, want)
+			}
+			wantLatest, wantNew := id.String(), id.String()
+			if fail {
+				if err == nil || !strings.Contains(err.Error(), "injected signing failure") {
+					t.Fatalf("err = %v, want the seal's", err)
+				}
+				wantLatest, wantNew = od.String(), ""
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got := digestOf(t, repo+":latest"); got != wantLatest {
+				t.Errorf("latest -> %s, want %s", got, wantLatest)
+			}
+			if got := digestOf(t, repo+":newsha"); got != wantNew {
+				t.Errorf("newsha -> %q, want %q", got, wantNew)
+			}
+		})
 	}
 }

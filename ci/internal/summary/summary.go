@@ -30,6 +30,7 @@ type Summary struct {
 	Gating   []string
 	Digest   string
 	Refs     []string // registry/name:tag@digest
+	Signing  string   // "Signed …" or "Unsigned: why", for what was published
 	Reports  []string
 }
 
@@ -71,6 +72,9 @@ func Markdown(s Summary) string {
 	}
 	if s.Digest != "" {
 		fmt.Fprintf(&b, "\n### Published\n\nDigest `%s`\n\n", s.Digest)
+		if s.Signing != "" {
+			fmt.Fprintf(&b, "%s\n\n", s.Signing)
+		}
 		for _, r := range s.Refs {
 			fmt.Fprintf(&b, "- `%s`\n", r)
 		}

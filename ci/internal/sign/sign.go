@@ -1,0 +1,239 @@
+// Package sign signs and attests published images with Sigstore's own code
+// (cosign's libraries), in cosign's formats and where cosign looks for them:
+// the simple-signing payload in a `sha256-<hex>.sig` tag and DSSE-wrapped
+// in-toto statements in a `sha256-<hex>.att` tag of the same repository.
+// GHCR has no OCI referrers API, so the tag scheme is the one that works
+// everywhere. It runs inside gantry-publish, which gets the key and its
+// password as Dagger secrets.
+package sign
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/in-toto/in-toto-golang/in_toto"
+	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
+	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
+	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
+	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+)
+
+// Predicate types, as cosign's --type names them.
+const (
+	Provenance = "slsaprovenance1"
+	CycloneDX  = "cyclonedx"
+	Vuln       = "vuln"
+)
+
+// predicateURIs are the predicate types cosign writes for each --type
+// name; the annotation cosign's verify-attestation filters on.
+var predicateURIs = map[string]string{
+	Provenance: slsa1.PredicateSLSAProvenance,
+	CycloneDX:  in_toto.PredicateCycloneDX,
+	Vuln:       attestation.CosignVulnProvenanceV01,
+}
+
+// Attestation is one predicate to attest, by cosign --type name.
+type Attestation struct {
+	Type      string
+	Predicate []byte
+}
+
+// Signer signs with a cosign key pair.
+type Signer struct {
+	sv signature.SignerVerifier
+}
+
+// LoadKey decrypts a cosign-format private key (what `cosign
+// generate-key-pair` writes) with its password.
+func LoadKey(pemBytes, password []byte) (*Signer, error) {
+	sv, err := cosign.LoadPrivateKey(pemBytes, password, nil)
+	if err != nil {
+		return nil, fmt.Errorf("loading the signing key: %w", err)
+	}
+	return &Signer{sv: sv}, nil
+}
+
+// PublicKey returns the public key, PEM-encoded as `cosign verify --key`
+// reads it.
+func (s *Signer) PublicKey() ([]byte, error) {
+	pub, err := s.sv.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	return cryptoutils.MarshalPublicKeyToPEM(pub)
+}
+
+// Sign signs each digest and writes its signature. A digest already signed
+// by this key keeps its one signature.
+func (s *Signer) Sign(ctx context.Context, digests []name.Digest, ropts []remote.Option) error {
+	for _, d := range digests {
+		payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("signing %s: %w", d, err)
+		}
+		raw, err := s.sv.SignMessage(bytes.NewReader(payload), sigopts.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("signing %s: %w", d, err)
+		}
+		sig, err := static.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
+		if err != nil {
+			return fmt.Errorf("signing %s: %w", d, err)
+		}
+		se := ociremote.SignedUnknown(d, ociremote.WithRemoteOptions(ropts...))
+		se, err = mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)))
+		if err != nil {
+			return fmt.Errorf("attaching the signature of %s: %w", d, err)
+		}
+		if err := ociremote.WriteSignatures(d.Repository, se, ociremote.WithRemoteOptions(ropts...)); err != nil {
+			return fmt.Errorf("writing the signature of %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// Attest wraps each predicate in an in-toto statement about d, signs it
+// as a DSSE envelope and writes them all, next to any attestations d has.
+func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, ropts []remote.Option) error {
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return err
+	}
+	wrapped := dsse.WrapSigner(s.sv, types.IntotoPayloadType)
+	se := ociremote.SignedUnknown(d, ociremote.WithRemoteOptions(ropts...))
+	for _, a := range atts {
+		uri, ok := predicateURIs[a.Type]
+		if !ok {
+			return fmt.Errorf("attesting %s: unknown predicate type %q", d, a.Type)
+		}
+		st, err := attestation.GenerateStatement(attestation.GenerateOpts{
+			Predicate: bytes.NewReader(a.Predicate), Type: a.Type, Digest: h.Hex, Repo: d.Repository.String(),
+		})
+		if err != nil {
+			return fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
+		}
+		payload, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		env, err := wrapped.SignMessage(bytes.NewReader(payload), sigopts.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("signing the %s attestation of %s: %w", a.Type, d, err)
+		}
+		att, err := static.NewAttestation(env, static.WithLayerMediaType(types.DssePayloadType),
+			static.WithAnnotations(map[string]string{"predicateType": uri}))
+		if err != nil {
+			return err
+		}
+		if se, err = mutate.AttachAttestationToEntity(se, att, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv))); err != nil {
+			return fmt.Errorf("attaching the %s attestation of %s: %w", a.Type, d, err)
+		}
+	}
+	if err := ociremote.WriteAttestations(d.Repository, se, ociremote.WithRemoteOptions(ropts...)); err != nil {
+		return fmt.Errorf("writing the attestations of %s: %w", d, err)
+	}
+	return nil
+}
+
+// Verifier checks signatures and attestations against one public key, as
+// `cosign verify --key` and `cosign verify-attestation --key` do offline.
+type Verifier struct {
+	v signature.Verifier
+}
+
+// NewVerifier reads a PEM public key.
+func NewVerifier(pemBytes []byte) (*Verifier, error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("reading the public key: %w", err)
+	}
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("loading the public key: %w", err)
+	}
+	return &Verifier{v: v}, nil
+}
+
+// Verifier returns the key's own verifier.
+func (s *Signer) Verifier() *Verifier { return &Verifier{v: s.sv} }
+
+func (v *Verifier) opts(ropts []remote.Option, claims func(oci.Signature, v1.Hash, map[string]any) error) *cosign.CheckOpts {
+	// No transparency log: key-based signatures made offline have no
+	// Rekor entry, as with `cosign verify --insecure-ignore-tlog`.
+	return &cosign.CheckOpts{
+		RegistryClientOpts: []ociremote.Option{ociremote.WithRemoteOptions(ropts...)},
+		SigVerifier:        v.v,
+		IgnoreTlog:         true,
+		ClaimVerifier:      claims,
+	}
+}
+
+// VerifySignature checks that d has a signature by this key.
+func (v *Verifier) VerifySignature(ctx context.Context, d name.Digest, ropts []remote.Option) error {
+	if _, _, err := cosign.VerifyImageSignatures(ctx, d, v.opts(ropts, cosign.SimpleClaimVerifier)); err != nil {
+		return fmt.Errorf("verifying the signature of %s: %w", d, err)
+	}
+	return nil
+}
+
+// Statement is a verified in-toto statement: its predicate type and the
+// raw predicate.
+type Statement struct {
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+// VerifyAttestations returns every attestation of d signed by this key,
+// each a statement about d.
+func (v *Verifier) VerifyAttestations(ctx context.Context, d name.Digest, ropts []remote.Option) ([]Statement, error) {
+	atts, _, err := cosign.VerifyImageAttestations(ctx, d, v.opts(ropts, cosign.IntotoSubjectClaimVerifier))
+	if err != nil {
+		return nil, fmt.Errorf("verifying the attestations of %s: %w", d, err)
+	}
+	var out []Statement
+	for _, a := range atts {
+		env, err := a.Payload()
+		if err != nil {
+			return nil, err
+		}
+		var e ssldsse.Envelope
+		if err := json.Unmarshal(env, &e); err != nil {
+			return nil, fmt.Errorf("reading an attestation of %s: %w", d, err)
+		}
+		body, err := e.DecodeB64Payload()
+		if err != nil {
+			return nil, fmt.Errorf("reading an attestation of %s: %w", d, err)
+		}
+		var st Statement
+		if err := json.Unmarshal(body, &st); err != nil {
+			return nil, fmt.Errorf("reading an attestation of %s: %w", d, err)
+		}
+		out = append(out, st)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no attestations")
+	}
+	return out, nil
+}
+
+// PredicateURI is the in-toto predicate type of a cosign --type name.
+func PredicateURI(typ string) string { return predicateURIs[typ] }

@@ -1,0 +1,150 @@
+package sign
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+)
+
+// newKey makes a cosign key pair, as `cosign generate-key-pair` does.
+func newKey(t *testing.T, password string) *cosign.KeysBytes {
+	t.Helper()
+	k, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return []byte(password), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// pushRandom pushes a random image to an in-process registry and returns
+// its digest.
+func pushRandom(t *testing.T) name.Digest {
+	t.Helper()
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://")+"/app", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := img.Digest()
+	d := repo.Digest(h.String())
+	if err := remote.Write(d, img); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestLoadKey(t *testing.T) {
+	k := newKey(t, "right")
+	if _, err := LoadKey(k.PrivateBytes, []byte("right")); err != nil {
+		t.Errorf("right password: %v", err)
+	}
+	if _, err := LoadKey(k.PrivateBytes, []byte("wrong")); err == nil {
+		t.Error("a wrong password loaded the key")
+	}
+	if _, err := LoadKey(k.PublicBytes, []byte("right")); err == nil {
+		t.Error("a public key loaded as a private key")
+	}
+}
+
+func TestSignThenVerify(t *testing.T) {
+	ctx := context.Background()
+	k := newKey(t, "pw")
+	s, err := LoadKey(k.PrivateBytes, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pushRandom(t)
+	v, err := NewVerifier(k.PublicBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.VerifySignature(ctx, d, nil); err == nil {
+		t.Fatal("an unsigned image verified")
+	}
+	// Signing twice keeps one signature: the dupe detector finds it.
+	for range 2 {
+		if err := s.Sign(ctx, []name.Digest{d}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.VerifySignature(ctx, d, nil); err != nil {
+		t.Fatalf("the signed image does not verify: %v", err)
+	}
+	sigs, err := remote.Image(d.Repository.Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig"))
+	if err != nil {
+		t.Fatalf("no signature at cosign's tag: %v", err)
+	}
+	if layers, _ := sigs.Layers(); len(layers) != 1 {
+		t.Errorf("%d signatures after signing twice, want 1", len(layers))
+	}
+
+	other, err := NewVerifier(newKey(t, "pw").PublicBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.VerifySignature(ctx, d, nil); err == nil {
+		t.Error("the signature verified with another key")
+	}
+}
+
+func TestAttestThenVerify(t *testing.T) {
+	ctx := context.Background()
+	k := newKey(t, "pw")
+	s, err := LoadKey(k.PrivateBytes, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pushRandom(t)
+	prov := `{"buildDefinition":{"buildType":"https://example.com/t","externalParameters":{"commit":"abc"}},"runDetails":{"builder":{"id":"https://example.com/b"}}}`
+	atts := []Attestation{
+		{Type: Provenance, Predicate: []byte(prov)},
+		{Type: CycloneDX, Predicate: []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6"}`)},
+		{Type: Vuln, Predicate: []byte(`{"scanner":{"uri":"pkg:github/aquasecurity/trivy@0.69.3","db":{"version":"sha256:1"}}}`)},
+	}
+	if err := s.Attest(ctx, d, atts, nil); err != nil {
+		t.Fatal(err)
+	}
+	sts, err := s.Verifier().VerifyAttestations(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range sts {
+		got = append(got, st.PredicateType)
+		if st.PredicateType == PredicateURI(Provenance) {
+			var p struct {
+				BuildDefinition struct{ ExternalParameters map[string]string }
+			}
+			if err := json.Unmarshal(st.Predicate, &p); err != nil || p.BuildDefinition.ExternalParameters["commit"] != "abc" {
+				t.Errorf("provenance predicate = %s (%v)", st.Predicate, err)
+			}
+		}
+	}
+	want := []string{"https://cosign.sigstore.dev/attestation/vuln/v1", "https://cyclonedx.org/bom", "https://slsa.dev/provenance/v1"}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("predicate types = %v, want %v", got, want)
+	}
+
+	other, _ := NewVerifier(newKey(t, "pw").PublicBytes)
+	if _, err := other.VerifyAttestations(ctx, d, nil); err == nil {
+		t.Error("the attestations verified with another key")
+	}
+	if err := s.Attest(ctx, d, []Attestation{{Type: "spdx", Predicate: []byte(`{}`)}}, nil); err == nil {
+		t.Error("an unknown predicate type was attested")
+	}
+}

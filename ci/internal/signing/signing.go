@@ -1,0 +1,156 @@
+// Package signing decides how a run signs what it publishes (--sign,
+// --sign-key, COSIGN_PASSWORD) and checks the key and its password on the
+// host, before the engine is contacted, so that a wrong password is a usage
+// error and not a failed publish.
+//
+// The key is opened the way cosign.LoadPrivateKey opens it (the same PEM
+// types, go-securesystemslib's encrypted envelope, PKCS #8), without
+// importing cosign's signing package into `go run ./ci`, which would double
+// its compile time; gantry-publish opens it again with cosign's own code.
+package signing
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+)
+
+// Modes of --sign.
+const (
+	Auto    = "auto"
+	Keyless = "keyless"
+	Key     = "key"
+	Off     = "off"
+)
+
+// Modes lists --sign's values.
+var Modes = []string{Auto, Keyless, Key, Off}
+
+// PEM block types of cosign private keys (cosign's keys.go).
+var keyTypes = []string{"ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY"}
+
+// Plan is how a run signs.
+type Plan struct {
+	Key *KeyPair // nil: unsigned
+	// Unsigned says why nothing is signed, for the summary's "Unsigned:".
+	Unsigned string
+}
+
+// KeyPair is an opened cosign key.
+type KeyPair struct {
+	PEM      []byte // the encrypted private key, as given
+	Password []byte
+	Public   []byte // PEM public key, as `cosign verify --key` reads it
+	ID       string // sha256 of the public key's DER encoding
+}
+
+// Input is what the decision is made from.
+type Input struct {
+	Mode     string // one of Modes, already validated
+	KeyRef   string // --sign-key: a file, or env://VAR
+	Password string // $COSIGN_PASSWORD
+	// HasPassword says COSIGN_PASSWORD is set (an empty password is valid).
+	HasPassword bool
+	// OIDC says the GitHub Actions OIDC token can be requested
+	// (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are set).
+	OIDC   bool
+	Getenv func(string) string
+}
+
+// Decide resolves --sign and opens the key. Errors name the bad input and
+// how to fix it.
+func Decide(in Input) (Plan, error) {
+	mode := in.Mode
+	if mode == Auto {
+		switch {
+		case in.KeyRef != "":
+			mode = Key
+		case in.OIDC:
+			// Keyless signing needs Fulcio and Rekor; this version does not
+			// sign keyless yet, and says so rather than fail.
+			return Plan{Unsigned: "keyless signing is not available in this version; pass --sign-key to sign with a key"}, nil
+		default:
+			return Plan{Unsigned: "no --sign-key given (and no GitHub OIDC token)"}, nil
+		}
+	}
+	switch mode {
+	case Off:
+		return Plan{Unsigned: "--sign off"}, nil
+	case Keyless:
+		return Plan{}, fmt.Errorf("--sign keyless is not available in this version: sign with a key (--sign key --sign-key FILE)")
+	}
+	if in.KeyRef == "" {
+		return Plan{}, fmt.Errorf("--sign key needs --sign-key FILE or --sign-key env://VAR (a key from `cosign generate-key-pair`)")
+	}
+	data, err := readKey(in.KeyRef, in.Getenv)
+	if err != nil {
+		return Plan{}, err
+	}
+	if !in.HasPassword {
+		return Plan{}, fmt.Errorf("--sign-key %s: set COSIGN_PASSWORD to the key's password (empty if it has none)", in.KeyRef)
+	}
+	kp, err := Open(data, []byte(in.Password))
+	if err != nil {
+		return Plan{}, fmt.Errorf("--sign-key %s: %w", in.KeyRef, err)
+	}
+	return Plan{Key: kp}, nil
+}
+
+// readKey reads a file or, for env://VAR, the variable VAR.
+func readKey(ref string, getenv func(string) string) ([]byte, error) {
+	if v, ok := strings.CutPrefix(ref, "env://"); ok {
+		data := getenv(v)
+		if data == "" {
+			return nil, fmt.Errorf("--sign-key %s: $%s is empty or unset: put the PEM private key in it", ref, v)
+		}
+		return []byte(data), nil
+	}
+	data, err := os.ReadFile(ref)
+	if err != nil {
+		return nil, fmt.Errorf("--sign-key: %w", err)
+	}
+	return data, nil
+}
+
+// Open decrypts a cosign private key with its password and derives the
+// public key.
+func Open(data, password []byte) (*KeyPair, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("not a PEM file: pass the private key `cosign generate-key-pair` wrote (cosign.key)")
+	}
+	if !slices.Contains(keyTypes, block.Type) {
+		return nil, fmt.Errorf("holds a %q, not an encrypted cosign private key: pass cosign.key from `cosign generate-key-pair`", block.Type)
+	}
+	der, err := encrypted.Decrypt(block.Bytes, password)
+	if err != nil {
+		return nil, fmt.Errorf("COSIGN_PASSWORD does not decrypt it (wrong password?)")
+	}
+	pk, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("decrypts, but holds no PKCS #8 private key: %v", err)
+	}
+	signer, ok := pk.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("holds a %T, which can't sign", pk)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(signer.Public())
+	if err != nil {
+		return nil, fmt.Errorf("reading its public key: %v", err)
+	}
+	sum := sha256.Sum256(pubDER)
+	return &KeyPair{
+		PEM:      data,
+		Password: password,
+		Public:   pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}),
+		ID:       "sha256:" + hex.EncodeToString(sum[:]),
+	}, nil
+}
