@@ -25,6 +25,8 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/sign"
+	"github.com/gantry-ci/gantry/ci/internal/verify"
+	"github.com/gantry-ci/gantry/ci/internal/verify/check"
 )
 
 func main() {
@@ -46,6 +48,11 @@ func run(ctx context.Context, args []string) error {
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
 	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
 	// Inside the pipeline's own 10-minute bound, with time left to roll back.
+	verifyRef := fs.String("verify", "", "verify IMAGE (tag or digest) and print the report as JSON; publish nothing")
+	keyFile := fs.String("key", "", "with --verify: the PEM public key the image must be signed with")
+	expectRepo := fs.String("expect-repository", "", "with --verify: https://github.com/OWNER/REPO the provenance must name")
+	expectCommit := fs.String("expect-commit", "", "with --verify: the commit the provenance must name (any if empty)")
+	severity := fs.StringSlice("severity", []string{"HIGH", "CRITICAL"}, "with --verify: severities that fail the newest scan")
 	attest := fs.StringArray("attest", nil, "TYPE=FILE: attest the pushed digest with FILE's predicate (cosign --type name); needs a signing key")
 	timeout := fs.Duration("timeout", 8*time.Minute, "deadline for the whole publish (a rollback gets 30 s more)")
 	if err := fs.Parse(args); err != nil {
@@ -62,6 +69,14 @@ func run(ctx context.Context, args []string) error {
 			return redacted(err, token)
 		}
 		return json.NewEncoder(os.Stdout).Encode(map[string]string{"revision": rev})
+	}
+
+	if *verifyRef != "" {
+		rep, err := verifyImage(ctx, *verifyRef, *keyFile, *insecure, auth, verify.Expect{Repository: *expectRepo, Commit: *expectCommit, Severity: *severity})
+		if err != nil {
+			return redacted(err, token)
+		}
+		return json.NewEncoder(os.Stdout).Encode(rep)
 	}
 
 	var hc *dockerfile.Healthcheck
@@ -147,6 +162,32 @@ func seal(s *sign.Signer, atts []sign.Attestation, out *push.Result) func(contex
 		}
 		return nil
 	}
+}
+
+// verifyImage checks ref against the public key in keyFile.
+func verifyImage(ctx context.Context, ref, keyFile string, insecure bool, auth authn.Authenticator, exp verify.Expect) (verify.Report, error) {
+	opts := []name.Option{name.StrictValidation}
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return verify.Report{}, fmt.Errorf("--verify %q: %w", ref, err)
+	}
+	pub, err := os.ReadFile(keyFile)
+	if err != nil {
+		return verify.Report{}, fmt.Errorf("--key: %w", err)
+	}
+	v, err := sign.NewVerifier(pub)
+	if err != nil {
+		return verify.Report{}, err
+	}
+	req := push.Request{Repository: r.Context().String(), Insecure: insecure, Auth: auth}
+	ropts, err := req.Options(ctx)
+	if err != nil {
+		return verify.Report{}, err
+	}
+	return check.Image(ctx, r, v, exp, ropts)
 }
 
 // readAttestations reads each TYPE=FILE.

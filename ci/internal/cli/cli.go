@@ -38,6 +38,9 @@ const (
 
 // Run runs the pipeline and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && args[0] == "verify" {
+		return runVerify(ctx, args[1:], stdout, stderr, getenv)
+	}
 	opts := options.New(getenv)
 	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -45,7 +48,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprintf(stdout, "Usage: go run ./ci [flags]\n\nBuilds, tests, smoke-tests, scans and publishes the image. Flags:\n%s", fs.FlagUsages())
+			fmt.Fprintf(stdout, "Usage: go run ./ci [flags]\n       go run ./ci verify IMAGE [flags]   (see verify --help)\n\nBuilds, tests, smoke-tests, scans, signs and publishes the image. Flags:\n%s", fs.FlagUsages())
 			return pipeline.ExitOK
 		}
 		fmt.Fprintf(stderr, "gantry: %v (see --help)\n", err)
@@ -202,10 +205,15 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
+	return &inputs{opts: opts, images: set, sha: git.SHA, ref: git.Ref, tags: plan, labels: lbls, runtime: runtime,
+		token: token, sign: sign, id: newRunID(), uploads: up, getenv: getenv}, nil
+}
+
+// newRunID is unique per run (see pipeline.Env.RunID).
+func newRunID() string {
 	id := make([]byte, 8)
 	rand.Read(id)
-	return &inputs{opts: opts, images: set, sha: git.SHA, ref: git.Ref, tags: plan, labels: lbls, runtime: runtime,
-		token: token, sign: sign, id: hex.EncodeToString(id), uploads: up, getenv: getenv}, nil
+	return hex.EncodeToString(id)
 }
 
 // lookup tells an empty variable from an unset one where getenv is the
@@ -325,8 +333,11 @@ func summarize(in *inputs, o pipeline.Outcome) summary.Summary {
 		s.Refs = p.Refs
 		switch {
 		case len(p.Signed) > 0 && in.sign.Key != nil:
-			s.Signing = fmt.Sprintf("Signed with key `%s` (%d digest(s): the image and each platform's manifest); attested: %s",
-				in.sign.Key.ID, len(p.Signed), strings.Join(p.Attestations, ", "))
+			what := "the image"
+			if n := len(p.Signed); n > 1 {
+				what = fmt.Sprintf("the index and its %d platform manifests", n-1)
+			}
+			s.Signing = fmt.Sprintf("Signed with key `%s`: %s. Attested: %s.", in.sign.Key.ID, what, strings.Join(p.Attestations, ", "))
 		default:
 			s.Signing = "**Unsigned**: " + in.sign.Unsigned
 		}

@@ -159,15 +159,8 @@ func (o *Options) Validate(getenv func(string) string) error {
 	if o.Source == "" {
 		return usage("--source must not be empty: pass the repository root, e.g. --source .")
 	}
-	if len(o.Severity) == 0 {
-		return usage("--severity must list at least one of %s", strings.Join(Severities, ","))
-	}
-	for i, s := range o.Severity {
-		up := strings.ToUpper(strings.TrimSpace(s))
-		if !slices.Contains(Severities, up) {
-			return usage("--severity: unknown severity %q: use a comma-separated list of %s", s, strings.Join(Severities, ","))
-		}
-		o.Severity[i] = up
+	if err := checkSeverity(o.Severity); err != nil {
+		return err
 	}
 	if _, err := name.NewRegistry(o.Registry, name.StrictValidation); err != nil {
 		return usage("--registry: %q is not a registry host[:port], e.g. ghcr.io or localhost:5000", o.Registry)

@@ -29,6 +29,7 @@ const (
 	ExitScanFindings = 6
 	ExitScanError    = 7
 	ExitPublish      = 8
+	ExitUnverified   = 9 // verify: a check failed
 )
 
 // Env is what every stage shares, read-only.

@@ -94,11 +94,13 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	}
 	ctr := publisherContainer(env, in).
 		WithMountedFile("/in/image.tar", archive, dagger.ContainerWithMountedFileOpts{Owner: "65532"})
+	var attested []string
 	if in.SignKey != nil {
-		atts, attArgs, err := attestations(env, in, time.Now())
+		atts, attArgs, names, err := attestations(env, in, time.Now())
 		if err != nil {
 			return nil, err
 		}
+		attested = names
 		args = append(args, attArgs...)
 		ctr = ctr.WithMountedDirectory("/in/att", atts, dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"}).
 			WithSecretVariable("GANTRY_SIGN_KEY", in.SignKey).
@@ -126,29 +128,33 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if err != nil {
 		return nil, err
 	}
-	if in.SignKey != nil && !slices.Contains(got.Signed, got.Digest) {
-		return nil, fmt.Errorf("gantry-publish did not report %s as signed", got.Digest)
+	// What was signed and attested is what was asked for: gantry-publish
+	// read each back through cosign's verification or failed. Its words
+	// are not reused, for the reason publishedRefs gives.
+	if in.SignKey != nil {
+		if len(got.Signed) == 0 {
+			return nil, fmt.Errorf("gantry-publish signed nothing")
+		}
+		res.Signed, res.Attestations = got.Signed, attested
+		fmt.Fprintf(log, "signed %d digest(s); attested %s\n", len(res.Signed), strings.Join(attested, ", "))
 	}
-	res.Signed, res.Attestations = got.Signed, got.Attestations
 	for _, ref := range res.Refs {
 		fmt.Fprintln(log, ref)
-	}
-	if len(res.Signed) > 0 {
-		fmt.Fprintf(log, "signed %d digest(s); attested %s\n", len(res.Signed), strings.Join(res.Attestations, ", "))
 	}
 	return &res, nil
 }
 
 // attestations writes the predicates to attest (provenance, the scan, each
 // platform's SBOM) into a directory, with gantry-publish's --attest
-// arguments for them. The gates passed at finished.
-func attestations(env Env, in PublishInput, finished time.Time) (*dagger.Directory, []string, error) {
+// arguments for them and their names for the summary. The gates passed at
+// finished.
+func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Directory, args, names []string, err error) {
 	if in.Attest == nil || in.Scan == nil {
-		return nil, nil, fmt.Errorf("signing needs the run's facts and its scan to attest")
+		return nil, nil, nil, fmt.Errorf("signing needs the run's facts and its scan to attest")
 	}
 	prov, err := attest.Provenance(*in.Attest, finished)
 	if err != nil {
-		return nil, nil, fmt.Errorf("writing the provenance: %w", err)
+		return nil, nil, nil, fmt.Errorf("writing the provenance: %w", err)
 	}
 	sc := in.Scan
 	vuln, err := attest.Vuln(*in.Attest, attest.Scan{
@@ -160,12 +166,13 @@ func attestations(env Env, in PublishInput, finished time.Time) (*dagger.Directo
 		Started: sc.Started, Finished: sc.Finished,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("writing the scan attestation: %w", err)
+		return nil, nil, nil, fmt.Errorf("writing the scan attestation: %w", err)
 	}
-	dir := env.Client.Directory().
+	dir = env.Client.Directory().
 		WithNewFile("provenance.json", string(prov)).
 		WithNewFile("scan.json", string(vuln))
-	args := []string{"--attest", "slsaprovenance1=/in/att/provenance.json", "--attest", "vuln=/in/att/scan.json"}
+	args = []string{"--attest", "slsaprovenance1=/in/att/provenance.json", "--attest", "vuln=/in/att/scan.json"}
+	names = []string{"SLSA provenance v1", "vulnerability scan"}
 	platforms := make([]string, 0, len(sc.SBOMs))
 	for p := range sc.SBOMs {
 		platforms = append(platforms, p)
@@ -175,8 +182,9 @@ func attestations(env Env, in PublishInput, finished time.Time) (*dagger.Directo
 		f := "sbom-" + strings.ReplaceAll(p, "/", "-") + ".cdx.json"
 		dir = dir.WithFile(f, sc.SBOMs[p])
 		args = append(args, "--attest", "cyclonedx=/in/att/"+f)
+		names = append(names, "CycloneDX SBOM ("+p+")")
 	}
-	return dir, args, nil
+	return dir, args, names, nil
 }
 
 // imageTag is the tag of an image ref (name:tag@digest), or "".
@@ -191,10 +199,19 @@ func imageTag(ref string) string {
 // publisherContainer runs gantry-publish with the token as a secret; its
 // runs are never cached.
 func publisherContainer(env Env, in PublishInput) *dagger.Container {
-	return env.Client.Container().From(env.Images.Runtime).
-		WithFile("/gantry-publish", in.Publisher, dagger.ContainerWithFileOpts{Permissions: 0o755}).
-		WithSecretVariable("GANTRY_REGISTRY_TOKEN", in.Token).
+	return publisherBase(env, in.Publisher, in.Token)
+}
+
+// publisherBase is gantry-publish in the pinned runtime image, with the
+// registry token (nil: anonymous) as a secret, unique to the run.
+func publisherBase(env Env, bin *dagger.File, token *dagger.Secret) *dagger.Container {
+	ctr := env.Client.Container().From(env.Images.Runtime).
+		WithFile("/gantry-publish", bin, dagger.ContainerWithFileOpts{Permissions: 0o755}).
 		WithEnvVariable("GANTRY_PUBLISH", env.RunID)
+	if token != nil {
+		ctr = ctr.WithSecretVariable("GANTRY_REGISTRY_TOKEN", token)
+	}
+	return ctr
 }
 
 // latestRevision reads the commit the registry's latest was built from

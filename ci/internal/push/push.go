@@ -84,6 +84,16 @@ func (req Request) remote() (name.Repository, func(context.Context) []remote.Opt
 	}, nil
 }
 
+// Options are the remote options of every call to the request's
+// repository (auth, transport, retries), for callers beyond this package.
+func (req Request) Options(ctx context.Context) ([]remote.Option, error) {
+	_, ropts, err := req.remote()
+	if err != nil {
+		return nil, err
+	}
+	return ropts(ctx), nil
+}
+
 // RollbackTimeout bounds putting tags back after a failure. The rollback
 // runs on a context of its own: a cancelled run (SIGTERM, a cancelled
 // workflow) must still undo what it wrote.

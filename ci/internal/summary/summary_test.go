@@ -29,7 +29,7 @@ func sample() Summary {
 		Findings: []scanreport.Finding{{ID: "CVE-2023-3978", Package: "golang.org/x/net", Installed: "v0.12.0", Fixed: "0.13.0", Severity: "MEDIUM"}},
 		Digest:   "sha256:abc",
 		Refs:     []string{"ghcr.io/owner/app:0123@sha256:abc", "ghcr.io/owner/app:latest@sha256:abc"},
-		Signing:  "Signed with key `sha256:0f1e` (3 digest(s): the image and each platform's manifest); attested: https://slsa.dev/provenance/v1",
+		Signing:  "Signed with key `sha256:0f1e`: the index and its 2 platform manifests. Attested: SLSA provenance v1.",
 		Reports:  []string{"reports/trivy-linux-amd64.json"},
 	}
 }

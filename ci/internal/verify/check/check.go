@@ -1,0 +1,202 @@
+// Package check verifies a published image against a public key with
+// cosign's verification (package sign): every digest signed, a Gantry
+// provenance naming the expected repository and commit, and the newest
+// scan attestation passing the verifier's gate.
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
+	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
+
+	"github.com/gantry-ci/gantry/ci/internal/attest"
+	"github.com/gantry-ci/gantry/ci/internal/scanreport"
+	"github.com/gantry-ci/gantry/ci/internal/sign"
+	"github.com/gantry-ci/gantry/ci/internal/verify"
+)
+
+// Image verifies ref (a tag or a digest). An error means the image could
+// not be checked at all (unreachable, no such image); a failed check is a
+// Report that is not OK.
+func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify.Expect, ropts []remote.Option) (verify.Report, error) {
+	desc, err := remote.Get(ref, ropts...)
+	if err != nil {
+		return verify.Report{}, fmt.Errorf("reading %s: %w", ref, err)
+	}
+	top := ref.Context().Digest(desc.Digest.String())
+	digests := []name.Digest{top}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return verify.Report{}, fmt.Errorf("reading the index %s: %w", top, err)
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return verify.Report{}, fmt.Errorf("reading the index %s: %w", top, err)
+		}
+		for _, m := range im.Manifests {
+			digests = append(digests, ref.Context().Digest(m.Digest.String()))
+		}
+	}
+	r := verify.Report{Digest: top.DigestStr()}
+	r.Checks = append(r.Checks, signatures(ctx, v, digests, ropts))
+
+	sts, err := v.VerifyAttestations(ctx, top, ropts)
+	if err != nil {
+		r.Checks = append(r.Checks,
+			verify.Check{Name: "provenance", Detail: "no attestation signed by the key: " + err.Error()},
+			verify.Check{Name: "scan", Detail: "no attestation signed by the key"})
+		return r, nil
+	}
+	prov, built := provenance(sts, exp)
+	r.Checks = append(r.Checks, prov)
+	r.Built = built
+	r.Checks = append(r.Checks, scan(sts, exp.Severity))
+	return r, nil
+}
+
+func signatures(ctx context.Context, v *sign.Verifier, digests []name.Digest, ropts []remote.Option) verify.Check {
+	for i, d := range digests {
+		if err := v.VerifySignature(ctx, d, ropts); err != nil {
+			what := "the image"
+			if i > 0 {
+				what = "platform manifest " + d.DigestStr()
+			}
+			return verify.Check{Name: "signature", Detail: fmt.Sprintf("%s has no valid signature by the key: %v", what, err)}
+		}
+	}
+	if len(digests) == 1 {
+		return verify.Check{Name: "signature", OK: true, Detail: "signed by the key"}
+	}
+	return verify.Check{Name: "signature", OK: true, Detail: fmt.Sprintf("the index and its %d platform manifests are signed by the key", len(digests)-1)}
+}
+
+// provenance passes when some Gantry provenance names the repository and
+// commit; the newest such is reported.
+func provenance(sts []sign.Statement, exp verify.Expect) (verify.Check, *verify.Built) {
+	c := verify.Check{Name: "provenance"}
+	var found []string
+	var best *verify.Built
+	for _, st := range sts {
+		if st.PredicateType != sign.PredicateURI(sign.Provenance) {
+			continue
+		}
+		var p slsa1.ProvenancePredicate
+		if err := json.Unmarshal(st.Predicate, &p); err != nil || p.BuildDefinition.BuildType != attest.BuildType {
+			continue
+		}
+		ext, _ := p.BuildDefinition.ExternalParameters.(map[string]any)
+		repo, _ := ext["repository"].(string)
+		commit, _ := ext["commit"].(string)
+		ref, _ := ext["ref"].(string)
+		found = append(found, fmt.Sprintf("%s@%s", or(repo, "(no repository)"), or(commit, "(no commit)")))
+		if repo != exp.Repository || (exp.Commit != "" && commit != exp.Commit) {
+			continue
+		}
+		b := &verify.Built{Commit: commit, Ref: ref, Builder: p.RunDetails.Builder.ID}
+		if t := p.RunDetails.BuildMetadata.FinishedOn; t != nil {
+			b.Finished = *t
+		}
+		if best == nil || b.Finished.After(best.Finished) {
+			best = b
+		}
+	}
+	switch {
+	case best != nil:
+		c.OK = true
+		c.Detail = fmt.Sprintf("built from %s (%s) of %s at %s by %s", best.Commit, or(best.Ref, "no ref"), exp.Repository,
+			best.Finished.UTC().Format(time.RFC3339), best.Builder)
+	case len(found) == 0:
+		c.Detail = "no Gantry SLSA provenance signed by the key"
+	default:
+		want := exp.Repository + "@" + or(exp.Commit, "any commit")
+		c.Detail = fmt.Sprintf("the provenance names %s, want %s", strings.Join(found, ", "), want)
+	}
+	return c, best
+}
+
+// scanResult is the part of Gantry's scan predicate read back.
+type scanResult struct {
+	Gate    attest.Gate                `json:"gate"`
+	Reports map[string]json.RawMessage `json:"reports"`
+}
+
+// scan re-applies the gate at severity to the newest scan attestation's
+// Trivy reports.
+func scan(sts []sign.Statement, severity []string) verify.Check {
+	c := verify.Check{Name: "scan"}
+	var newest *attestation.CosignVulnPredicate
+	for _, st := range sts {
+		if st.PredicateType != sign.PredicateURI(sign.Vuln) {
+			continue
+		}
+		var p attestation.CosignVulnPredicate
+		if err := json.Unmarshal(st.Predicate, &p); err != nil {
+			continue
+		}
+		if newest == nil || p.Metadata.ScanFinishedOn.After(newest.Metadata.ScanFinishedOn) {
+			newest = &p
+		}
+	}
+	if newest == nil {
+		c.Detail = "no scan attestation signed by the key"
+		return c
+	}
+	raw, err := json.Marshal(newest.Scanner.Result)
+	var res scanResult
+	if err == nil {
+		err = json.Unmarshal(raw, &res)
+	}
+	if err != nil || len(res.Reports) == 0 {
+		c.Detail = "the newest scan attestation holds no Trivy report"
+		return c
+	}
+	platforms := make([]string, 0, len(res.Reports))
+	for p := range res.Reports {
+		platforms = append(platforms, p)
+	}
+	sort.Strings(platforms)
+	var reports []scanreport.Report
+	for _, p := range platforms {
+		rep, err := scanreport.Parse(res.Reports[p])
+		if err != nil {
+			c.Detail = fmt.Sprintf("the newest scan's %s report: %v", p, err)
+			return c
+		}
+		reports = append(reports, rep)
+	}
+	d := scanreport.Gate(scanreport.Merge(reports...), severity)
+	when := newest.Metadata.ScanFinishedOn.UTC().Format(time.RFC3339)
+	c.Detail = fmt.Sprintf("scanned %s with DB %s: %s (gate %s)", when, or(newest.Scanner.DB.Version, "of unknown digest"),
+		scanreport.CountLine(d.Counts), strings.Join(severity, ","))
+	if res.Gate.IgnoreUnfixed {
+		c.Detail += "; unfixed findings were ignored at scan time"
+	}
+	c.OK = d.Passed()
+	if !c.OK {
+		ids := make([]string, 0, len(d.Failing))
+		for _, f := range d.Failing {
+			if !slices.Contains(ids, f.ID) {
+				ids = append(ids, f.ID)
+			}
+		}
+		c.Detail += "; failing: " + strings.Join(ids, ", ")
+	}
+	return c
+}
+
+func or(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}

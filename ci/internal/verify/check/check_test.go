@@ -1,0 +1,225 @@
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+
+	"github.com/gantry-ci/gantry/ci/internal/attest"
+	"github.com/gantry-ci/gantry/ci/internal/sign"
+	"github.com/gantry-ci/gantry/ci/internal/verify"
+)
+
+const (
+	repoURL = "https://github.com/gantry-ci/gantry"
+	commit  = "0123456789abcdef0123456789abcdef01234567"
+)
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+func signer(t *testing.T) (*sign.Signer, *sign.Verifier) {
+	t.Helper()
+	k, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return []byte("pw"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.LoadKey(k.PrivateBytes, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, s.Verifier()
+}
+
+// pushIndex pushes a random two-platform index and returns its tag.
+func pushIndex(t *testing.T) (name.Tag, []name.Digest) {
+	t.Helper()
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	tag, err := name.NewTag(strings.TrimPrefix(srv.URL, "http://")+"/app:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := random.Index(64, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(tag, idx); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := idx.Digest()
+	ds := []name.Digest{tag.Context().Digest(h.String())}
+	im, _ := idx.IndexManifest()
+	for _, m := range im.Manifests {
+		ds = append(ds, tag.Context().Digest(m.Digest.String()))
+	}
+	return tag, ds
+}
+
+func provenanceOf(t *testing.T, commit string, finished time.Time) []byte {
+	t.Helper()
+	p, err := attest.Provenance(attest.Run{Builder: attest.LocalBuilder, Repository: repoURL, Ref: "refs/heads/main", SHA: commit,
+		TrivyDB: attest.DB{Repository: "r/db:2", Digest: "sha256:" + strings.Repeat("a", 64)}, Started: t0}, finished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func scanOf(t *testing.T, fixture string, finished time.Time) []byte {
+	t.Helper()
+	report, err := os.ReadFile("../../scanreport/testdata/" + fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := attest.Vuln(attest.Run{}, attest.Scan{Version: "0.69.3", DB: attest.DB{Digest: "sha256:db"},
+		Reports: map[string]json.RawMessage{"linux/amd64": report}, Gate: attest.Gate{Severities: []string{"HIGH", "CRITICAL"}},
+		Started: finished.Add(-time.Minute), Finished: finished})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImage(t *testing.T) {
+	ctx := context.Background()
+	s, v := signer(t)
+	_, other := signer(t)
+	expect := verify.Expect{Repository: repoURL, Commit: commit, Severity: []string{"HIGH", "CRITICAL"}}
+
+	tests := []struct {
+		name     string
+		sign     func(ds []name.Digest) // what the publisher did
+		verifier *sign.Verifier
+		expect   verify.Expect
+		want     map[string]string // check -> "ok" or part of a failure's detail
+	}{
+		{
+			name: "signed and attested",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+					{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)},
+					{Type: sign.Vuln, Predicate: scanOf(t, "clean.json", t0)},
+				}, nil))
+			},
+			verifier: v, expect: expect,
+			want: map[string]string{"signature": "ok", "provenance": "ok", "scan": "ok"},
+		},
+		{
+			name:     "unsigned",
+			sign:     func([]name.Digest) {},
+			verifier: v, expect: expect,
+			want: map[string]string{"signature": "no valid signature", "provenance": "no attestation", "scan": "no attestation"},
+		},
+		{
+			name: "signed with another key",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, s.Attest(ctx, ds[0], []sign.Attestation{{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)}}, nil))
+			},
+			verifier: other, expect: expect,
+			want: map[string]string{"signature": "no valid signature", "provenance": "no attestation"},
+		},
+		{
+			name: "a platform manifest left unsigned",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds[:2], nil))
+			},
+			verifier: v, expect: expect,
+			want: map[string]string{"signature": "platform manifest " + "sha256:"},
+		},
+		{
+			name: "provenance of another commit",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+					{Type: sign.Provenance, Predicate: provenanceOf(t, strings.Repeat("f", 40), t0)},
+					{Type: sign.Vuln, Predicate: scanOf(t, "clean.json", t0)},
+				}, nil))
+			},
+			verifier: v, expect: expect,
+			want: map[string]string{"signature": "ok", "provenance": "the provenance names " + repoURL + "@ffff", "scan": "ok"},
+		},
+		{
+			name: "the newest scan decides",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+					{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)},
+					{Type: sign.Vuln, Predicate: scanOf(t, "clean.json", t0)},
+					{Type: sign.Vuln, Predicate: scanOf(t, "findings.json", t0.Add(24*time.Hour))},
+				}, nil))
+			},
+			verifier: v, expect: expect,
+			want: map[string]string{"provenance": "ok", "scan": "failing: CVE-2024-45337, CVE-2021-38561"},
+		},
+		{
+			name: "the gate is the verifier's",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+					{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)},
+					{Type: sign.Vuln, Predicate: scanOf(t, "medium-only.json", t0)},
+				}, nil))
+			},
+			verifier: v, expect: verify.Expect{Repository: repoURL, Severity: []string{"MEDIUM"}},
+			want: map[string]string{"provenance": "ok", "scan": "failing: "},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tag, ds := pushIndex(t)
+			tt.sign(ds)
+			r, err := Image(ctx, tag, tt.verifier, tt.expect, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Digest != ds[0].DigestStr() {
+				t.Errorf("digest = %s, want %s", r.Digest, ds[0].DigestStr())
+			}
+			allOK := true
+			for _, c := range r.Checks {
+				want, ok := tt.want[c.Name]
+				allOK = allOK && c.OK
+				if !ok {
+					continue
+				}
+				if want == "ok" {
+					if !c.OK {
+						t.Errorf("%s failed: %s", c.Name, c.Detail)
+					}
+				} else if c.OK || !strings.Contains(c.Detail, want) {
+					t.Errorf("%s: ok=%v %q, want a failure saying %q", c.Name, c.OK, c.Detail, want)
+				}
+			}
+			if r.OK() != allOK {
+				t.Errorf("OK() = %v with checks %+v", r.OK(), r.Checks)
+			}
+		})
+	}
+}
+
+func TestNoSuchImage(t *testing.T) {
+	tag, _ := pushIndex(t)
+	_, v := signer(t)
+	if _, err := Image(context.Background(), tag.Context().Tag("nope"), v, verify.Expect{}, nil); err == nil {
+		t.Error("a missing image verified without error")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,72 @@
+// Package verify is what verifying a published image yields: one check
+// per line (signature, provenance, scan), all of which must pass. The
+// checks themselves run in gantry-publish (package verify/check), with
+// cosign's verification; this package stays light for `go run ./ci`.
+package verify
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Expect is what the image must be.
+type Expect struct {
+	Repository string   // https://github.com/OWNER/REPO the provenance must name
+	Commit     string   // the commit it must name; "" accepts any, and says which
+	Severity   []string // the scan gate to re-apply to the newest scan
+}
+
+// Check is one verdict.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// Built is what the provenance says of the image.
+type Built struct {
+	Commit   string    `json:"commit"`
+	Ref      string    `json:"ref"`
+	Builder  string    `json:"builder"`
+	Finished time.Time `json:"finished"`
+}
+
+// Report is the outcome of verifying one image.
+type Report struct {
+	Digest string  `json:"digest"`
+	Checks []Check `json:"checks"`
+	Built  *Built  `json:"built,omitempty"` // from the provenance that passed
+}
+
+// OK reports whether every check passed.
+func (r Report) OK() bool {
+	if len(r.Checks) == 0 {
+		return false
+	}
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Text renders the report: one line per check, then the verdict.
+func (r Report) Text(image string) string {
+	var b strings.Builder
+	failed := 0
+	for _, c := range r.Checks {
+		mark := "✓"
+		if !c.OK {
+			mark, failed = "✗", failed+1
+		}
+		fmt.Fprintf(&b, "%s %s: %s\n", mark, c.Name, c.Detail)
+	}
+	if r.OK() {
+		fmt.Fprintf(&b, "verified %s@%s\n", image, r.Digest)
+	} else {
+		fmt.Fprintf(&b, "NOT verified: %d of %d checks failed for %s@%s\n", failed, len(r.Checks), image, r.Digest)
+	}
+	return b.String()
+}
