@@ -34,6 +34,7 @@ const (
 	exitScanFindings = 6
 	exitScanError    = 7
 	exitPublish      = 8
+	exitUnverified   = 9 // verify: a check failed
 )
 
 // A full run on two platforms: tests, build, smoke, scan, publish. Every tag
@@ -45,15 +46,16 @@ func TestFullRunPublishesMultiArch(t *testing.T) {
 	dir := copyRepo(t, nil)
 	image := uniqueImage("full")
 	out := filepath.Join(t.TempDir(), "github-output")
-	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "unused-by-this-registry", "GITHUB_OUTPUT": out},
+	key, pub := keyPair(t, "e2e-password")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "unused-by-this-registry", "GITHUB_OUTPUT": out, "COSIGN_PASSWORD": "e2e-password"},
 		"--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/gantry",
-		"--platform", "linux/amd64,linux/arm64", "--report-dir", filepath.Join(dir, "reports"))
+		"--platform", "linux/amd64,linux/arm64", "--report-dir", filepath.Join(dir, "reports"), "--sign-key", key)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0", res.code)
 	}
 	sha := headSHA(t, dir)
 	repo := reg + "/" + image
-	tags := tagsOf(t, repo)
+	tags := imageTags(t, repo)
 	slices.Sort(tags)
 	want := []string{"latest", sha}
 	slices.Sort(want)
@@ -123,6 +125,11 @@ func TestFullRunPublishesMultiArch(t *testing.T) {
 			t.Errorf("report %s: %v", f, err)
 		}
 	}
+	var platforms []string
+	for _, d := range im.Manifests {
+		platforms = append(platforms, d.Digest.String())
+	}
+	checkSigned(t, dir, repo, sha, digest.String(), platforms, pub)
 }
 
 // binaryMachine reads the ELF machine of file in img's layers.

@@ -1,0 +1,341 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/gantry-ci/gantry/internal/testenv"
+)
+
+// cosign is the real cosign CLI the bed built from its module: the
+// independent verifier of what Gantry signs.
+func cosign(t *testing.T) string {
+	t.Helper()
+	return testenv.Require(t, "the test bed provides cosign: run `go run ./testbed up` and source its env file", "TESTBED_COSIGN")[0]
+}
+
+// keyPair makes a cosign key pair with password, as a user would.
+func keyPair(t *testing.T, password string) (key, pub string) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(cosign(t), "generate-key-pair", "--output-key-prefix", filepath.Join(dir, "cosign"))
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD="+password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+}
+
+// cosignVerify runs `cosign verify` or `cosign verify-attestation` against a
+// plain-HTTP registry with a key and no transparency log, and returns
+// stdout.
+func cosignVerify(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	args = append([]string{args[0], "--insecure-ignore-tlog", "--allow-http-registry", "--allow-insecure-registry"}, args[1:]...)
+	cmd := exec.Command(cosign(t), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Logf("cosign %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), err
+}
+
+// statement is the part of an in-toto statement these tests read.
+type statement struct {
+	Subject []struct {
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+// attestations verifies repo@digest's attestations of type with cosign and
+// returns their statements.
+func attestations(t *testing.T, pub, ref, typ string) []statement {
+	t.Helper()
+	out, err := cosignVerify(t, "verify-attestation", "--key", pub, "--type", typ, ref)
+	if err != nil {
+		t.Fatalf("cosign verify-attestation --type %s %s failed", typ, ref)
+	}
+	var sts []statement
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var env struct{ Payload string }
+		if err := json.Unmarshal(sc.Bytes(), &env); err != nil {
+			t.Fatalf("cosign printed %q: %v", sc.Text(), err)
+		}
+		body, err := base64.StdEncoding.DecodeString(env.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st statement
+		if err := json.Unmarshal(body, &st); err != nil {
+			t.Fatal(err)
+		}
+		sts = append(sts, st)
+	}
+	return sts
+}
+
+// cosignTag tells cosign's signature and attestation tags from image tags.
+func cosignTag(tag string) bool {
+	return strings.HasPrefix(tag, "sha256-") && (strings.HasSuffix(tag, ".sig") || strings.HasSuffix(tag, ".att"))
+}
+
+// imageTags are a repository's tags without cosign's.
+func imageTags(t *testing.T, repo string) []string {
+	var out []string
+	for _, tag := range tagsOf(t, repo) {
+		if !cosignTag(tag) {
+			out = append(out, tag)
+		}
+	}
+	return out
+}
+
+// verifyImage runs `gantry verify`.
+func verifyImage(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	return run(t, dir, nil, append([]string{"verify"}, args...)...)
+}
+
+// A wrong password is bad input: exit 2 before the engine is contacted (it
+// points nowhere here), and nothing is pushed.
+func TestWrongSigningPasswordPushesNothing(t *testing.T) {
+	reg := bed(t)
+	t.Parallel()
+	key, _ := keyPair(t, "right")
+	dir := copyRepo(t, nil)
+	image := uniqueImage("badpass")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "COSIGN_PASSWORD": "wrong",
+		"_EXPERIMENTAL_DAGGER_RUNNER_HOST": "tcp://127.0.0.1:1"},
+		"--registry", reg, "--image", image, "--username", "e2e", "--sign-key", key, "--engine-timeout", "5s")
+	if res.code != exitUsage {
+		t.Fatalf("exit %d, want %d", res.code, exitUsage)
+	}
+	if !strings.Contains(res.stderr, "wrong password") || strings.Count(strings.TrimSpace(res.stderr), "\n") != 0 {
+		t.Errorf("stderr = %q, want one line about the wrong password", res.stderr)
+	}
+	if strings.Contains(res.stderr, "right") {
+		t.Error("the error shows the password")
+	}
+	if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
+		t.Errorf("tags %v were pushed", tags)
+	}
+}
+
+// refusingRegistry is an in-process registry on the engine-reachable addr
+// that answers 403 to requests refuse picks.
+func refusingRegistry(t *testing.T, addr string, refuse func(*http.Request) bool) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening on %s (reserved for tests in the bed's engine.toml): %v", addr, err)
+	}
+	inner := registry.New()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse(r) {
+			http.Error(w, `{"errors":[{"code":"DENIED","message":"injected: attestations refused"}]}`, http.StatusForbidden)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// A registry that takes the signatures but refuses the attestations fails
+// the publish (exit 8) with no image tag written: a tag only ever points
+// at a signed and attested image.
+func TestAttestationFailureLeavesNoTags(t *testing.T) {
+	reg := bed(t)
+	t.Parallel()
+	host, _, _ := strings.Cut(reg, ":")
+	addr := host + ":5004"
+	refusingRegistry(t, addr, func(r *http.Request) bool {
+		return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") && strings.HasSuffix(r.URL.Path, ".att")
+	})
+	key, _ := keyPair(t, "pw")
+	dir := copyRepo(t, nil)
+	image := uniqueImage("attfail")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "COSIGN_PASSWORD": "pw", "GANTRY_IMAGES": imagesFile(t, addr)},
+		"--registry", addr, "--image", image, "--username", "e2e", "--sign-key", key)
+	if res.code != exitPublish {
+		t.Fatalf("exit %d, want %d", res.code, exitPublish)
+	}
+	if !strings.Contains(res.stderr, "attestations") {
+		t.Errorf("stderr does not say the attestations failed:\n%s", tailLines(res.stderr, 5))
+	}
+	tags := tagsOf(t, addr+"/"+image)
+	sigs := 0
+	for _, tag := range tags {
+		if !cosignTag(tag) {
+			t.Errorf("a failed publish left the image tag %q", tag)
+		}
+		if strings.HasSuffix(tag, ".sig") {
+			sigs++
+		}
+	}
+	if sigs == 0 {
+		t.Errorf("tags = %v: the signatures were not written, so the failure was not in the middle of the publish", tags)
+	}
+}
+
+// pushUnsigned pushes a random image nobody signed and returns its ref.
+func pushUnsigned(t *testing.T, reg string) string {
+	t.Helper()
+	ref := reg + "/" + uniqueImage("unsigned") + ":v1"
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// checkSigned checks a key-signed publish with the real cosign, then with
+// `gantry verify`: every digest signed; provenance, SBOMs and scan attested
+// on the index; the provenance naming the commit and the Trivy DB digest.
+func checkSigned(t *testing.T, dir, repo, sha, digest string, platforms []string, pub string) {
+	t.Helper()
+	if !strings.Contains(run(t, dir, nil, "--help").stdout, "verify") {
+		t.Error("--help does not mention verify")
+	}
+	for _, d := range append([]string{digest}, platforms...) {
+		if _, err := cosignVerify(t, "verify", "--key", pub, repo+"@"+d); err != nil {
+			t.Errorf("cosign verify %s@%s failed", repo, d)
+		}
+	}
+	ref := repo + "@" + digest
+	db := dbDigest(t)
+
+	prov := attestations(t, pub, ref, "slsaprovenance1")
+	if len(prov) != 1 {
+		t.Fatalf("%d provenance attestations, want 1", len(prov))
+	}
+	if got := prov[0].Subject[0].Digest["sha256"]; "sha256:"+got != digest {
+		t.Errorf("provenance subject sha256:%s, want %s", got, digest)
+	}
+	var p struct {
+		BuildDefinition struct {
+			ExternalParameters struct {
+				Commit, Repository string
+				Platforms          []string
+			}
+			ResolvedDependencies []struct {
+				Name   string
+				Digest map[string]string
+			}
+		}
+	}
+	if err := json.Unmarshal(prov[0].Predicate, &p); err != nil {
+		t.Fatal(err)
+	}
+	if ep := p.BuildDefinition.ExternalParameters; ep.Commit != sha || ep.Repository != "https://github.com/gantry-ci/gantry" || len(ep.Platforms) != 2 {
+		t.Errorf("provenance parameters = %+v, want commit %s of gantry-ci/gantry, 2 platforms", ep, sha)
+	}
+	deps := map[string]string{}
+	for _, d := range p.BuildDefinition.ResolvedDependencies {
+		deps[d.Name] = "sha256:" + d.Digest["sha256"]
+	}
+	if deps["trivy-db"] != db {
+		t.Errorf("provenance names Trivy DB %s, want %s", deps["trivy-db"], db)
+	}
+	for _, role := range []string{"go", "runtime", "postgres", "trivy", "probe"} {
+		if len(deps[role]) != len("sha256:")+64 {
+			t.Errorf("provenance has no digest for the %s image: %v", role, deps)
+		}
+	}
+
+	if sboms := attestations(t, pub, ref, "cyclonedx"); len(sboms) != 2 {
+		t.Errorf("%d SBOM attestations, want one per platform", len(sboms))
+	} else if !strings.Contains(string(sboms[0].Predicate), `"bomFormat":"CycloneDX"`) {
+		t.Errorf("the SBOM predicate is not CycloneDX: %.200s", sboms[0].Predicate)
+	}
+
+	scans := attestations(t, pub, ref, "vuln")
+	if len(scans) != 1 {
+		t.Fatalf("%d scan attestations, want 1", len(scans))
+	}
+	var v struct {
+		Scanner struct {
+			DB     struct{ Version string }
+			Result struct {
+				Gate struct {
+					Passed     bool
+					Severities []string
+				}
+				Reports map[string]json.RawMessage
+			}
+		}
+	}
+	if err := json.Unmarshal(scans[0].Predicate, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Scanner.DB.Version != db || !v.Scanner.Result.Gate.Passed || len(v.Scanner.Result.Reports) != 2 {
+		t.Errorf("scan attestation: DB %s (want %s), passed %v, %d reports", v.Scanner.DB.Version, db, v.Scanner.Result.Gate.Passed, len(v.Scanner.Result.Reports))
+	}
+
+	// gantry verify: passes with the key, and not with another key or on
+	// an unsigned image.
+	res := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/gantry", "--commit", sha, repo+":latest")
+	if res.code != exitOK || strings.Count(res.stdout, "✓") != 3 || !strings.Contains(res.stdout, "verified "+repo+":latest@"+digest) {
+		t.Errorf("verify: exit %d, want 0 and three passing checks:\n%s", res.code, res.stdout)
+	}
+	_, otherPub := keyPair(t, "other")
+	if res := verifyImage(t, dir, "--key", otherPub, "--repository", "gantry-ci/gantry", repo+":latest"); res.code != exitUnverified ||
+		!strings.Contains(res.stdout, "✗ signature") {
+		t.Errorf("verify with another key: exit %d, want %d and a failed signature:\n%s", res.code, exitUnverified, res.stdout)
+	}
+	unsigned := pushUnsigned(t, strings.SplitN(repo, "/", 2)[0])
+	if res := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/gantry", unsigned); res.code != exitUnverified ||
+		!strings.Contains(res.stdout, "✗ signature") || !strings.Contains(res.stdout, "NOT verified") {
+		t.Errorf("verify of an unsigned image: exit %d, want %d:\n%s", res.code, exitUnverified, res.stdout)
+	}
+	if res := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/gantry", "--commit", strings.Repeat("0", 40), repo+":latest"); res.code != exitUnverified ||
+		!strings.Contains(res.stdout, "✗ provenance") {
+		t.Errorf("verify for another commit: exit %d, want %d:\n%s", res.code, exitUnverified, res.stdout)
+	}
+}
+
+// dbDigest is the digest of the bed's Trivy DB, read from its registry.
+func dbDigest(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(os.Getenv("GANTRY_IMAGES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		DB string `json:"trivy_db_repository"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil || set.DB == "" {
+		t.Fatalf("the bed's image set names no Trivy DB: %v", err)
+	}
+	d := digestOf(t, set.DB)
+	if d == "" {
+		t.Fatalf("can't read %s", set.DB)
+	}
+	return d
+}
