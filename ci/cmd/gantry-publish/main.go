@@ -41,6 +41,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("gantry-publish", pflag.ContinueOnError)
 	archive := fs.String("archive", "", "OCI image layout tar to publish")
+	from := fs.String("from", "", "instead of --archive: publish this digest of --repository (a promotion), as it is")
 	repository := fs.String("repository", "", "registry/name to publish to")
 	tags := fs.StringSlice("tag", nil, "tags to point at the image, in order")
 	healthcheck := fs.String("healthcheck", "", "Docker healthcheck to set, as JSON")
@@ -86,19 +87,27 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("parsing --healthcheck: %w", err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "gantry-publish-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	a, err := push.LoadOCIArchive(*archive, dir)
-	if err != nil {
-		return err
-	}
-	if a, err = push.WithHealthcheck(a, hc); err != nil {
-		return fmt.Errorf("setting healthcheck: %w", err)
-	}
 	req := push.Request{Repository: *repository, Tags: *tags, Insecure: *insecure, Log: os.Stderr, Auth: auth}
+	var a push.Artifact
+	if *from != "" {
+		// A promotion: the image is in the registry already, as tested.
+		var err error
+		if a, err = remoteArtifact(ctx, req, *from); err != nil {
+			return redacted(err, token)
+		}
+	} else {
+		dir, err := os.MkdirTemp("", "gantry-publish-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if a, err = push.LoadOCIArchive(*archive, dir); err != nil {
+			return err
+		}
+		if a, err = push.WithHealthcheck(a, hc); err != nil {
+			return fmt.Errorf("setting healthcheck: %w", err)
+		}
+	}
 	var out push.Result
 	if key := os.Getenv("GANTRY_SIGN_KEY"); key != "" {
 		atts, err := readAttestations(*attest)
@@ -188,6 +197,30 @@ func verifyImage(ctx context.Context, ref, keyFile string, insecure bool, auth a
 		return verify.Report{}, err
 	}
 	return check.Image(ctx, r, v, exp, ropts)
+}
+
+// remoteArtifact reads the index or image at repository@digest.
+func remoteArtifact(ctx context.Context, req push.Request, digest string) (push.Artifact, error) {
+	opts := []name.Option{name.StrictValidation}
+	if req.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	ref, err := name.NewDigest(req.Repository+"@"+digest, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--from %q: %w", digest, err)
+	}
+	ropts, err := req.Options(ctx)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := remote.Get(ref, ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", ref, err)
+	}
+	if desc.MediaType.IsIndex() {
+		return desc.ImageIndex()
+	}
+	return desc.Image()
 }
 
 // readAttestations reads each TYPE=FILE.

@@ -89,7 +89,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	defer disconnect()
 	env := pipeline.Env{Client: client, Images: in.images, RunID: in.id}
-	outcome, err := pipeline.Run(ctx, env, in.plan(client), stdout)
+	plan := in.plan(client)
+	var outcome pipeline.Outcome
+	var promoted string
+	if pr, ok := promotion(ctx, env, in, plan, stdout); ok {
+		outcome, err = pipeline.Promote(ctx, env, plan, pr, stdout)
+		promoted = pr.Line()
+	} else {
+		outcome, err = pipeline.Run(ctx, env, plan, stdout)
+	}
 	s := summarize(in, outcome)
 	report(stdout, getenv, s)
 	if err != nil {
@@ -113,6 +121,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		} else if err := cache.Store(runcache.Entry{Key: key, Finished: time.Now(), Summary: s}, reports); err != nil {
 			fmt.Fprintf(stderr, "gantry: warning: recording the run in the run cache: %v\n", err)
 		}
+	}
+	if promoted != "" {
+		fmt.Fprintln(stdout, promoted)
 	}
 	fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	return pipeline.ExitOK

@@ -44,6 +44,10 @@ type PublishInput struct {
 	Attest *attest.Run
 	// Scan is the scan stage's result, attested with SignKey.
 	Scan *ScanResult
+	// From, when set, is a digest already in Repository to publish as it is
+	// (a promotion): no push of image content, no provenance (the build's
+	// stands), only the new scan is attested.
+	From string
 }
 
 // Publish pushes every platform's image as one index with gantry-publish,
@@ -58,17 +62,6 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	// publish finishes, or rolls back, within a deadline of its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishDeadline)
 	defer cancel()
-	platforms := make([]string, 0, len(in.Images))
-	for p := range in.Images {
-		platforms = append(platforms, p)
-	}
-	sort.Strings(platforms)
-	var variants []*dagger.Container
-	for _, p := range platforms[1:] {
-		variants = append(variants, in.Images[p])
-	}
-	archive := in.Images[platforms[0]].AsTarball(dagger.ContainerAsTarballOpts{PlatformVariants: variants})
-
 	tags := in.Tags
 	if in.LatestGuard != nil && slices.Contains(tags, "latest") {
 		rev, err := latestRevision(ctx, env, in)
@@ -80,9 +73,16 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 			tags = slices.DeleteFunc(slices.Clone(tags), func(t string) bool { return t == "latest" })
 		}
 	}
-	args := []string{"/gantry-publish", "--archive", "/in/image.tar", "--repository", in.Repository,
+	args := []string{"/gantry-publish", "--repository", in.Repository,
 		"--username", in.Username, "--tag", strings.Join(tags, ",")}
-	if in.Healthcheck != nil {
+	ctr := publisherContainer(env, in)
+	if in.From != "" {
+		args = append(args, "--from", in.From)
+	} else {
+		args = append(args, "--archive", "/in/image.tar")
+		ctr = ctr.WithMountedFile("/in/image.tar", archive(in.Images), dagger.ContainerWithMountedFileOpts{Owner: "65532"})
+	}
+	if in.Healthcheck != nil && in.From == "" {
 		hc, err := json.Marshal(in.Healthcheck)
 		if err != nil {
 			return nil, err
@@ -92,8 +92,6 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if env.Images.Insecure(in.Repository) {
 		args = append(args, "--insecure")
 	}
-	ctr := publisherContainer(env, in).
-		WithMountedFile("/in/image.tar", archive, dagger.ContainerWithMountedFileOpts{Owner: "65532"})
 	var attested []string
 	if in.SignKey != nil {
 		atts, attArgs, names, err := attestations(env, in, time.Now())
@@ -128,6 +126,9 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if err != nil {
 		return nil, err
 	}
+	if in.From != "" && got.Digest != in.From {
+		return nil, fmt.Errorf("promoting %s: gantry-publish published %s instead", in.From, got.Digest)
+	}
 	// What was signed and attested is what was asked for: gantry-publish
 	// read each back through cosign's verification or failed. Its words
 	// are not reused, for the reason publishedRefs gives.
@@ -152,10 +153,6 @@ func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Dir
 	if in.Attest == nil || in.Scan == nil {
 		return nil, nil, nil, fmt.Errorf("signing needs the run's facts and its scan to attest")
 	}
-	prov, err := attest.Provenance(*in.Attest, finished)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("writing the provenance: %w", err)
-	}
 	sc := in.Scan
 	vuln, err := attest.Vuln(*in.Attest, attest.Scan{
 		Version: imageTag(env.Images.Trivy),
@@ -168,11 +165,20 @@ func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Dir
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("writing the scan attestation: %w", err)
 	}
-	dir = env.Client.Directory().
-		WithNewFile("provenance.json", string(prov)).
-		WithNewFile("scan.json", string(vuln))
-	args = []string{"--attest", "slsaprovenance1=/in/att/provenance.json", "--attest", "vuln=/in/att/scan.json"}
-	names = []string{"SLSA provenance v1", "vulnerability scan"}
+	dir = env.Client.Directory().WithNewFile("scan.json", string(vuln))
+	args = []string{"--attest", "vuln=/in/att/scan.json"}
+	names = []string{"vulnerability scan"}
+	if in.From != "" {
+		// A promotion: the image, its provenance and SBOMs are the build's.
+		return dir, args, names, nil
+	}
+	prov, err := attest.Provenance(*in.Attest, finished)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("writing the provenance: %w", err)
+	}
+	dir = dir.WithNewFile("provenance.json", string(prov))
+	args = append(args, "--attest", "slsaprovenance1=/in/att/provenance.json")
+	names = append([]string{"SLSA provenance v1"}, names...)
 	platforms := make([]string, 0, len(sc.SBOMs))
 	for p := range sc.SBOMs {
 		platforms = append(platforms, p)
@@ -194,6 +200,20 @@ func imageTag(ref string) string {
 		return repoTag[i+1:]
 	}
 	return ""
+}
+
+// archive is every platform's image as one OCI layout tarball.
+func archive(images map[string]*dagger.Container) *dagger.File {
+	platforms := make([]string, 0, len(images))
+	for p := range images {
+		platforms = append(platforms, p)
+	}
+	sort.Strings(platforms)
+	var variants []*dagger.Container
+	for _, p := range platforms[1:] {
+		variants = append(variants, images[p])
+	}
+	return images[platforms[0]].AsTarball(dagger.ContainerAsTarballOpts{PlatformVariants: variants})
 }
 
 // publisherContainer runs gantry-publish with the token as a secret; its

@@ -34,9 +34,31 @@ type Built struct {
 
 // Report is the outcome of verifying one image.
 type Report struct {
-	Digest string  `json:"digest"`
-	Checks []Check `json:"checks"`
-	Built  *Built  `json:"built,omitempty"` // from the provenance that passed
+	Digest string `json:"digest"`
+	// Platforms (os/arch) of an index's manifests, or of a single image.
+	Platforms []string `json:"platforms,omitempty"`
+	Checks    []Check  `json:"checks"`
+	Built     *Built   `json:"built,omitempty"` // from the provenance that passed
+}
+
+// Passed reports whether the named check ran and passed.
+func (r Report) Passed(name string) bool {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c.OK
+		}
+	}
+	return false
+}
+
+// Detail is the named check's detail.
+func (r Report) Detail(name string) string {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c.Detail
+		}
+	}
+	return ""
 }
 
 // OK reports whether every check passed.

@@ -34,6 +34,7 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 	}
 	top := ref.Context().Digest(desc.Digest.String())
 	digests := []name.Digest{top}
+	var platforms []string
 	if desc.MediaType.IsIndex() {
 		idx, err := desc.ImageIndex()
 		if err != nil {
@@ -45,9 +46,22 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 		}
 		for _, m := range im.Manifests {
 			digests = append(digests, ref.Context().Digest(m.Digest.String()))
+			if m.Platform != nil {
+				platforms = append(platforms, m.Platform.OS+"/"+m.Platform.Architecture)
+			}
 		}
+	} else {
+		img, err := desc.Image()
+		if err != nil {
+			return verify.Report{}, fmt.Errorf("reading the image %s: %w", top, err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return verify.Report{}, fmt.Errorf("reading the config of %s: %w", top, err)
+		}
+		platforms = append(platforms, cf.OS+"/"+cf.Architecture)
 	}
-	r := verify.Report{Digest: top.DigestStr()}
+	r := verify.Report{Digest: top.DigestStr(), Platforms: platforms}
 	r.Checks = append(r.Checks, signatures(ctx, v, digests, ropts))
 
 	sts, err := v.VerifyAttestations(ctx, top, ropts)
