@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string) error {
 	expectCommit := fs.String("expect-commit", "", "with --verify: the commit the provenance must name (any if empty)")
 	severity := fs.StringSlice("severity", []string{"HIGH", "CRITICAL"}, "with --verify: severities that fail the newest scan")
 	attest := fs.StringArray("attest", nil, "TYPE=FILE: attest the pushed digest with FILE's predicate (cosign --type name); needs a signing key")
+	output := fs.String("output", "", "write the JSON result to this file instead of stdout")
 	timeout := fs.Duration("timeout", 8*time.Minute, "deadline for the whole publish (a rollback gets 30 s more)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return redacted(err, token)
 		}
-		return json.NewEncoder(os.Stdout).Encode(map[string]string{"revision": rev})
+		return emit(*output, map[string]string{"revision": rev})
 	}
 
 	if *verifyRef != "" {
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return redacted(err, token)
 		}
-		return json.NewEncoder(os.Stdout).Encode(rep)
+		return emit(*output, rep)
 	}
 
 	var hc *dockerfile.Healthcheck
@@ -129,7 +130,7 @@ func run(ctx context.Context, args []string) error {
 		return redacted(err, token)
 	}
 	res.Signed, res.Attestations = out.Signed, out.Attestations
-	return json.NewEncoder(os.Stdout).Encode(res)
+	return emit(*output, res)
 }
 
 // seal signs every pushed digest, attests the top one, and reads both back
@@ -238,6 +239,20 @@ func readAttestations(specs []string) ([]sign.Attestation, error) {
 		atts = append(atts, sign.Attestation{Type: typ, Predicate: data})
 	}
 	return atts, nil
+}
+
+// emit writes the result as JSON to path, or to stdout. The pipeline reads
+// the file: Dagger masks secret values in an exec's output, which would
+// garble any part of the result equal to the token.
+func emit(path string, v any) error {
+	if path == "" {
+		return json.NewEncoder(os.Stdout).Encode(v)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 // redacted keeps the token out of err: registries sometimes echo what they

@@ -104,23 +104,10 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 			WithSecretVariable("GANTRY_SIGN_KEY", in.SignKey).
 			WithSecretVariable("COSIGN_PASSWORD", in.SignPassword)
 	}
-	ctr = ctr.WithMountedTemp("/tmp").
-		WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("running gantry-publish: %w", err)
-	}
-	stderr, _ := ctr.Stderr(ctx)
-	if code != 0 {
-		return nil, fmt.Errorf("publishing %s:\n%s", in.Repository, tail(stderr, 20))
-	}
-	out, err := ctr.Stdout(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading gantry-publish's result: %w", err)
-	}
+	ctr = ctr.WithMountedTemp("/tmp")
 	var got push.Result
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		return nil, fmt.Errorf("reading gantry-publish's result %q: %w", out, err)
+	if err := runPublisher(ctx, env, ctr, args, &got); err != nil {
+		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
 	}
 	res, err := publishedRefs(in.Repository, tags, got.Digest)
 	if err != nil {
@@ -130,8 +117,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		return nil, fmt.Errorf("promoting %s: gantry-publish published %s instead", in.From, got.Digest)
 	}
 	// What was signed and attested is what was asked for: gantry-publish
-	// read each back through cosign's verification or failed. Its words
-	// are not reused, for the reason publishedRefs gives.
+	// read each back through cosign's verification or failed.
 	if in.SignKey != nil {
 		if len(got.Signed) == 0 {
 			return nil, fmt.Errorf("gantry-publish signed nothing")
@@ -202,6 +188,30 @@ func imageTag(ref string) string {
 	return ""
 }
 
+// runPublisher runs gantry-publish with args in ctr and decodes the JSON
+// result it writes to a file: files, unlike an exec's output, are not
+// masked for secrets. A failure carries the tail of its stderr.
+func runPublisher(ctx context.Context, env Env, ctr *dagger.Container, args []string, result any) error {
+	ctr = ctr.WithMountedDirectory("/out", env.Client.Directory(), dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"}).
+		WithExec(append(args, "--output", "/out/result.json"), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return fmt.Errorf("running gantry-publish: %w", err)
+	}
+	if code != 0 {
+		stderr, _ := ctr.Stderr(ctx)
+		return fmt.Errorf("gantry-publish exited %d:\n%s", code, tail(stderr, 20))
+	}
+	out, err := ctr.File("/out/result.json").Contents(ctx)
+	if err != nil {
+		return fmt.Errorf("reading gantry-publish's result: %w", err)
+	}
+	if err := json.Unmarshal([]byte(out), result); err != nil {
+		return fmt.Errorf("reading gantry-publish's result %q: %w", out, err)
+	}
+	return nil
+}
+
 // archive is every platform's image as one OCI layout tarball.
 func archive(images map[string]*dagger.Container) *dagger.File {
 	platforms := make([]string, 0, len(images))
@@ -241,22 +251,9 @@ func latestRevision(ctx context.Context, env Env, in PublishInput) (string, erro
 	if env.Images.Insecure(in.Repository) {
 		args = append(args, "--insecure")
 	}
-	ctr := publisherContainer(env, in).WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
-	if err != nil {
-		return "", fmt.Errorf("reading %s:latest: %w", in.Repository, err)
-	}
-	if code != 0 {
-		stderr, _ := ctr.Stderr(ctx)
-		return "", fmt.Errorf("reading %s:latest:\n%s", in.Repository, tail(stderr, 10))
-	}
-	out, err := ctr.Stdout(ctx)
-	if err != nil {
-		return "", fmt.Errorf("reading %s:latest: %w", in.Repository, err)
-	}
 	var got struct{ Revision string }
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		return "", fmt.Errorf("reading the revision of %s:latest from %q: %w", in.Repository, out, err)
+	if err := runPublisher(ctx, env, publisherContainer(env, in), args, &got); err != nil {
+		return "", fmt.Errorf("reading %s:latest: %w", in.Repository, err)
 	}
 	if got.Revision != "" && !isSHA(got.Revision) {
 		return "", fmt.Errorf("%s:latest has revision label %q, not a commit SHA", in.Repository, got.Revision)
@@ -276,10 +273,8 @@ func isSHA(s string) bool {
 	return true
 }
 
-// publishedRefs names what was published. Only the digest is taken from
-// gantry-publish's output: Dagger masks every occurrence of a secret's value
-// in a container's output, so a token that happens to equal part of the
-// repository name would turn the printed refs into "***".
+// publishedRefs names what was published from the digest gantry-publish
+// reports and the tags asked for.
 func publishedRefs(repo string, tags []string, digest string) (push.Result, error) {
 	if _, err := v1.NewHash(digest); err != nil {
 		return push.Result{}, fmt.Errorf("gantry-publish reported digest %q, want sha256:<64 hex>: %w", digest, err)

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -47,24 +46,10 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (verify.Report, error)
 		args = append(args, "--insecure")
 	}
 	key := env.Client.Directory().WithNewFile("key.pub", string(in.PublicKey)).File("key.pub")
-	ctr := publisherBase(env, in.Publisher, in.Token).
-		WithFile("/in/key.pub", key).
-		WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
-	if err != nil {
-		return verify.Report{}, fmt.Errorf("running gantry-publish --verify: %w", err)
-	}
-	if code != 0 {
-		stderr, _ := ctr.Stderr(ctx)
-		return verify.Report{}, fmt.Errorf("verifying %s:\n%s", in.Image, tail(stderr, 20))
-	}
-	out, err := ctr.Stdout(ctx)
-	if err != nil {
-		return verify.Report{}, fmt.Errorf("reading the verification of %s: %w", in.Image, err)
-	}
+	ctr := publisherBase(env, in.Publisher, in.Token).WithFile("/in/key.pub", key)
 	var rep verify.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		return verify.Report{}, fmt.Errorf("reading the verification of %s from %q: %w", in.Image, out, err)
+	if err := runPublisher(ctx, env, ctr, args, &rep); err != nil {
+		return verify.Report{}, fmt.Errorf("verifying %s: %w", in.Image, err)
 	}
 	return rep, nil
 }
