@@ -200,19 +200,7 @@ func TestAttestationFailureLeavesNoTags(t *testing.T) {
 // pushUnsigned pushes a random image nobody signed and returns its ref.
 func pushUnsigned(t *testing.T, reg string) string {
 	t.Helper()
-	ref := reg + "/" + uniqueImage("unsigned") + ":v1"
-	tag, err := name.NewTag(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := random.Image(128, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
-	return ref
+	return pushUnsignedAs(t, reg+"/"+uniqueImage("unsigned")+":v1")
 }
 
 // checkSigned checks a key-signed publish with the real cosign, then with
@@ -338,4 +326,96 @@ func dbDigest(t *testing.T) string {
 		t.Fatalf("can't read %s", set.DB)
 	}
 	return d
+}
+
+// A release tag of a commit whose signed SHA-tag image verifies is not
+// rebuilt: the digest tested on main is rescanned, attested again and
+// tagged. One that someone re-pushed unsigned is rebuilt instead.
+func TestPromotion(t *testing.T) {
+	reg := bed(t)
+	t.Parallel()
+	key, pub := keyPair(t, "pw")
+	env := map[string]string{"GITHUB_TOKEN": "x", "COSIGN_PASSWORD": "pw"}
+	publish := func(t *testing.T, dir, image string, args ...string) result {
+		t.Helper()
+		return run(t, dir, env, append([]string{"--registry", reg, "--image", image, "--username", "e2e",
+			"--repository", "gantry-ci/gantry", "--sign-key", key}, args...)...)
+	}
+
+	t.Run("the tested digest is released", func(t *testing.T) {
+		t.Parallel()
+		dir := copyRepo(t, nil)
+		image := uniqueImage("promote")
+		repo := reg + "/" + image
+		if res := publish(t, dir, image); res.code != exitOK {
+			t.Fatalf("publishing main: exit %d", res.code)
+		}
+		sha := headSHA(t, dir)
+		tested := digestOf(t, repo+":"+sha)
+		gitRun(t, dir, "tag", "v1.2.3")
+		res := publish(t, dir, image, "--ref", "refs/tags/v1.2.3")
+		if res.code != exitOK {
+			t.Fatalf("releasing: exit %d", res.code)
+		}
+		if !strings.Contains(res.stdout, "promoted "+tested+" (built ") || !strings.Contains(res.stdout, "from "+sha+")") {
+			t.Errorf("stdout does not say `promoted %s (built … from %s)`", tested, sha)
+		}
+		for _, st := range []string{"test", "build", "smoke"} {
+			if !strings.Contains(res.stdout, "| "+st+" | ⏭️ skipped") {
+				t.Errorf("the %s stage ran in a promotion", st)
+			}
+		}
+		for _, tag := range []string{"1.2.3", "1.2", "1", "latest", sha} {
+			if got := digestOf(t, repo+":"+tag); got != tested {
+				t.Errorf("%s -> %s, want the tested digest %s", tag, got, tested)
+			}
+		}
+		if scans := attestations(t, pub, repo+"@"+tested, "vuln"); len(scans) != 2 {
+			t.Errorf("%d scan attestations after the promotion, want 2 (the build's and the release's)", len(scans))
+		}
+	})
+
+	t.Run("an unsigned re-push is rebuilt", func(t *testing.T) {
+		t.Parallel()
+		dir := copyRepo(t, nil)
+		image := uniqueImage("repushed")
+		repo := reg + "/" + image
+		sha := headSHA(t, dir)
+		forged := digestOf(t, pushUnsignedAs(t, repo+":"+sha))
+		gitRun(t, dir, "tag", "v1.0.0")
+		res := publish(t, dir, image, "--ref", "refs/tags/v1.0.0")
+		if res.code != exitOK {
+			t.Fatalf("releasing: exit %d", res.code)
+		}
+		if !strings.Contains(res.stdout, "not promoting "+repo+":"+sha) || !strings.Contains(res.stdout, "no valid signature") {
+			t.Errorf("stdout does not say why the re-pushed image is not promoted")
+		}
+		if !strings.Contains(res.stdout, "| build | ✅ passed") {
+			t.Error("the build did not run")
+		}
+		released := digestOf(t, repo+":1.0.0")
+		if released == forged || released == "" || digestOf(t, repo+":"+sha) != released {
+			t.Errorf("1.0.0 -> %s, %s -> %s; want both at a new build, not the re-pushed %s", released, sha, digestOf(t, repo+":"+sha), forged)
+		}
+		if _, err := cosignVerify(t, "verify", "--key", pub, repo+":1.0.0"); err != nil {
+			t.Error("the rebuilt release does not verify")
+		}
+	})
+}
+
+// pushUnsignedAs pushes a random image nobody signed to ref.
+func pushUnsignedAs(t *testing.T, ref string) string {
+	t.Helper()
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }

@@ -37,7 +37,7 @@ func Promote(ctx context.Context, env Env, p Plan, pr Promotion, out io.Writer) 
 	db := trivyDB(env, p.TrivyDB)
 	publisher := startPublisher(g.Context(), env, p)
 
-	why := pr.Line()
+	why := fmt.Sprintf("promoted: passed when %s was built from %s", short(pr.Digest), short(pr.Built.Commit))
 	graph.Skip[none](g, "test", why)
 	graph.Skip[none](g, "build", why)
 	graph.Skip[none](g, "smoke", why)
@@ -75,6 +75,17 @@ func published(env Env, in PublishInput, pr Promotion) map[string]*dagger.Contai
 		images[p] = ctr.From(in.Repository + "@" + pr.Digest)
 	}
 	return images
+}
+
+// short abbreviates a digest or a commit SHA for a status line.
+func short(s string) string {
+	if _, hex, ok := strings.Cut(s, ":"); ok && len(hex) > 12 {
+		return s[:len(s)-len(hex)+12]
+	}
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
 }
 
 func registryHost(repo string) string {
