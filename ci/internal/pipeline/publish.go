@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -304,33 +301,6 @@ func startPublisher(ctx context.Context, env Env, p Plan) func() (*dagger.File, 
 	})
 	go get()
 	return get
-}
-
-// HostPublisher compiles cmd/gantry-publish from the source's ci module on
-// the host, for the engine's platform: Go skips the link when the binary is
-// up to date, and the host's build cache is warm from compiling Gantry. It
-// runs in the pinned runtime image, which holds CA certificates and nothing
-// else.
-func HostPublisher(client *dagger.Client, source string) PublisherFunc {
-	return func(ctx context.Context, platform dagger.Platform) (*dagger.File, error) {
-		goos, goarch, goarm, err := goPlatform(string(platform))
-		if err != nil {
-			return nil, err
-		}
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		out := filepath.Join(dir, "gantry", "gantry-publish-"+goos+"-"+goarch+goarm)
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/gantry-publish")
-		cmd.Dir = filepath.Join(source, "ci")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
-			"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("compiling gantry-publish on the host (needs Go on PATH, as `go run ./ci` does): %w\n%s", err, msg)
-		}
-		return client.Host().File(out), nil
-	}
 }
 
 // goPlatform maps an OCI platform (linux/arm/v7) to GOOS, GOARCH and GOARM.
