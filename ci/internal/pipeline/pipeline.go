@@ -105,16 +105,22 @@ func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 	publish := stage(g, "publish", ExitPublish, p.SkipPublish, deps(test, build, smoke, scan), func(ctx context.Context, log io.Writer) (*push.Result, error) {
 		in := p.Publish
 		in.Images, in.Scan = build.Value().Images, scan.Value()
-		bin, err := publisher()
-		if err != nil {
-			return nil, graph.WithCode(ExitInternal, err)
-		}
-		in.Publisher = bin
-		return Publish(ctx, env, in, log)
+		return publishWith(ctx, env, in, publisher, log)
 	})
 
 	results, err := g.Wait()
 	return Outcome{Results: results, Scan: scan.Value(), Published: publish.Value(), Wall: time.Since(start)}, err
+}
+
+// publishWith publishes once the publisher compiled in the background is
+// ready.
+func publishWith(ctx context.Context, env Env, in PublishInput, publisher func() (*dagger.File, error), log io.Writer) (*push.Result, error) {
+	bin, err := publisher()
+	if err != nil {
+		return nil, graph.WithCode(ExitInternal, err)
+	}
+	in.Publisher = bin
+	return Publish(ctx, env, in, log)
 }
 
 type none struct{}

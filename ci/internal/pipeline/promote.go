@@ -51,12 +51,7 @@ func Promote(ctx context.Context, env Env, p Plan, pr Promotion, out io.Writer) 
 	publish := stage(g, "publish", ExitPublish, p.SkipPublish, deps(scan), func(ctx context.Context, log io.Writer) (*push.Result, error) {
 		in := p.Publish
 		in.From, in.Scan = pr.Digest, scan.Value()
-		bin, err := publisher()
-		if err != nil {
-			return nil, graph.WithCode(ExitInternal, err)
-		}
-		in.Publisher = bin
-		return Publish(ctx, env, in, log)
+		return publishWith(ctx, env, in, publisher, log)
 	})
 
 	results, err := g.Wait()
