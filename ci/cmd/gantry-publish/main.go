@@ -3,7 +3,11 @@
 // moves (see package sign). The pipeline runs it inside a container so the
 // registry token, the signing key and its password reach it only as Dagger
 // secrets, in $GANTRY_REGISTRY_TOKEN, $GANTRY_SIGN_KEY and $COSIGN_PASSWORD.
-// It prints the result as JSON on stdout.
+// It prints the result as JSON on stdout, or writes it to --output.
+//
+// With --verify it publishes nothing and checks an image instead (package
+// verify/check); with --revision-of it reads the commit a tag was built
+// from.
 package main
 
 import (
@@ -48,7 +52,6 @@ func run(ctx context.Context, args []string) error {
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
 	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
-	// Inside the pipeline's own 10-minute bound, with time left to roll back.
 	verifyRef := fs.String("verify", "", "verify IMAGE (tag or digest) and print the report as JSON; publish nothing")
 	keyFile := fs.String("key", "", "with --verify: the PEM public key the image must be signed with")
 	expectRepo := fs.String("expect-repository", "", "with --verify: https://github.com/OWNER/REPO the provenance must name")
@@ -56,6 +59,7 @@ func run(ctx context.Context, args []string) error {
 	severity := fs.StringSlice("severity", []string{"HIGH", "CRITICAL"}, "with --verify: severities that fail the newest scan")
 	attest := fs.StringArray("attest", nil, "TYPE=FILE: attest the pushed digest with FILE's predicate (cosign --type name); needs a signing key")
 	output := fs.String("output", "", "write the JSON result to this file instead of stdout")
+	// Inside the pipeline's own 10-minute bound, with time left to roll back.
 	timeout := fs.Duration("timeout", 8*time.Minute, "deadline for the whole publish (a rollback gets 30 s more)")
 	if err := fs.Parse(args); err != nil {
 		return err
