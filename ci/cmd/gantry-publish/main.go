@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -123,7 +124,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		req.Seal = seal(signer, atts, &out)
+		req.Seal = seal(req, signer, atts, &out)
 	} else if len(*attest) > 0 {
 		return fmt.Errorf("--attest needs a signing key in $GANTRY_SIGN_KEY")
 	}
@@ -138,44 +139,67 @@ func run(ctx context.Context, args []string) error {
 }
 
 // seal signs every pushed digest, attests the top one, and reads both back
-// through cosign's verification before any tag may move.
-func seal(s *sign.Signer, atts []sign.Attestation, out *push.Result) func(context.Context, []name.Digest, []remote.Option) error {
+// through cosign's verification before any tag may move. If any of that
+// fails, the signature and attestation tags are put back as they were, on
+// a context of their own, so a failed publish leaves no tag behind.
+func seal(req push.Request, s *sign.Signer, atts []sign.Attestation, out *push.Result) func(context.Context, []name.Digest, []remote.Option) error {
 	return func(ctx context.Context, digests []name.Digest, ropts []remote.Option) error {
-		fmt.Fprintf(os.Stderr, "signing %d digest(s)\n", len(digests))
-		if err := s.Sign(ctx, digests, ropts); err != nil {
+		snap, err := sign.Take(digests, ropts)
+		if err != nil {
 			return err
 		}
-		if len(atts) > 0 {
-			fmt.Fprintf(os.Stderr, "attesting %s (%d predicate(s))\n", digests[0], len(atts))
-			if err := s.Attest(ctx, digests[0], atts, ropts); err != nil {
-				return err
+		if err := signAndAttest(ctx, s, atts, out, digests, ropts); err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), push.RollbackTimeout)
+			defer cancel()
+			rest, rerr := req.Options(rctx)
+			if rerr == nil {
+				rerr = snap.Restore(rest)
 			}
-		}
-		v := s.Verifier()
-		for _, d := range digests {
-			if err := v.VerifySignature(ctx, d, ropts); err != nil {
-				return fmt.Errorf("reading back: %w", err)
+			if rerr != nil {
+				return errors.Join(err, fmt.Errorf("putting the signature tags back: %w", rerr))
 			}
-			out.Signed = append(out.Signed, d.DigestStr())
-		}
-		if len(atts) == 0 {
-			return nil
-		}
-		sts, err := v.VerifyAttestations(ctx, digests[0], ropts)
-		if err != nil {
-			return fmt.Errorf("reading back: %w", err)
-		}
-		for _, a := range atts {
-			uri := sign.PredicateURI(a.Type)
-			if !slices.ContainsFunc(sts, func(st sign.Statement) bool { return st.PredicateType == uri }) {
-				return fmt.Errorf("reading back the attestations of %s: no %s", digests[0], uri)
-			}
-			if !slices.Contains(out.Attestations, uri) {
-				out.Attestations = append(out.Attestations, uri)
-			}
+			return fmt.Errorf("%w (signature and attestation tags put back)", err)
 		}
 		return nil
 	}
+}
+
+// signAndAttest is the seal's work.
+func signAndAttest(ctx context.Context, s *sign.Signer, atts []sign.Attestation, out *push.Result, digests []name.Digest, ropts []remote.Option) error {
+	fmt.Fprintf(os.Stderr, "signing %d digest(s)\n", len(digests))
+	if err := s.Sign(ctx, digests, ropts); err != nil {
+		return err
+	}
+	if len(atts) > 0 {
+		fmt.Fprintf(os.Stderr, "attesting %s (%d predicate(s))\n", digests[0], len(atts))
+		if err := s.Attest(ctx, digests[0], atts, ropts); err != nil {
+			return err
+		}
+	}
+	v := s.Verifier()
+	for _, d := range digests {
+		if err := v.VerifySignature(ctx, d, ropts); err != nil {
+			return fmt.Errorf("reading back: %w", err)
+		}
+		out.Signed = append(out.Signed, d.DigestStr())
+	}
+	if len(atts) == 0 {
+		return nil
+	}
+	sts, err := v.VerifyAttestations(ctx, digests[0], ropts)
+	if err != nil {
+		return fmt.Errorf("reading back: %w", err)
+	}
+	for _, a := range atts {
+		uri := sign.PredicateURI(a.Type)
+		if !slices.ContainsFunc(sts, func(st sign.Statement) bool { return st.PredicateType == uri }) {
+			return fmt.Errorf("reading back the attestations of %s: no %s", digests[0], uri)
+		}
+		if !slices.Contains(out.Attestations, uri) {
+			out.Attestations = append(out.Attestations, uri)
+		}
+	}
+	return nil
 }
 
 // verifyImage checks ref against the public key in keyFile.

@@ -148,3 +148,66 @@ func TestAttestThenVerify(t *testing.T) {
 		t.Error("an unknown predicate type was attested")
 	}
 }
+
+// A failed publish puts cosign's tags back: new ones deleted, existing
+// ones where they were.
+func TestSnapshotRestore(t *testing.T) {
+	ctx := context.Background()
+	before, err := LoadKey(newKey(t, "pw").PrivateBytes, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := LoadKey(newKey(t, "pw").PrivateBytes, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := pushRandom(t) // signed by an earlier run
+	if err := before.Sign(ctx, []name.Digest{signed}, nil); err != nil {
+		t.Fatal(err)
+	}
+	fresh := signed.Context().Digest(pushRandomTo(t, signed.Context()).DigestStr())
+	ds := []name.Digest{signed, fresh}
+
+	snap, err := Take(ds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := now.Sign(ctx, ds, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := now.Attest(ctx, fresh, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Restore(nil); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	tags, err := remote.List(signed.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(signed.DigestStr(), ":", "-", 1) + ".sig"
+	if !slices.Equal(tags, []string{want}) {
+		t.Errorf("tags after the restore = %v, want only the earlier %s", tags, want)
+	}
+	if err := before.Verifier().VerifySignature(ctx, signed, nil); err != nil {
+		t.Errorf("the earlier signature is gone: %v", err)
+	}
+	if err := now.Verifier().VerifySignature(ctx, signed, nil); err == nil {
+		t.Error("the failed publish's signature stayed")
+	}
+}
+
+// pushRandomTo pushes a random image to repo.
+func pushRandomTo(t *testing.T, repo name.Repository) name.Digest {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := img.Digest()
+	d := repo.Digest(h.String())
+	if err := remote.Write(d, img); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
