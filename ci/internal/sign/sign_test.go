@@ -25,6 +25,17 @@ func newKey(t *testing.T, password string) *cosign.KeysBytes {
 	return k
 }
 
+// loaded makes a key pair and loads its private key.
+func loaded(t *testing.T) (*Signer, *cosign.KeysBytes) {
+	t.Helper()
+	k := newKey(t, "pw")
+	s, err := LoadKey(k.PrivateBytes, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, k
+}
+
 // pushRandom pushes a random image to an in-process registry and returns
 // its digest.
 func pushRandom(t *testing.T) name.Digest {
@@ -35,16 +46,7 @@ func pushRandom(t *testing.T) name.Digest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _ := img.Digest()
-	d := repo.Digest(h.String())
-	if err := remote.Write(d, img); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return pushRandomTo(t, repo)
 }
 
 func TestLoadKey(t *testing.T) {
@@ -62,11 +64,7 @@ func TestLoadKey(t *testing.T) {
 
 func TestSignThenVerify(t *testing.T) {
 	ctx := context.Background()
-	k := newKey(t, "pw")
-	s, err := LoadKey(k.PrivateBytes, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, k := loaded(t)
 	d := pushRandom(t)
 	v, err := NewVerifier(k.PublicBytes)
 	if err != nil {
@@ -103,11 +101,7 @@ func TestSignThenVerify(t *testing.T) {
 
 func TestAttestThenVerify(t *testing.T) {
 	ctx := context.Background()
-	k := newKey(t, "pw")
-	s, err := LoadKey(k.PrivateBytes, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := loaded(t)
 	d := pushRandom(t)
 	prov := `{"buildDefinition":{"buildType":"https://example.com/t","externalParameters":{"commit":"abc"}},"runDetails":{"builder":{"id":"https://example.com/b"}}}`
 	atts := []Attestation{
@@ -153,19 +147,13 @@ func TestAttestThenVerify(t *testing.T) {
 // ones where they were.
 func TestSnapshotRestore(t *testing.T) {
 	ctx := context.Background()
-	before, err := LoadKey(newKey(t, "pw").PrivateBytes, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now, err := LoadKey(newKey(t, "pw").PrivateBytes, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, _ := loaded(t)
+	now, _ := loaded(t)
 	signed := pushRandom(t) // signed by an earlier run
 	if err := before.Sign(ctx, []name.Digest{signed}, nil); err != nil {
 		t.Fatal(err)
 	}
-	fresh := signed.Context().Digest(pushRandomTo(t, signed.Context()).DigestStr())
+	fresh := pushRandomTo(t, signed.Context())
 	ds := []name.Digest{signed, fresh}
 
 	snap, err := Take(ds, nil)
