@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"runtime/debug"
 
 	"github.com/gantry-ci/gantry/ci/internal/attest"
@@ -37,9 +38,9 @@ func (in *inputs) facts() attest.Run {
 		r.Repository = "https://github.com/" + o.Repository
 	}
 	if env("GITHUB_ACTIONS") == "true" && env("GITHUB_WORKFLOW_REF") != "" {
-		server := or(env("GITHUB_SERVER_URL"), "https://github.com")
+		server := cmp.Or(env("GITHUB_SERVER_URL"), "https://github.com")
 		r.Builder = server + "/" + env("GITHUB_WORKFLOW_REF")
-		r.InvocationID = server + "/" + env("GITHUB_REPOSITORY") + "/actions/runs/" + env("GITHUB_RUN_ID") + "/attempts/" + or(env("GITHUB_RUN_ATTEMPT"), "1")
+		r.InvocationID = server + "/" + env("GITHUB_REPOSITORY") + "/actions/runs/" + env("GITHUB_RUN_ID") + "/attempts/" + cmp.Or(env("GITHUB_RUN_ATTEMPT"), "1")
 	}
 	return r
 }
@@ -59,11 +60,4 @@ func versions() map[string]string {
 		}
 	}
 	return v
-}
-
-func or(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
 }

@@ -4,6 +4,7 @@
 package options
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -69,15 +70,15 @@ func New(getenv func(string) string) *Options {
 	}
 	return &Options{
 		Source:        ".",
-		Registry:      or(getenv("GANTRY_REGISTRY"), "ghcr.io"),
+		Registry:      cmp.Or(getenv("GANTRY_REGISTRY"), "ghcr.io"),
 		Image:         strings.ToLower(repo),
 		Repository:    repo,
 		Username:      getenv("GITHUB_ACTOR"),
 		TokenEnv:      "GITHUB_TOKEN",
 		SHA:           getenv("GITHUB_SHA"),
 		Ref:           getenv("GITHUB_REF"),
-		Event:         or(getenv("GITHUB_EVENT_NAME"), "push"),
-		DefaultBranch: or(getenv("GANTRY_DEFAULT_BRANCH"), "main"),
+		Event:         cmp.Or(getenv("GITHUB_EVENT_NAME"), "push"),
+		DefaultBranch: cmp.Or(getenv("GANTRY_DEFAULT_BRANCH"), "main"),
 		Latest:        LatestAuto,
 		Severity:      []string{"HIGH", "CRITICAL"},
 		ReportDir:     "reports",
@@ -85,7 +86,7 @@ func New(getenv func(string) string) *Options {
 		EngineTimeout: 3 * time.Minute,
 		Platforms:     platforms,
 		RunCache:      getenv("GANTRY_RUN_CACHE"),
-		Sign:          or(getenv("GANTRY_SIGN"), signing.Auto),
+		Sign:          cmp.Or(getenv("GANTRY_SIGN"), signing.Auto),
 	}
 }
 
@@ -310,11 +311,4 @@ func (o *Options) checkImage(image string) error {
 		return fmt.Errorf("it carries a tag; Gantry decides the tags")
 	}
 	return nil
-}
-
-func or(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
 }

@@ -5,6 +5,7 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -112,7 +113,7 @@ func provenance(sts []sign.Statement, exp verify.Expect) (verify.Check, *verify.
 		repo, _ := ext["repository"].(string)
 		commit, _ := ext["commit"].(string)
 		ref, _ := ext["ref"].(string)
-		found = append(found, fmt.Sprintf("%s@%s", or(repo, "(no repository)"), or(commit, "(no commit)")))
+		found = append(found, fmt.Sprintf("%s@%s", cmp.Or(repo, "(no repository)"), cmp.Or(commit, "(no commit)")))
 		if repo != exp.Repository || (exp.Commit != "" && commit != exp.Commit) {
 			continue
 		}
@@ -127,12 +128,12 @@ func provenance(sts []sign.Statement, exp verify.Expect) (verify.Check, *verify.
 	switch {
 	case best != nil:
 		c.OK = true
-		c.Detail = fmt.Sprintf("built from %s (%s) of %s at %s by %s", best.Commit, or(best.Ref, "no ref"), exp.Repository,
+		c.Detail = fmt.Sprintf("built from %s (%s) of %s at %s by %s", best.Commit, cmp.Or(best.Ref, "no ref"), exp.Repository,
 			best.Finished.UTC().Format(time.RFC3339), best.Builder)
 	case len(found) == 0:
 		c.Detail = "no Gantry SLSA provenance signed by the key"
 	default:
-		want := exp.Repository + "@" + or(exp.Commit, "any commit")
+		want := exp.Repository + "@" + cmp.Or(exp.Commit, "any commit")
 		c.Detail = fmt.Sprintf("the provenance names %s, want %s", strings.Join(found, ", "), want)
 	}
 	return c, best
@@ -190,7 +191,7 @@ func scan(sts []sign.Statement, severity []string) verify.Check {
 	}
 	d := scanreport.Gate(scanreport.Merge(reports...), severity)
 	when := newest.Metadata.ScanFinishedOn.UTC().Format(time.RFC3339)
-	c.Detail = fmt.Sprintf("scanned %s with DB %s: %s (gate %s)", when, or(newest.Scanner.DB.Version, "of unknown digest"),
+	c.Detail = fmt.Sprintf("scanned %s with DB %s: %s (gate %s)", when, cmp.Or(newest.Scanner.DB.Version, "of unknown digest"),
 		scanreport.CountLine(d.Counts), strings.Join(severity, ","))
 	if res.Gate.IgnoreUnfixed {
 		c.Detail += "; unfixed findings were ignored at scan time"
@@ -206,11 +207,4 @@ func scan(sts []sign.Statement, severity []string) verify.Check {
 		c.Detail += "; failing: " + strings.Join(ids, ", ")
 	}
 	return c
-}
-
-func or(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
 }
