@@ -1,8 +1,10 @@
 // Command gantry-publish pushes an OCI image archive to a registry as one
 // transaction (see package push), signing and attesting it before any tag
 // moves (see package sign). The pipeline runs it inside a container so the
-// registry token, the signing key and its password reach it only as Dagger
-// secrets, in $GANTRY_REGISTRY_TOKEN, $GANTRY_SIGN_KEY and $COSIGN_PASSWORD.
+// registry token, the signing key and its password, or the OIDC token of a
+// keyless signature, reach it only as Dagger secrets, in
+// $GANTRY_REGISTRY_TOKEN, $GANTRY_SIGN_KEY and $COSIGN_PASSWORD, or
+// $GANTRY_ID_TOKEN.
 // It prints the result as JSON on stdout, or writes it to --output.
 //
 // With --verify it publishes nothing and checks an image instead (package
@@ -25,6 +27,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/spf13/pflag"
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
@@ -55,6 +59,15 @@ func run(ctx context.Context, args []string) error {
 	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
 	verifyRef := fs.String("verify", "", "verify IMAGE (tag or digest) and print the report as JSON; publish nothing")
 	keyFile := fs.String("key", "", "with --verify: the PEM public key the image must be signed with")
+	var policy sign.Policy
+	fs.StringVar(&policy.Identity, "certificate-identity", "", "with --verify, keyless: the signer's identity (certificate subject)")
+	fs.StringVar(&policy.IdentityRegexp, "certificate-identity-regexp", "", "with --verify, keyless: a pattern the signer's identity must match")
+	fs.StringVar(&policy.Issuer, "certificate-oidc-issuer", "", "with --verify, keyless: the signer's OIDC issuer")
+	caRoots := fs.String("ca-roots", "", "with --verify, keyless: PEM file of the Fulcio certificates to trust (default: Sigstore's public roots)")
+	fs.BoolVar(&policy.IgnoreSCT, "insecure-ignore-sct", false, "with --verify, keyless: accept certificates without a CT log timestamp")
+	fs.BoolVar(&policy.IgnoreTlog, "insecure-ignore-tlog", false, "with --verify, keyless: accept signatures not in a transparency log")
+	fulcioURL := fs.String("fulcio-url", "", "sign keyless with a certificate from this Fulcio, for the OIDC token in $GANTRY_ID_TOKEN")
+	rekorURL := fs.String("rekor-url", "", "with --fulcio-url: enter each signature in this Rekor (empty: no transparency log)")
 	expectRepo := fs.String("expect-repository", "", "with --verify: https://github.com/OWNER/REPO the provenance must name")
 	expectCommit := fs.String("expect-commit", "", "with --verify: the commit the provenance must name (any if empty)")
 	severity := fs.StringSlice("severity", []string{"HIGH", "CRITICAL"}, "with --verify: severities that fail the newest scan")
@@ -79,7 +92,11 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	if *verifyRef != "" {
-		rep, err := verifyImage(ctx, *verifyRef, *keyFile, *insecure, auth, verify.Expect{Repository: *expectRepo, Commit: *expectCommit, Severity: *severity})
+		v, err := verifier(ctx, *keyFile, *caRoots, policy)
+		if err != nil {
+			return err
+		}
+		rep, err := verifyImage(ctx, *verifyRef, v, *insecure, auth, verify.Expect{Repository: *expectRepo, Commit: *expectCommit, Severity: *severity})
 		if err != nil {
 			return redacted(err, token)
 		}
@@ -114,28 +131,82 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("setting healthcheck: %w", err)
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	var out push.Result
-	if key := os.Getenv("GANTRY_SIGN_KEY"); key != "" {
+	signer, err := newSigner(ctx, *fulcioURL, *rekorURL)
+	if err != nil {
+		return err
+	}
+	if signer != nil {
 		atts, err := readAttestations(*attest)
 		if err != nil {
 			return err
 		}
-		signer, err := sign.LoadKey([]byte(key), []byte(os.Getenv("COSIGN_PASSWORD")))
-		if err != nil {
+		if out.Identity, out.Issuer, err = certified(signer); err != nil {
 			return err
 		}
 		req.Seal = seal(req, signer, atts, &out)
 	} else if len(*attest) > 0 {
-		return fmt.Errorf("--attest needs a signing key in $GANTRY_SIGN_KEY")
+		return fmt.Errorf("--attest needs a signing key in $GANTRY_SIGN_KEY or --fulcio-url")
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	res, err := push.Publish(ctx, req, a)
 	if err != nil {
 		return redacted(err, token)
 	}
-	res.Signed, res.Attestations = out.Signed, out.Attestations
+	res.Signed, res.Attestations, res.Identity, res.Issuer = out.Signed, out.Attestations, out.Identity, out.Issuer
 	return emit(*output, res)
+}
+
+// newSigner is the signer the environment asks for: a key in
+// $GANTRY_SIGN_KEY, keyless with --fulcio-url, or none (nil).
+func newSigner(ctx context.Context, fulcioURL, rekorURL string) (*sign.Signer, error) {
+	key, token := os.Getenv("GANTRY_SIGN_KEY"), os.Getenv("GANTRY_ID_TOKEN")
+	switch {
+	case key != "" && fulcioURL != "":
+		return nil, errors.New("sign with a key ($GANTRY_SIGN_KEY) or keyless (--fulcio-url), not both")
+	case key != "":
+		return sign.LoadKey([]byte(key), []byte(os.Getenv("COSIGN_PASSWORD")))
+	case fulcioURL == "":
+		return nil, nil
+	case token == "":
+		return nil, errors.New("--fulcio-url needs the OIDC token in $GANTRY_ID_TOKEN")
+	}
+	fmt.Fprintf(os.Stderr, "getting a signing certificate from %s\n", fulcioURL)
+	return sign.NewKeyless(ctx, sign.Keyless{FulcioURL: fulcioURL, IDToken: token, RekorURL: rekorURL})
+}
+
+// certified returns the identity and issuer a keyless signer's
+// certificate names ("" for a key).
+func certified(s *sign.Signer) (identity, issuer string, err error) {
+	cert, err := s.Certificate()
+	if err != nil || cert == nil {
+		return "", "", err
+	}
+	sans := cryptoutils.GetSubjectAlternateNames(cert)
+	if len(sans) == 0 {
+		return "", "", errors.New("the signing certificate names no identity")
+	}
+	ext := cosign.CertExtensions{Cert: cert}
+	return sans[0], ext.GetIssuer(), nil
+}
+
+// verifier is the --verify policy: a public key, or a keyless identity.
+func verifier(ctx context.Context, keyFile, caRoots string, p sign.Policy) (*sign.Verifier, error) {
+	if keyFile != "" {
+		pub, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+		return sign.NewVerifier(pub)
+	}
+	if caRoots != "" {
+		var err error
+		if p.Roots, err = os.ReadFile(caRoots); err != nil {
+			return nil, fmt.Errorf("--ca-roots: %w", err)
+		}
+	}
+	return sign.NewKeylessVerifier(ctx, p)
 }
 
 // seal signs every pushed digest, attests the top one, and reads both back
@@ -202,8 +273,8 @@ func signAndAttest(ctx context.Context, s *sign.Signer, atts []sign.Attestation,
 	return nil
 }
 
-// verifyImage checks ref against the public key in keyFile.
-func verifyImage(ctx context.Context, ref, keyFile string, insecure bool, auth authn.Authenticator, exp verify.Expect) (verify.Report, error) {
+// verifyImage checks ref with v.
+func verifyImage(ctx context.Context, ref string, v *sign.Verifier, insecure bool, auth authn.Authenticator, exp verify.Expect) (verify.Report, error) {
 	opts := []name.Option{name.StrictValidation}
 	if insecure {
 		opts = append(opts, name.Insecure)
@@ -211,14 +282,6 @@ func verifyImage(ctx context.Context, ref, keyFile string, insecure bool, auth a
 	r, err := name.ParseReference(ref, opts...)
 	if err != nil {
 		return verify.Report{}, fmt.Errorf("--verify %q: %w", ref, err)
-	}
-	pub, err := os.ReadFile(keyFile)
-	if err != nil {
-		return verify.Report{}, fmt.Errorf("--key: %w", err)
-	}
-	v, err := sign.NewVerifier(pub)
-	if err != nil {
-		return verify.Report{}, err
 	}
 	req := push.Request{Repository: r.Context().String(), Insecure: insecure, Auth: auth}
 	ropts, err := req.Options(ctx)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"dagger.io/dagger"
@@ -174,8 +175,15 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 		os.Unsetenv(v)
 		keyEnv = func(string) string { return pem }
 	}
-	sign, err := signing.Decide(signing.Input{Mode: opts.Sign, KeyRef: opts.SignKey, Password: password, HasPassword: hasPassword,
-		OIDC: getenv("ACTIONS_ID_TOKEN_REQUEST_URL") != "" && getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN") != "", Getenv: keyEnv})
+	// So does the request token of GitHub's OIDC service.
+	oidc := signing.ActionsFromEnv(getenv)
+	os.Unsetenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+	rekor := opts.RekorURL
+	if opts.RekorOff() {
+		rekor = ""
+	}
+	sign, err := signing.Decide(ctx, signing.Input{Mode: opts.Sign, KeyRef: opts.SignKey, Password: password, HasPassword: hasPassword,
+		OIDC: oidc, FulcioURL: opts.FulcioURL, RekorURL: rekor, Publishing: opts.Publishing(), Now: time.Now, Getenv: keyEnv})
 	if err != nil {
 		return nil, &options.UsageError{Msg: err.Error()}
 	}
@@ -274,9 +282,7 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	default:
 		p.Publish.Token = client.SetSecret("gantry-registry-token", in.token)
 		p.Publisher = pipeline.HostPublisher(client, o.Source)
-		if k := in.sign.Key; k != nil {
-			p.Publish.SignKey = client.SetSecret("gantry-sign-key", string(k.PEM))
-			p.Publish.SignPassword = client.SetSecret("gantry-sign-password", string(k.Password))
+		if p.Publish.Sign = in.signing(client); p.Publish.Sign != nil {
 			facts := in.facts()
 			p.Publish.Attest = &facts
 		}
@@ -287,6 +293,29 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 		}
 	}
 	return p
+}
+
+// signing is the publish stage's signing: the key as secrets, or a
+// keyless token source; nil when the run is unsigned.
+func (in *inputs) signing(client *dagger.Client) *pipeline.Signing {
+	if k := in.sign.Key; k != nil {
+		return &pipeline.Signing{Key: client.SetSecret("gantry-sign-key", string(k.PEM)),
+			Password: client.SetSecret("gantry-sign-password", string(k.Password))}
+	}
+	k := in.sign.Keyless
+	if k == nil {
+		return nil
+	}
+	var n atomic.Int64
+	return &pipeline.Signing{FulcioURL: k.FulcioURL, RekorURL: k.RekorURL,
+		IDToken: func(ctx context.Context) (*dagger.Secret, error) {
+			tok, err := k.Token(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("keyless signing: %w", err)
+			}
+			// A name per token: a secret's name is its identity.
+			return client.SetSecret(fmt.Sprintf("gantry-id-token-%s-%d", in.id, n.Add(1)), tok), nil
+		}}
 }
 
 // connect reaches the engine within timeout; dagger.Connect alone can block
@@ -342,13 +371,21 @@ func summarize(in *inputs, o pipeline.Outcome) summary.Summary {
 	if p := o.Published; p != nil {
 		s.Digest = p.Digest
 		s.Refs = p.Refs
+		what := "the image"
+		if n := len(p.Signed); n > 1 {
+			what = fmt.Sprintf("the index and its %d platform manifests", n-1)
+		}
 		switch {
 		case len(p.Signed) > 0 && in.sign.Key != nil:
-			what := "the image"
-			if n := len(p.Signed); n > 1 {
-				what = fmt.Sprintf("the index and its %d platform manifests", n-1)
-			}
 			s.Signing = fmt.Sprintf("Signed with key `%s`: %s. Attested: %s.", in.sign.Key.ID, what, strings.Join(p.Attestations, ", "))
+		case len(p.Signed) > 0 && in.sign.Keyless != nil:
+			k := in.sign.Keyless
+			tlog := "Entered in the transparency log " + k.RekorURL + "."
+			if k.RekorURL == "" {
+				tlog = "Not in a transparency log (--rekor-url off): the signatures verify only while the certificate is valid (minutes)."
+			}
+			s.Signing = fmt.Sprintf("Signed keyless as `%s` (OIDC issuer `%s`, certificate from %s): %s. %s Attested: %s.",
+				p.Identity, p.Issuer, k.FulcioURL, what, tlog, strings.Join(p.Attestations, ", "))
 		default:
 			s.Signing = "**Unsigned**: " + in.sign.Unsigned
 		}

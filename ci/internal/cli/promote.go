@@ -18,13 +18,16 @@ import (
 // pipeline runs. --rerun always rebuilds.
 func promotion(ctx context.Context, env pipeline.Env, in *inputs, p pipeline.Plan, out io.Writer) (pipeline.Promotion, bool) {
 	o := in.opts
-	if p.SkipPublish != "" || in.sign.Key == nil || o.Rerun || !strings.HasPrefix(in.ref, "refs/tags/") || in.tags.Version == in.sha[:12] {
+	if p.SkipPublish != "" || in.sign.Key == nil && in.sign.Keyless == nil || o.Rerun || !strings.HasPrefix(in.ref, "refs/tags/") || in.tags.Version == in.sha[:12] {
 		return pipeline.Promotion{}, false
 	}
 	image := p.Publish.Repository + ":" + in.sha
 	no := func(format string, args ...any) (pipeline.Promotion, bool) {
 		fmt.Fprintf(out, "gantry: not promoting %s: %s; running the full pipeline\n", image, fmt.Sprintf(format, args...))
 		return pipeline.Promotion{}, false
+	}
+	if in.sign.Key == nil {
+		return no("promotion verifies the image with a signing key, and keyless promotion is not built yet")
 	}
 	platform, err := env.Client.DefaultPlatform(ctx)
 	if err != nil {

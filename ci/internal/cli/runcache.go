@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -67,8 +68,12 @@ func openRunCache(in *inputs, warn io.Writer) (c runcache.Cache, key string, ok 
 func runKey(in *inputs) (string, error) {
 	opts := in.opts
 	k := keyInputs{Options: *opts, Images: in.images, SHA: in.sha, Plan: in.tags, Labels: in.labels, TrivyDB: in.dbDigest}
-	if in.sign.Key != nil {
-		k.Signer = in.sign.Key.ID
+	switch sg := in.sign; {
+	case sg.Key != nil:
+		k.Signer = sg.Key.ID
+	case sg.Keyless != nil:
+		// Who signs: the workflow (or subject) the token names, by issuer.
+		k.Signer = "keyless " + sg.Keyless.Claims.Issuer + " " + cmp.Or(sg.Keyless.Claims.JobWorkflowRef, sg.Keyless.Claims.Subject)
 	}
 	k.Options.ReportDir, k.Options.EngineTimeout, k.Options.Rerun, k.Options.RunCache = "", 0, false, ""
 	k.Options.ImagesFile, k.Options.AllowDirty = "", false

@@ -25,7 +25,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprintf(stdout, "Usage: go run ./ci verify IMAGE [flags]\n\nChecks that IMAGE (a tag or a digest) is signed by --key, that its provenance names\n--repository (and --commit), and that its newest scan passes --severity. Flags:\n%s", fs.FlagUsages())
+			fmt.Fprintf(stdout, "Usage: go run ./ci verify IMAGE [flags]\n\nChecks that IMAGE (a tag or a digest) is signed by --key, or keylessly by a workflow of\n--repository (or --certificate-identity), that its provenance names --repository (and\n--commit), and that its newest scan passes --severity. Flags:\n%s", fs.FlagUsages())
 			return pipeline.ExitOK
 		}
 		fmt.Fprintf(stderr, "gantry verify: %v (see --help)\n", err)
@@ -54,11 +54,6 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprintf(stderr, "gantry verify: --images: %v\n", err)
 		return pipeline.ExitUsage
 	}
-	pub, err := os.ReadFile(opts.Key)
-	if err != nil {
-		fmt.Fprintf(stderr, "gantry verify: --key: %v\n", err)
-		return pipeline.ExitUsage
-	}
 
 	client, disconnect, err := connect(ctx, opts.EngineTimeout, stderr)
 	if err != nil {
@@ -77,8 +72,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprintf(stderr, "gantry verify: %v\n", err)
 		return pipeline.ExitInternal
 	}
-	in := pipeline.VerifyInput{Image: opts.Image, PublicKey: pub, Repository: "https://github.com/" + opts.Repository,
+	in := pipeline.VerifyInput{Image: opts.Image, PublicKey: opts.PublicKey, Repository: "https://github.com/" + opts.Repository,
 		Commit: opts.Commit, Severity: opts.Severity, Username: opts.Username, Publisher: bin}
+	if opts.PublicKey == nil {
+		in.Keyless = &opts.Keyless
+	}
 	if token != "" {
 		in.Token = client.SetSecret("gantry-registry-token", token)
 	}

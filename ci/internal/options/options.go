@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/url"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -58,7 +59,15 @@ type Options struct {
 	RunCache      string
 	Sign          string
 	SignKey       string
+	FulcioURL     string
+	RekorURL      string
 }
+
+// Sigstore's public-good instance, where keyless signatures go by default.
+const (
+	DefaultFulcioURL = "https://fulcio.sigstore.dev"
+	DefaultRekorURL  = "https://rekor.sigstore.dev"
+)
 
 // New returns options with defaults taken from the environment (getenv is
 // os.Getenv outside tests), the way GitHub Actions provides them.
@@ -87,6 +96,8 @@ func New(getenv func(string) string) *Options {
 		Platforms:     platforms,
 		RunCache:      getenv("GANTRY_RUN_CACHE"),
 		Sign:          cmp.Or(getenv("GANTRY_SIGN"), signing.Auto),
+		FulcioURL:     cmp.Or(getenv("GANTRY_FULCIO_URL"), DefaultFulcioURL),
+		RekorURL:      cmp.Or(getenv("GANTRY_REKOR_URL"), DefaultRekorURL),
 	}
 }
 
@@ -113,10 +124,36 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Platforms, "platform", o.Platforms, "platforms to build (default: linux/amd64,linux/arm64 in GitHub Actions, the host's otherwise)")
 	fs.BoolVar(&o.SkipTests, "skip-tests", o.SkipTests, "skip the go vet / go test stage")
 	fs.BoolVar(&o.Rerun, "rerun", o.Rerun, "run every stage even if a run with the same inputs already passed")
-	fs.StringVar(&o.Sign, "sign", o.Sign, "sign and attest what is published: auto (a key if --sign-key is given), key, keyless, off (env GANTRY_SIGN)")
+	fs.StringVar(&o.Sign, "sign", o.Sign, "sign and attest what is published: auto (a key if --sign-key is given, else keyless where GitHub's OIDC token is available), key, keyless, off (env GANTRY_SIGN)")
+	fs.StringVar(&o.FulcioURL, "fulcio-url", o.FulcioURL, "keyless: the Fulcio that certifies the OIDC identity (env GANTRY_FULCIO_URL)")
+	fs.StringVar(&o.RekorURL, "rekor-url", o.RekorURL, "keyless: the Rekor transparency log, or \"off\" for none (env GANTRY_REKOR_URL)")
 	fs.StringVar(&o.SignKey, "sign-key", o.SignKey, "cosign private key to sign with: a file, or env://VAR; its password in COSIGN_PASSWORD")
 	fs.StringVar(&o.RunCache, "run-cache", o.RunCache, "directory of passed runs; \"off\" disables it (env GANTRY_RUN_CACHE; default: the user cache directory's gantry/runs)")
 }
+
+// checkServiceURL checks a Sigstore service's URL: http(s)://host[:port],
+// or "off" where that is allowed.
+func checkServiceURL(flag, v string, offOK bool) error {
+	if offOK && v == "off" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err == nil && u.User != nil {
+		// Not repeated: the part before @ may be a password.
+		return usage("%s: the URL holds credentials; Sigstore services take none in the URL: drop the user:password@ part", flag)
+	}
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+		hint := "an https:// URL such as " + DefaultFulcioURL
+		if offOK {
+			hint = `an https:// URL such as ` + DefaultRekorURL + `, or "off"`
+		}
+		return usage("%s: %q is not %s", flag, v, hint)
+	}
+	return nil
+}
+
+// RekorOff reports whether keyless signatures skip the transparency log.
+func (o *Options) RekorOff() bool { return o.RekorURL == "off" }
 
 // Publishing reports whether this run pushes to a registry.
 func (o *Options) Publishing() bool {
@@ -220,6 +257,15 @@ func (o *Options) Validate(getenv func(string) string) error {
 	}
 	if o.Sign == signing.Off && o.SignKey != "" {
 		return usage("--sign off and --sign-key contradict each other: drop one")
+	}
+	if o.Sign == signing.Keyless && o.SignKey != "" {
+		return usage("--sign keyless and --sign-key contradict each other: drop one")
+	}
+	if err := checkServiceURL("--fulcio-url", o.FulcioURL, false); err != nil {
+		return err
+	}
+	if err := checkServiceURL("--rekor-url", o.RekorURL, true); err != nil {
+		return err
 	}
 	if !o.Publishing() {
 		return nil

@@ -3,19 +3,29 @@ package options
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
+
+	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
 // Verify are the options of `go run ./ci verify IMAGE`.
 type Verify struct {
-	Image         string // the argument: a tag or a digest
-	Key           string
+	Image string // the argument: a tag or a digest
+	Key   string
+	// Keyless is the signer when there is no --key; Validate fills in
+	// its defaults and reads --ca-roots into it.
+	Keyless verify.Keyless
+	CARoots string
+	// PublicKey is --key's content, read by Validate.
+	PublicKey     []byte
 	Repository    string
 	Commit        string
 	Severity      []string
@@ -29,6 +39,7 @@ type Verify struct {
 func NewVerify(getenv func(string) string) *Verify {
 	return &Verify{
 		Repository:    getenv("GITHUB_REPOSITORY"),
+		Keyless:       verify.Keyless{Issuer: verify.GitHubIssuer},
 		Severity:      []string{"HIGH", "CRITICAL"},
 		Username:      getenv("GITHUB_ACTOR"),
 		TokenEnv:      "GITHUB_TOKEN",
@@ -39,7 +50,13 @@ func NewVerify(getenv func(string) string) *Verify {
 
 // Bind registers verify's flags on fs.
 func (v *Verify) Bind(fs *pflag.FlagSet) {
-	fs.StringVar(&v.Key, "key", v.Key, "PEM public key the image must be signed with (cosign.pub)")
+	fs.StringVar(&v.Key, "key", v.Key, "PEM public key the image must be signed with (cosign.pub); without it, keyless")
+	fs.StringVar(&v.Keyless.Identity, "certificate-identity", "", "keyless: the signer's identity, e.g. https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main")
+	fs.StringVar(&v.Keyless.IdentityRegexp, "certificate-identity-regexp", "", "keyless: a pattern the signer's identity must match (default: any workflow of --repository)")
+	fs.StringVar(&v.Keyless.Issuer, "certificate-oidc-issuer", v.Keyless.Issuer, "keyless: the signer's OIDC issuer")
+	fs.StringVar(&v.CARoots, "ca-roots", "", "keyless: PEM file of the Fulcio certificates to trust, for a private Sigstore (default: Sigstore's public roots)")
+	fs.BoolVar(&v.Keyless.IgnoreSCT, "insecure-ignore-sct", false, "keyless: accept certificates without a CT log timestamp (a Fulcio without a CT log)")
+	fs.BoolVar(&v.Keyless.IgnoreTlog, "insecure-ignore-tlog", false, "keyless: accept signatures that are not in a transparency log")
 	fs.StringVar(&v.Repository, "repository", v.Repository, "OWNER/REPO on GitHub the provenance must name (env GITHUB_REPOSITORY)")
 	fs.StringVar(&v.Commit, "commit", v.Commit, "full commit SHA the provenance must name (default: any, and it is printed)")
 	fs.StringSliceVar(&v.Severity, "severity", v.Severity, "severities that fail the newest scan ("+strings.Join(Severities, ",")+")")
@@ -55,25 +72,14 @@ func (v *Verify) Validate(getenv func(string) string) error {
 	if _, err := name.ParseReference(v.Image, name.StrictValidation); err != nil {
 		return usage("verify: %q is not an image reference (%v): pass registry/name:tag or registry/name@sha256:...", v.Image, err)
 	}
-	if v.Key == "" {
-		return usage("verify needs --key cosign.pub: keyless verification is not available in this version")
-	}
-	data, err := os.ReadFile(v.Key)
-	if err != nil {
-		return usage("--key: %v", err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return usage("--key %s: not a PEM public key: pass cosign.pub from `cosign generate-key-pair`, not the private key", v.Key)
-	}
-	if _, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil {
-		return usage("--key %s: %v", v.Key, err)
-	}
 	if v.Repository == "" {
 		return usage("verify needs --repository OWNER/REPO (or GITHUB_REPOSITORY): the repository the image must be built from")
 	}
 	if err := checkRepository(v.Repository); err != nil {
 		return usage("--repository: %q is not a GitHub OWNER/REPO: %v", v.Repository, err)
+	}
+	if err := v.checkSigner(); err != nil {
+		return err
 	}
 	if v.Commit != "" && !shaRE.MatchString(v.Commit) {
 		return usage("--commit: %q is not a full 40-character lower-case hex commit SHA", v.Commit)
@@ -89,6 +95,57 @@ func (v *Verify) Validate(getenv func(string) string) error {
 	}
 	if v.EngineTimeout <= 0 {
 		return usage("--engine-timeout must be positive, e.g. 3m")
+	}
+	return nil
+}
+
+// checkSigner reads --key, or checks the keyless policy and reads
+// --ca-roots.
+func (v *Verify) checkSigner() error {
+	k := &v.Keyless
+	keyless := k.Identity != "" || k.IdentityRegexp != "" || v.CARoots != "" || k.IgnoreSCT || k.IgnoreTlog
+	if v.Key != "" {
+		if keyless {
+			return usage("--key and the keyless flags (--certificate-*, --ca-roots, --insecure-ignore-*) contradict each other: verify a key or an identity")
+		}
+		data, err := os.ReadFile(v.Key)
+		if err != nil {
+			return usage("--key: %v", err)
+		}
+		block, _ := pem.Decode(data)
+		if block == nil || block.Type != "PUBLIC KEY" {
+			return usage("--key %s: not a PEM public key: pass cosign.pub from `cosign generate-key-pair`, not the private key", v.Key)
+		}
+		if _, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil {
+			return usage("--key %s: %v", v.Key, err)
+		}
+		v.PublicKey = data
+		return nil
+	}
+	if k.Identity != "" && k.IdentityRegexp != "" {
+		return usage("--certificate-identity and --certificate-identity-regexp contradict each other: pass one")
+	}
+	if k.IdentityRegexp != "" {
+		if _, err := regexp.Compile(k.IdentityRegexp); err != nil {
+			return usage("--certificate-identity-regexp: %v", err)
+		}
+	}
+	if k.Identity == "" && k.IdentityRegexp == "" {
+		// Any workflow of the repository, at any ref.
+		k.IdentityRegexp = "^" + regexp.QuoteMeta("https://github.com/"+v.Repository+"/.github/workflows/") + "[^@]+@refs/"
+	}
+	if u, err := url.Parse(k.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return usage("--certificate-oidc-issuer: %q is not an issuer URL such as %s", k.Issuer, verify.GitHubIssuer)
+	}
+	if v.CARoots != "" {
+		data, err := os.ReadFile(v.CARoots)
+		if err != nil {
+			return usage("--ca-roots: %v", err)
+		}
+		if block, _ := pem.Decode(data); block == nil || block.Type != "CERTIFICATE" {
+			return usage("--ca-roots %s: no PEM certificate in it: pass the Fulcio root (and intermediates) as PEM", v.CARoots)
+		}
+		k.Roots = data
 	}
 	return nil
 }

@@ -34,17 +34,31 @@ type PublishInput struct {
 	// LatestGuard, when set, decides from the commit latest points at now
 	// ("" if none) whether this run may move it, and if not, why.
 	LatestGuard func(ctx context.Context, revision string) (ok bool, why string)
-	// SignKey (a cosign private key) and SignPassword sign every pushed
-	// digest and attest the top one; nil: unsigned.
-	SignKey, SignPassword *dagger.Secret
-	// Attest is what the attestations record; required with SignKey.
+	// Sign signs every pushed digest and attests the top one; nil:
+	// unsigned.
+	Sign *Signing
+	// Attest is what the attestations record; required with Sign.
 	Attest *attest.Run
-	// Scan is the scan stage's result, attested with SignKey.
+	// Scan is the scan stage's result, attested with Sign.
 	Scan *ScanResult
 	// From, when set, is a digest already in Repository to publish as it is
 	// (a promotion): no push of image content, no provenance (the build's
 	// stands), only the new scan is attested.
 	From string
+}
+
+// Signing is how gantry-publish signs: with Key (a cosign private key)
+// and its Password, or keyless, with a certificate from FulcioURL for the
+// OIDC token IDToken returns.
+type Signing struct {
+	Key, Password *dagger.Secret
+	// IDToken returns a fresh token as a secret. It is called as the
+	// publish starts: a token requested when the run began may have
+	// expired by then.
+	IDToken func(context.Context) (*dagger.Secret, error)
+	// FulcioURL and RekorURL are the keyless services; RekorURL "": no
+	// transparency log.
+	FulcioURL, RekorURL string
 }
 
 // Publish pushes every platform's image as one index with gantry-publish,
@@ -90,16 +104,27 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		args = append(args, "--insecure")
 	}
 	var attested []string
-	if in.SignKey != nil {
+	if sg := in.Sign; sg != nil {
 		atts, attArgs, names, err := attestations(env, in, time.Now())
 		if err != nil {
 			return nil, err
 		}
 		attested = names
 		args = append(args, attArgs...)
-		ctr = ctr.WithMountedDirectory("/in/att", atts, dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"}).
-			WithSecretVariable("GANTRY_SIGN_KEY", in.SignKey).
-			WithSecretVariable("COSIGN_PASSWORD", in.SignPassword)
+		ctr = ctr.WithMountedDirectory("/in/att", atts, dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"})
+		if sg.Key != nil {
+			ctr = ctr.WithSecretVariable("GANTRY_SIGN_KEY", sg.Key).WithSecretVariable("COSIGN_PASSWORD", sg.Password)
+		} else {
+			tok, err := sg.IDToken(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
+			}
+			ctr = ctr.WithSecretVariable("GANTRY_ID_TOKEN", tok)
+			args = append(args, "--fulcio-url", sg.FulcioURL)
+			if sg.RekorURL != "" {
+				args = append(args, "--rekor-url", sg.RekorURL)
+			}
+		}
 	}
 	ctr = ctr.WithMountedTemp("/tmp")
 	var got push.Result
@@ -115,11 +140,14 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	}
 	// What was signed and attested is what was asked for: gantry-publish
 	// read each back through cosign's verification or failed.
-	if in.SignKey != nil {
+	if in.Sign != nil {
 		if len(got.Signed) == 0 {
 			return nil, fmt.Errorf("gantry-publish signed nothing")
 		}
-		res.Signed, res.Attestations = got.Signed, attested
+		if in.Sign.Key == nil && got.Identity == "" {
+			return nil, fmt.Errorf("gantry-publish signed keyless but names no certified identity")
+		}
+		res.Signed, res.Attestations, res.Identity, res.Issuer = got.Signed, attested, got.Identity, got.Issuer
 		fmt.Fprintf(log, "signed %d digest(s); attested %s\n", len(res.Signed), strings.Join(attested, ", "))
 	}
 	for _, ref := range res.Refs {

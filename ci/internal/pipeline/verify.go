@@ -14,10 +14,11 @@ import (
 
 // VerifyInput is what verifying a published image takes.
 type VerifyInput struct {
-	Image      string // a tag or a digest
-	PublicKey  []byte // PEM
-	Repository string // https://github.com/OWNER/REPO
-	Commit     string // "" accepts any
+	Image      string          // a tag or a digest
+	PublicKey  []byte          // PEM; or
+	Keyless    *verify.Keyless // who must have signed keylessly
+	Repository string          // https://github.com/OWNER/REPO
+	Commit     string          // "" accepts any
 	Severity   []string
 	Username   string
 	Token      *dagger.Secret // nil: anonymous
@@ -37,7 +38,7 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (verify.Report, error)
 	if err != nil {
 		return verify.Report{}, err
 	}
-	args := []string{"/gantry-publish", "--verify", in.Image, "--key", "/in/key.pub",
+	args := []string{"/gantry-publish", "--verify", in.Image,
 		"--expect-repository", in.Repository, "--severity", strings.Join(in.Severity, ","), "--username", in.Username}
 	if in.Commit != "" {
 		args = append(args, "--expect-commit", in.Commit)
@@ -45,8 +46,17 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (verify.Report, error)
 	if env.Images.Insecure(ref.Context().RegistryStr()) {
 		args = append(args, "--insecure")
 	}
-	key := env.Client.Directory().WithNewFile("key.pub", string(in.PublicKey)).File("key.pub")
-	ctr := publisherBase(env, in.Publisher, in.Token).WithFile("/in/key.pub", key)
+	ctr := publisherBase(env, in.Publisher, in.Token)
+	switch k := in.Keyless; {
+	case k != nil:
+		args = append(args, k.Args("/in/roots.pem")...)
+		if len(k.Roots) > 0 {
+			ctr = ctr.WithFile("/in/roots.pem", env.Client.Directory().WithNewFile("roots.pem", string(k.Roots)).File("roots.pem"))
+		}
+	default:
+		args = append(args, "--key", "/in/key.pub")
+		ctr = ctr.WithFile("/in/key.pub", env.Client.Directory().WithNewFile("key.pub", string(in.PublicKey)).File("key.pub"))
+	}
 	var rep verify.Report
 	if err := runPublisher(ctx, env, ctr, args, &rep); err != nil {
 		return verify.Report{}, fmt.Errorf("verifying %s: %w", in.Image, err)

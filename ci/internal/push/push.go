@@ -53,6 +53,11 @@ type Result struct {
 	// manifest's); Attestations the predicate types attested on Digest.
 	Signed       []string `json:"signed,omitempty"`
 	Attestations []string `json:"attestations,omitempty"`
+	// Identity and Issuer are what a keyless signature's certificate
+	// certifies: the signer (for GitHub Actions, the workflow file at a
+	// ref) and its OIDC issuer.
+	Identity string `json:"identity,omitempty"`
+	Issuer   string `json:"issuer,omitempty"`
 }
 
 // remote resolves the request's repository and the options, for a given

@@ -30,6 +30,7 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/rekor/pkg/generated/client"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
@@ -58,9 +59,12 @@ type Attestation struct {
 	Predicate []byte
 }
 
-// Signer signs with a cosign key pair.
+// Signer signs with a cosign key pair or, keyless, with an ephemeral key
+// and its Fulcio certificate.
 type Signer struct {
-	sv signature.SignerVerifier
+	sv          signature.SignerVerifier
+	cert, chain []byte        // PEM; keyless only
+	rekor       *client.Rekor // keyless with a transparency log
 }
 
 // LoadKey decrypts a cosign-format private key (what `cosign
@@ -95,7 +99,11 @@ func (s *Signer) Sign(ctx context.Context, digests []name.Digest, ropts []remote
 		if err != nil {
 			return fmt.Errorf("signing %s: %w", d, err)
 		}
-		sig, err := static.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
+		opts, err := s.sigOpts(signatureUpload(ctx, raw, payload))
+		if err != nil {
+			return fmt.Errorf("signing %s: %w", d, err)
+		}
+		sig, err := static.NewSignature(payload, base64.StdEncoding.EncodeToString(raw), opts...)
 		if err != nil {
 			return fmt.Errorf("signing %s: %w", d, err)
 		}
@@ -139,8 +147,12 @@ func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, 
 		if err != nil {
 			return fmt.Errorf("signing the %s attestation of %s: %w", a.Type, d, err)
 		}
-		att, err := static.NewAttestation(env, static.WithLayerMediaType(types.DssePayloadType),
-			static.WithAnnotations(map[string]string{"predicateType": uri}))
+		opts, err := s.sigOpts(envelopeUpload(ctx, env))
+		if err != nil {
+			return fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
+		}
+		att, err := static.NewAttestation(env, append(opts, static.WithLayerMediaType(types.DssePayloadType),
+			static.WithAnnotations(map[string]string{"predicateType": uri}))...)
 		if err != nil {
 			return err
 		}
@@ -155,9 +167,10 @@ func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, 
 }
 
 // Verifier checks signatures and attestations against one public key, as
-// `cosign verify --key` and `cosign verify-attestation --key` do offline.
+// `cosign verify --key` and `cosign verify-attestation --key` do offline,
+// or against a keyless policy (NewKeylessVerifier).
 type Verifier struct {
-	v signature.Verifier
+	base cosign.CheckOpts // all but the registry and claim checks
 }
 
 // NewVerifier reads a PEM public key.
@@ -170,21 +183,26 @@ func NewVerifier(pemBytes []byte) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the public key: %w", err)
 	}
-	return &Verifier{v: v}, nil
+	return keyVerifier(v), nil
 }
 
-// Verifier returns the key's own verifier.
-func (s *Signer) Verifier() *Verifier { return &Verifier{v: s.sv} }
+// keyVerifier checks against a key. No transparency log: key-based
+// signatures made offline have no Rekor entry, as with `cosign verify
+// --insecure-ignore-tlog`.
+func keyVerifier(v signature.Verifier) *Verifier {
+	return &Verifier{base: cosign.CheckOpts{SigVerifier: v, IgnoreTlog: true}}
+}
+
+// Verifier returns the verifier of the signer's own key, which reads back
+// what it signed. (For a keyless signer that is the ephemeral key: the
+// read-back checks what was stored, not who Fulcio certified.)
+func (s *Signer) Verifier() *Verifier { return keyVerifier(s.sv) }
 
 func (v *Verifier) opts(ropts []remote.Option, claims func(oci.Signature, v1.Hash, map[string]any) error) *cosign.CheckOpts {
-	// No transparency log: key-based signatures made offline have no
-	// Rekor entry, as with `cosign verify --insecure-ignore-tlog`.
-	return &cosign.CheckOpts{
-		RegistryClientOpts: []ociremote.Option{ociremote.WithRemoteOptions(ropts...)},
-		SigVerifier:        v.v,
-		IgnoreTlog:         true,
-		ClaimVerifier:      claims,
-	}
+	co := v.base
+	co.RegistryClientOpts = []ociremote.Option{ociremote.WithRemoteOptions(ropts...)}
+	co.ClaimVerifier = claims
+	return &co
 }
 
 // VerifySignature checks that d has a signature by this key.

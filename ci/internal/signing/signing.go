@@ -1,7 +1,8 @@
 // Package signing decides how a run signs what it publishes (--sign,
-// --sign-key, COSIGN_PASSWORD) and checks the key and its password on the
-// host, before the engine is contacted, so that a wrong password is a usage
-// error and not a failed publish.
+// --sign-key, COSIGN_PASSWORD, GitHub Actions' OIDC token) and checks the
+// key and its password, or that a token can be had, on the host before the
+// engine is contacted, so that a wrong password or a missing id-token
+// permission is a usage error and not a failed publish.
 //
 // The key is opened the way cosign.LoadPrivateKey opens it (the same PEM
 // types, go-securesystemslib's encrypted envelope, PKCS #8), without
@@ -10,6 +11,7 @@
 package signing
 
 import (
+	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
@@ -19,6 +21,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 )
@@ -37,9 +40,10 @@ var Modes = []string{Auto, Keyless, Key, Off}
 // PEM block types of cosign private keys (cosign's keys.go).
 var keyTypes = []string{"ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY"}
 
-// Plan is how a run signs.
+// Plan is how a run signs: with Key, Keyless, or neither (unsigned).
 type Plan struct {
-	Key *KeyPair // nil: unsigned
+	Key     *KeyPair
+	Keyless *KeylessPlan
 	// Unsigned says why nothing is signed, for the summary's "Unsigned:".
 	Unsigned string
 }
@@ -52,6 +56,16 @@ type KeyPair struct {
 	ID       string // sha256 of the public key's DER encoding
 }
 
+// KeylessPlan is a keyless signature: an ephemeral key, certified by Fulcio
+// for the job's OIDC identity.
+type KeylessPlan struct {
+	// Token returns a fresh OIDC token for Fulcio (one lives minutes).
+	Token func(context.Context) (string, error)
+	// Claims are those of the token requested when the run was planned.
+	Claims              Claims
+	FulcioURL, RekorURL string // RekorURL "": no transparency log
+}
+
 // Input is what the decision is made from.
 type Input struct {
 	Mode     string // one of Modes, already validated
@@ -59,33 +73,37 @@ type Input struct {
 	Password string // $COSIGN_PASSWORD
 	// HasPassword says COSIGN_PASSWORD is set (an empty password is valid).
 	HasPassword bool
-	// OIDC says the GitHub Actions OIDC token can be requested
-	// (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are set).
-	OIDC   bool
-	Getenv func(string) string
+	// OIDC is GitHub Actions' token service, nil when the job has none
+	// (no `id-token: write`, or not in Actions).
+	OIDC *ActionsOIDC
+	// FulcioURL and RekorURL are where keyless signatures go; RekorURL ""
+	// means no transparency log.
+	FulcioURL, RekorURL string
+	// Publishing says the run pushes; only then is a token requested.
+	Publishing bool
+	Now        func() time.Time
+	Getenv     func(string) string
 }
 
 // Decide resolves --sign and opens the key. Errors name the bad input and
 // how to fix it.
-func Decide(in Input) (Plan, error) {
+func Decide(ctx context.Context, in Input) (Plan, error) {
 	mode := in.Mode
 	if mode == Auto {
 		switch {
 		case in.KeyRef != "":
 			mode = Key
-		case in.OIDC:
-			// Keyless signing needs Fulcio and Rekor; this version does not
-			// sign keyless yet, and says so rather than fail.
-			return Plan{Unsigned: "keyless signing is not available in this version; pass --sign-key to sign with a key"}, nil
+		case in.OIDC != nil:
+			mode = Keyless
 		default:
-			return Plan{Unsigned: "no --sign-key given (and no GitHub OIDC token)"}, nil
+			return Plan{Unsigned: "no --sign-key given, and no GitHub OIDC token (`permissions: id-token: write`) for keyless signing"}, nil
 		}
 	}
 	switch mode {
 	case Off:
 		return Plan{Unsigned: "--sign off"}, nil
 	case Keyless:
-		return Plan{}, fmt.Errorf("--sign keyless is not available in this version: sign with a key (--sign key --sign-key FILE)")
+		return keyless(ctx, in)
 	}
 	if in.KeyRef == "" {
 		return Plan{}, fmt.Errorf("--sign key needs --sign-key FILE or --sign-key env://VAR (a key from `cosign generate-key-pair`)")
@@ -102,6 +120,27 @@ func Decide(in Input) (Plan, error) {
 		return Plan{}, fmt.Errorf("--sign-key %s: %w", in.KeyRef, err)
 	}
 	return Plan{Key: kp}, nil
+}
+
+// keyless plans a keyless signature and, when the run publishes, requests
+// a token now, so that a job that can't get one fails before the engine is
+// contacted.
+func keyless(ctx context.Context, in Input) (Plan, error) {
+	if in.OIDC == nil {
+		return Plan{}, fmt.Errorf("--sign keyless needs GitHub Actions' OIDC token: give the job `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is unset), or sign with --sign-key")
+	}
+	k := &KeylessPlan{Token: in.OIDC.Token, FulcioURL: in.FulcioURL, RekorURL: in.RekorURL}
+	if !in.Publishing {
+		return Plan{Keyless: k}, nil
+	}
+	raw, err := in.OIDC.Token(ctx)
+	if err != nil {
+		return Plan{}, fmt.Errorf("--sign keyless: %v", err)
+	}
+	if k.Claims, err = ReadClaims(raw, in.Now()); err != nil {
+		return Plan{}, fmt.Errorf("--sign keyless: %v", err)
+	}
+	return Plan{Keyless: k}, nil
 }
 
 // readKey reads a file or, for env://VAR, the variable VAR.

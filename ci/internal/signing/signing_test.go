@@ -2,10 +2,23 @@ package signing
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 )
@@ -43,15 +56,14 @@ func TestDecide(t *testing.T) {
 		{name: "a public key", in: Input{Mode: Key, KeyRef: pubFile, HasPassword: true}, err: `"PUBLIC KEY", not an encrypted cosign private key`},
 		{name: "not PEM", in: Input{Mode: Key, KeyRef: junk, HasPassword: true}, err: "not a PEM file"},
 		{name: "empty key variable", in: Input{Mode: Key, KeyRef: "env://NOPE", HasPassword: true}, err: "$NOPE is empty"},
-		{name: "keyless is not available", in: Input{Mode: Keyless, OIDC: true}, err: "not available"},
-		{name: "auto in Actions without a key", in: Input{Mode: Auto, OIDC: true}, unsigned: "keyless signing is not available"},
+		{name: "keyless without a token service", in: Input{Mode: Keyless, Publishing: true}, err: "`permissions: id-token: write`"},
 		{name: "auto without a key", in: Input{Mode: Auto}, unsigned: "no --sign-key"},
 		{name: "off", in: Input{Mode: Off, KeyRef: keyFile}, unsigned: "--sign off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.in.Getenv = getenv
-			p, err := Decide(tt.in)
+			p, err := Decide(context.Background(), tt.in)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want it to say %q", err, tt.err)
@@ -74,5 +86,110 @@ func TestDecide(t *testing.T) {
 				t.Errorf("public key differs from cosign's:\n%s\nwant\n%s", p.Key.Public, keys.PublicBytes)
 			}
 		})
+	}
+}
+
+// tokenService is GitHub Actions' token endpoint as a job sees it: a bearer
+// request token in, {"value": JWT} out, the JWT's claims given.
+func tokenService(t *testing.T, claims map[string]any) (*ActionsOIDC, *atomic.Int64) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.Header.Get("Authorization") != "Bearer request-s3cret" || r.URL.Query().Get("audience") != Audience ||
+			r.URL.Query().Get("api-version") != "2.0" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		if claims == nil {
+			fmt.Fprint(w, `{"value":"not.a.jwt"}`)
+			return
+		}
+		raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"value": raw})
+	}))
+	t.Cleanup(srv.Close)
+	return &ActionsOIDC{URL: srv.URL + "/token?api-version=2.0", RequestToken: "request-s3cret"}, &calls
+}
+
+func TestDecideKeyless(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	claims := func(exp time.Time) map[string]any {
+		return map[string]any{"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/app:ref:refs/heads/main",
+			"job_workflow_ref": "acme/app/.github/workflows/ci.yml@refs/heads/main", "exp": exp.Unix()}
+	}
+	good, _ := tokenService(t, claims(now.Add(5*time.Minute)))
+	expired, _ := tokenService(t, claims(now.Add(-time.Second)))
+	junk, _ := tokenService(t, nil)
+	wrong := *good
+	wrong.RequestToken = "guess"
+	unreachable := &ActionsOIDC{URL: "http://127.0.0.1:1/token?api-version=2.0", RequestToken: "request-s3cret"}
+
+	tests := []struct {
+		name string
+		in   Input
+		err  string // part of the error; "" for a keyless plan
+	}{
+		{name: "keyless", in: Input{Mode: Keyless, OIDC: good}},
+		{name: "auto in Actions", in: Input{Mode: Auto, OIDC: good}},
+		{name: "expired token", in: Input{Mode: Keyless, OIDC: expired}, err: "the OIDC token expired at 2026-12-02T09:59:59Z"},
+		{name: "not a JWT", in: Input{Mode: Keyless, OIDC: junk}, err: "the OIDC token is not a JWT"},
+		{name: "refused", in: Input{Mode: Keyless, OIDC: &wrong}, err: "401 Unauthorized"},
+		{name: "unreachable", in: Input{Mode: Keyless, OIDC: unreachable}, err: "requesting the OIDC token from 127.0.0.1:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Publishing, tt.in.Now = true, func() time.Time { return now }
+			tt.in.FulcioURL, tt.in.RekorURL = "https://fulcio.example", "https://rekor.example"
+			p, err := Decide(context.Background(), tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want it to say %q", err, tt.err)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("the error shows the request token: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := p.Keyless
+			if k == nil || p.Key != nil || p.Unsigned != "" {
+				t.Fatalf("plan = %+v, want keyless", p)
+			}
+			if k.Claims.Issuer != "https://token.actions.githubusercontent.com" || k.Claims.JobWorkflowRef != "acme/app/.github/workflows/ci.yml@refs/heads/main" {
+				t.Errorf("claims = %+v", k.Claims)
+			}
+			if k.FulcioURL != "https://fulcio.example" || k.RekorURL != "https://rekor.example" {
+				t.Errorf("services = %s, %s", k.FulcioURL, k.RekorURL)
+			}
+			if _, err := k.Token(context.Background()); err != nil {
+				t.Errorf("a fresh token: %v", err)
+			}
+		})
+	}
+}
+
+func TestKeylessDryRunRequestsNoToken(t *testing.T) {
+	svc, calls := tokenService(t, map[string]any{"iss": "x", "sub": "y", "exp": time.Now().Add(time.Hour).Unix()})
+	p, err := Decide(context.Background(), Input{Mode: Keyless, OIDC: svc, Now: time.Now})
+	if err != nil || p.Keyless == nil {
+		t.Fatalf("plan = %+v, %v", p, err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("a run that does not publish requested %d token(s)", n)
 	}
 }

@@ -17,6 +17,43 @@ type Expect struct {
 	Severity   []string // the scan gate to re-apply to the newest scan
 }
 
+// GitHubIssuer is the OIDC issuer of GitHub Actions' tokens.
+const GitHubIssuer = "https://token.actions.githubusercontent.com"
+
+// Keyless is who must have signed an image keylessly, and which Sigstore
+// to trust, as cosign's --certificate-* flags say it.
+type Keyless struct {
+	// Identity (exact) or IdentityRegexp is the certificate's subject;
+	// Issuer its OIDC issuer.
+	Identity, IdentityRegexp, Issuer string
+	// Roots holds PEM Fulcio certificates; empty: Sigstore's public roots.
+	Roots []byte
+	// IgnoreSCT and IgnoreTlog are cosign's --insecure-ignore-sct and
+	// --insecure-ignore-tlog, for a Sigstore without a CT log or Rekor.
+	IgnoreSCT, IgnoreTlog bool
+}
+
+// Args are gantry-publish --verify's flags for k, with the roots (if
+// any) in the file rootsPath.
+func (k Keyless) Args(rootsPath string) []string {
+	args := []string{"--certificate-oidc-issuer", k.Issuer}
+	if k.Identity != "" {
+		args = append(args, "--certificate-identity", k.Identity)
+	} else {
+		args = append(args, "--certificate-identity-regexp", k.IdentityRegexp)
+	}
+	if len(k.Roots) > 0 {
+		args = append(args, "--ca-roots", rootsPath)
+	}
+	if k.IgnoreSCT {
+		args = append(args, "--insecure-ignore-sct")
+	}
+	if k.IgnoreTlog {
+		args = append(args, "--insecure-ignore-tlog")
+	}
+	return args
+}
+
 // Check is one verdict.
 type Check struct {
 	Name   string `json:"name"`

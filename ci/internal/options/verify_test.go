@@ -1,0 +1,107 @@
+package options
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestVerifyValidate(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A P-256 public key and a self-signed CA certificate, as cosign and
+	// Fulcio write them.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := write("cosign.pub", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	cert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := write("roots.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert})))
+	junk := write("junk", "not pem")
+	img := "ghcr.io/acme/app:1.2.3"
+	tests := []struct {
+		name string
+		args []string
+		err  string
+		// identity is the keyless identity pattern the image must match,
+		// checked against these subjects.
+		matches, misses []string
+	}{
+		{name: "key", args: []string{img, "--key", pub}},
+		{name: "keyless by default: any workflow of the repository", args: []string{img},
+			matches: []string{"https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main", "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"},
+			misses:  []string{"https://github.com/acme/app-fork/.github/workflows/ci.yml@refs/heads/main", "https://github.com/evil/app/.github/workflows/ci.yml@refs/heads/main", "https://github.com/acme/app/.github/workflows/ci.yml"}},
+		{name: "keyless, one identity", args: []string{img, "--certificate-identity", "https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main"}},
+		{name: "keyless, private Sigstore", args: []string{img, "--ca-roots", roots, "--insecure-ignore-sct", "--insecure-ignore-tlog", "--certificate-oidc-issuer", "http://127.0.0.1:5555"}},
+		{name: "key and identity", args: []string{img, "--key", pub, "--certificate-identity", "x"}, err: "--key and the keyless flags"},
+		{name: "identity and pattern", args: []string{img, "--certificate-identity", "x", "--certificate-identity-regexp", "y"}, err: "contradict each other: pass one"},
+		{name: "bad pattern", args: []string{img, "--certificate-identity-regexp", "("}, err: "--certificate-identity-regexp: error parsing regexp"},
+		{name: "bad issuer", args: []string{img, "--certificate-oidc-issuer", "github"}, err: `--certificate-oidc-issuer: "github" is not an issuer URL`},
+		{name: "roots not PEM", args: []string{img, "--ca-roots", junk}, err: "no PEM certificate in it"},
+		{name: "roots missing", args: []string{img, "--ca-roots", filepath.Join(dir, "nope")}, err: "--ca-roots: open"},
+		{name: "a private key as --key", args: []string{img, "--key", roots}, err: "not a PEM public key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewVerify(func(k string) string { return map[string]string{"GITHUB_REPOSITORY": "acme/app"}[k] })
+			fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
+			v.Bind(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			v.Image = fs.Arg(0)
+			err := v.Validate(func(string) string { return "" })
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want it to say %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (v.PublicKey != nil) != (v.Key != "") {
+				t.Errorf("PublicKey read = %v with --key %q", v.PublicKey != nil, v.Key)
+			}
+			if v.CARoots != "" && len(v.Keyless.Roots) == 0 {
+				t.Error("--ca-roots not read")
+			}
+			if v.Key == "" && v.Keyless.Identity == "" && v.Keyless.IdentityRegexp == "" {
+				t.Error("keyless with no identity to check")
+			}
+			for _, s := range append(tt.matches, tt.misses...) {
+				ok := regexp.MustCompile(v.Keyless.IdentityRegexp).MatchString(s)
+				if want := !slices.Contains(tt.misses, s); ok != want {
+					t.Errorf("identity %q matches = %v, want %v (pattern %s)", s, ok, want, v.Keyless.IdentityRegexp)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,204 @@
+package sign
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/fulcio/pkg/api"
+	rclient "github.com/sigstore/rekor/pkg/client"
+	"github.com/sigstore/rekor/pkg/generated/client"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/oauthflow"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/oauth2"
+)
+
+// Keyless is where a keyless signer gets its certificate, and with what.
+type Keyless struct {
+	FulcioURL string
+	// IDToken is the OIDC identity token Fulcio certifies (in GitHub
+	// Actions, the workflow's, for audience "sigstore").
+	IDToken string
+	// RekorURL is the transparency log every signature and attestation is
+	// entered in; empty: none (a private Sigstore without one).
+	RekorURL string
+}
+
+// NewKeyless makes an ephemeral key pair and has Fulcio certify it for
+// the token's identity, as `cosign sign` does without --key: the key
+// never leaves this process, and the certificate (valid for minutes) goes
+// with each signature.
+func NewKeyless(ctx context.Context, k Keyless) (*Signer, error) {
+	fulcioURL, err := url.Parse(k.FulcioURL)
+	if err != nil {
+		return nil, fmt.Errorf("Fulcio URL %q: %w", k.FulcioURL, err)
+	}
+	priv, err := cosign.GeneratePrivateKey()
+	if err != nil {
+		return nil, fmt.Errorf("making the ephemeral key: %w", err)
+	}
+	sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	// The proof of possession Fulcio asks for: the token's subject, signed.
+	tok, err := (&oauthflow.StaticTokenGetter{RawToken: k.IDToken}).GetIDToken(nil, oauth2.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the OIDC token: %w", err)
+	}
+	proof, err := sv.SignMessage(strings.NewReader(tok.Subject))
+	if err != nil {
+		return nil, err
+	}
+	pub, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := api.NewClient(fulcioURL, api.WithUserAgent("gantry")).SigningCert(api.CertificateRequest{
+		PublicKey: api.Key{Content: pub}, SignedEmailAddress: proof}, k.IDToken)
+	if err != nil {
+		return nil, fmt.Errorf("getting a signing certificate from %s: %w", k.FulcioURL, err)
+	}
+	s := &Signer{sv: sv, cert: resp.CertPEM, chain: resp.ChainPEM}
+	if k.RekorURL != "" {
+		if s.rekor, err = rclient.GetRekorClient(k.RekorURL, rclient.WithUserAgent("gantry")); err != nil {
+			return nil, fmt.Errorf("Rekor URL %q: %w", k.RekorURL, err)
+		}
+	}
+	return s, nil
+}
+
+// Certificate returns the signing certificate, parsed; nil for a key.
+func (s *Signer) Certificate() (*x509.Certificate, error) {
+	if s.cert == nil {
+		return nil, nil
+	}
+	certs, err := cryptoutils.UnmarshalCertificatesFromPEM(s.cert)
+	if err != nil || len(certs) == 0 {
+		return nil, fmt.Errorf("reading the signing certificate: %v", err)
+	}
+	return certs[0], nil
+}
+
+// Chain returns the PEM certificate chain Fulcio returned (its
+// intermediates and root); nil for a key.
+func (s *Signer) Chain() []byte { return s.chain }
+
+// sigOpts are what goes with a signature or attestation besides the
+// payload: the certificate chain and, with a transparency log, the entry
+// that upload made (its signed timestamp proves the certificate was valid
+// when the signature was made, long after it expired).
+func (s *Signer) sigOpts(upload func(r *client.Rekor, cert []byte) (*cbundle.RekorBundle, error)) ([]static.Option, error) {
+	if s.cert == nil {
+		return nil, nil
+	}
+	opts := []static.Option{static.WithCertChain(s.cert, s.chain)}
+	if s.rekor != nil {
+		b, err := upload(s.rekor, s.cert)
+		if err != nil {
+			return nil, fmt.Errorf("entering it in the transparency log: %w", err)
+		}
+		opts = append(opts, static.WithBundle(b))
+	}
+	return opts, nil
+}
+
+// signatureUpload enters a signature of payload in Rekor.
+func signatureUpload(ctx context.Context, raw, payload []byte) func(*client.Rekor, []byte) (*cbundle.RekorBundle, error) {
+	return func(r *client.Rekor, cert []byte) (*cbundle.RekorBundle, error) {
+		sum := sha256.New()
+		sum.Write(payload)
+		e, err := cosign.TLogUpload(ctx, r, raw, sum, cert)
+		if err != nil {
+			return nil, err
+		}
+		return cbundle.EntryToBundle(e), nil
+	}
+}
+
+// envelopeUpload enters a DSSE envelope in Rekor.
+func envelopeUpload(ctx context.Context, env []byte) func(*client.Rekor, []byte) (*cbundle.RekorBundle, error) {
+	return func(r *client.Rekor, cert []byte) (*cbundle.RekorBundle, error) {
+		e, err := cosign.TLogUploadDSSEEnvelope(ctx, r, env, cert)
+		if err != nil {
+			return nil, err
+		}
+		return cbundle.EntryToBundle(e), nil
+	}
+}
+
+// Policy is who must have signed keylessly, and which Sigstore to trust.
+type Policy struct {
+	// Roots holds the PEM certificates of the Fulcio to trust (root and
+	// intermediates). Empty: Sigstore's public-good instance, whose roots,
+	// CT log and Rekor keys come from its TUF repository, as cosign does.
+	Roots []byte
+	// Identity and Issuer are the certificate's subject (for GitHub
+	// Actions, https://github.com/OWNER/REPO/.github/workflows/F@REF) and
+	// OIDC issuer, exact; IdentityRegexp matches the subject instead.
+	Identity, IdentityRegexp, Issuer string
+	// IgnoreSCT accepts certificates without a CT log's timestamp (a
+	// Fulcio without a CT log); IgnoreTlog accepts signatures that are not
+	// in a transparency log, which then verify only while the certificate
+	// is valid.
+	IgnoreSCT, IgnoreTlog bool
+}
+
+// NewKeylessVerifier checks signatures against p, as `cosign verify
+// --certificate-identity … --certificate-oidc-issuer …` does.
+func NewKeylessVerifier(ctx context.Context, p Policy) (*Verifier, error) {
+	if p.Issuer == "" || (p.Identity == "") == (p.IdentityRegexp == "") {
+		return nil, errors.New("a keyless policy needs an issuer and one of an identity or an identity pattern")
+	}
+	co := cosign.CheckOpts{
+		Identities: []cosign.Identity{{Issuer: p.Issuer, Subject: p.Identity, SubjectRegExp: p.IdentityRegexp}},
+		IgnoreSCT:  p.IgnoreSCT,
+		IgnoreTlog: p.IgnoreTlog,
+	}
+	if len(p.Roots) == 0 {
+		tm, err := cosign.TrustedRoot()
+		if err != nil {
+			return nil, fmt.Errorf("reading Sigstore's trusted root: %w", err)
+		}
+		co.TrustedMaterial = tm
+		return &Verifier{base: co}, nil
+	}
+	certs, err := cryptoutils.UnmarshalCertificatesFromPEM(p.Roots)
+	if err != nil || len(certs) == 0 {
+		return nil, fmt.Errorf("reading the Fulcio roots: no PEM certificates (%v)", err)
+	}
+	co.RootCerts, co.IntermediateCerts = x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range certs {
+		if isSelfSigned(c) {
+			co.RootCerts.AddCert(c)
+		} else {
+			co.IntermediateCerts.AddCert(c)
+		}
+	}
+	// A private Sigstore's log keys, from where cosign reads them
+	// (SIGSTORE_REKOR_PUBLIC_KEY, SIGSTORE_CT_LOG_PUBLIC_KEY_FILE).
+	if !p.IgnoreTlog {
+		if co.RekorPubKeys, err = cosign.GetRekorPubs(ctx); err != nil {
+			return nil, fmt.Errorf("reading the Rekor public keys: %w", err)
+		}
+	}
+	if !p.IgnoreSCT {
+		if co.CTLogPubKeys, err = cosign.GetCTLogPubs(ctx); err != nil {
+			return nil, fmt.Errorf("reading the CT log public keys: %w", err)
+		}
+	}
+	return &Verifier{base: co}, nil
+}
+
+func isSelfSigned(c *x509.Certificate) bool {
+	return c.IsCA && c.CheckSignatureFrom(c) == nil
+}

@@ -1,0 +1,117 @@
+package signing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Audience is the audience Fulcio accepts tokens for.
+const Audience = "sigstore"
+
+// ActionsOIDC is GitHub Actions' OIDC token service, as a job with
+// `permissions: id-token: write` reaches it: ACTIONS_ID_TOKEN_REQUEST_URL,
+// with ACTIONS_ID_TOKEN_REQUEST_TOKEN as the bearer.
+type ActionsOIDC struct {
+	URL, RequestToken string
+	Client            *http.Client // nil: a client with a 30 s timeout
+}
+
+// ActionsFromEnv is the token service of this job, or nil when the job
+// can't request tokens.
+func ActionsFromEnv(getenv func(string) string) *ActionsOIDC {
+	u, t := getenv("ACTIONS_ID_TOKEN_REQUEST_URL"), getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+	if u == "" || t == "" {
+		return nil
+	}
+	return &ActionsOIDC{URL: u, RequestToken: t}
+}
+
+// Token requests a token for Audience. Tokens live minutes, so the
+// pipeline asks for a fresh one right before it signs.
+func (a *ActionsOIDC) Token(ctx context.Context) (string, error) {
+	u, err := url.Parse(a.URL)
+	if err != nil {
+		return "", fmt.Errorf("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("audience", Audience)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.RequestToken)
+	req.Header.Set("Accept", "application/json")
+	c := a.Client
+	if c == nil {
+		c = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		// The URL's query may carry a credential: name the host only.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return "", fmt.Errorf("requesting the OIDC token from %s: %v", u.Host, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("reading the OIDC token from %s: %v", u.Host, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("requesting the OIDC token from %s: %s", u.Host, resp.Status)
+	}
+	var out struct{ Value string }
+	if err := json.Unmarshal(body, &out); err != nil || out.Value == "" {
+		return "", fmt.Errorf("the OIDC token service at %s answered without a token", u.Host)
+	}
+	return out.Value, nil
+}
+
+// Claims are the parts of an OIDC token the plan names.
+type Claims struct {
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	// JobWorkflowRef is GitHub's OWNER/REPO/.github/workflows/F@REF, which
+	// Fulcio certifies as https://github.com/ + it.
+	JobWorkflowRef string           `json:"job_workflow_ref"`
+	Expiry         *jwt.NumericDate `json:"exp"`
+}
+
+// tokenAlgorithms are the signature algorithms of OIDC tokens (RFC 7518).
+var tokenAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.PS256, jose.PS384, jose.PS512, jose.EdDSA}
+
+// ReadClaims reads a token's claims without checking its signature
+// (Fulcio does that) and checks it names an issuer and a subject and has
+// not expired at now.
+func ReadClaims(raw string, now time.Time) (Claims, error) {
+	tok, err := jwt.ParseSigned(raw, tokenAlgorithms)
+	if err != nil {
+		return Claims{}, fmt.Errorf("the OIDC token is not a JWT: %v", err)
+	}
+	var c Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
+		return Claims{}, fmt.Errorf("reading the OIDC token's claims: %v", err)
+	}
+	switch {
+	case c.Issuer == "" || c.Subject == "":
+		return Claims{}, errors.New("the OIDC token names no issuer or subject")
+	case c.Expiry == nil:
+		return Claims{}, errors.New("the OIDC token has no expiry")
+	case !c.Expiry.Time().After(now):
+		return Claims{}, fmt.Errorf("the OIDC token expired at %s", c.Expiry.Time().UTC().Format(time.RFC3339))
+	}
+	return c, nil
+}
