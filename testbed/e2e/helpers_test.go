@@ -166,7 +166,8 @@ func runWatching(t *testing.T, dir string, env map[string]string, watch func(lin
 	cmd := exec.Command(gantry(t), args...)
 	cmd.Dir = dir
 	cmd.Env = os.Environ()
-	for _, k := range []string{"GITHUB_ACTIONS", "GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF", "GITHUB_EVENT_NAME", "GITHUB_TOKEN", "GITHUB_ACTOR", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"} {
+	for _, k := range []string{"GITHUB_ACTIONS", "GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF", "GITHUB_EVENT_NAME", "GITHUB_TOKEN", "GITHUB_ACTOR", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY",
+		"ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"} {
 		cmd.Env = append(cmd.Env, k+"=")
 	}
 	// Each run gets its own run cache unless the test shares one: a passed

@@ -69,7 +69,14 @@ type statement struct {
 // returns their statements.
 func attestations(t *testing.T, pub, ref, typ string) []statement {
 	t.Helper()
-	out, err := cosignVerify(t, "verify-attestation", "--key", pub, "--type", typ, ref)
+	return attestationsBy(t, []string{"--key", pub}, ref, typ)
+}
+
+// attestationsBy is attestations for the signer cosign's flags name (a key
+// or a keyless identity).
+func attestationsBy(t *testing.T, signer []string, ref, typ string) []statement {
+	t.Helper()
+	out, err := cosignVerify(t, append(append([]string{"verify-attestation", "--type", typ}, signer...), ref)...)
 	if err != nil {
 		t.Fatalf("cosign verify-attestation --type %s %s failed", typ, ref)
 	}

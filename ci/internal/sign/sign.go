@@ -198,6 +198,19 @@ func keyVerifier(v signature.Verifier) *Verifier {
 // read-back checks what was stored, not who Fulcio certified.)
 func (s *Signer) Verifier() *Verifier { return keyVerifier(s.sv) }
 
+// Signer names who the verifier accepts, for messages: "the key", or the
+// keyless identity and issuer.
+func (v *Verifier) Signer() string {
+	if len(v.base.Identities) == 0 {
+		return "the key"
+	}
+	id := v.base.Identities[0]
+	if id.Subject != "" {
+		return fmt.Sprintf("%s (issuer %s)", id.Subject, id.Issuer)
+	}
+	return fmt.Sprintf("an identity matching %s (issuer %s)", id.SubjectRegExp, id.Issuer)
+}
+
 func (v *Verifier) opts(ropts []remote.Option, claims func(oci.Signature, v1.Hash, map[string]any) error) *cosign.CheckOpts {
 	co := v.base
 	co.RegistryClientOpts = []ociremote.Option{ociremote.WithRemoteOptions(ropts...)}

@@ -1,6 +1,6 @@
 // Package bed brings Gantry's offline test bed up and down: a Docker engine,
 // two local registries, a Dagger engine built from source, stand-in images,
-// a Trivy DB, Compose and cosign. `up` reads top to bottom in Up as a plan
+// a Trivy DB, Compose, cosign and Fulcio. `up` reads top to bottom in Up as a plan
 // of steps and what each needs first.
 package bed
 
@@ -22,6 +22,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/dockercli"
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
+	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
 	"github.com/gantry-ci/gantry/testbed/internal/rootfs"
 	"github.com/gantry-ci/gantry/testbed/internal/standin"
@@ -112,6 +113,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// and read only by steps that need it (after it is done).
 	var (
 		daggerBin, composeBin, trivyBin, cosignBin string
+		fulcioBin                                  string
 		engineLayer, golangLayer, postgresLayer    string
 		engineImage                                v1.Image
 		staticLayer                                v1.Layer
@@ -149,7 +151,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	}, regTasks...)
 
 	// Go builds, one after the other (two cores): Dagger, Compose, Trivy,
-	// cosign.
+	// cosign, Fulcio.
 	buildDagger := p.add("build-dagger", func(ctx context.Context, s *step.Step) error {
 		var err error
 		daggerBin, err = daggerbuild.Build(ctx, s, b.cache)
@@ -165,11 +167,16 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		trivyBin, err = standin.BuildTrivy(ctx, s, b.cache)
 		return err
 	}, buildCompose)
-	p.add("build-cosign", func(ctx context.Context, s *step.Step) error {
+	buildCosign := p.add("build-cosign", func(ctx context.Context, s *step.Step) error {
 		var err error
 		cosignBin, err = cosign.Build(ctx, s, b.cache)
 		return err
 	}, buildTrivy)
+	p.add("build-fulcio", func(ctx context.Context, s *step.Step) error {
+		var err error
+		fulcioBin, err = fulcio.Build(ctx, s, b.cache)
+		return err
+	}, buildCosign)
 
 	// Debian root file systems, one after the other (network-bound),
 	// alongside the Go builds.
@@ -300,6 +307,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		RuntimeImage:  standin.TagOf(set.Runtime),
 		PostgresImage: standin.TagOf(set.Postgres),
 		CosignBin:     cosign.Bin(cosignBin),
+		FulcioBin:     fulcio.Bin(fulcioBin),
 	}
 	if err := b.state.WriteEnv(env); err != nil {
 		return state.Env{}, fmt.Errorf("writing env file: %w", err)
@@ -344,6 +352,9 @@ func (b *Bed) Env(ctx context.Context) (state.Env, error) {
 	}
 	if _, err := os.Stat(env.CosignBin); err != nil {
 		return state.Env{}, fmt.Errorf("cosign missing: %v", err)
+	}
+	if _, err := os.Stat(env.FulcioBin); err != nil {
+		return state.Env{}, fmt.Errorf("fulcio missing: %v", err)
 	}
 	if _, err := os.Stat(env.Images); err != nil {
 		return state.Env{}, fmt.Errorf("image set missing: %v", err)

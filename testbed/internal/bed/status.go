@@ -14,6 +14,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/dockercli"
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
+	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
 )
@@ -90,6 +91,11 @@ func (b *Bed) Status(ctx context.Context, w io.Writer) bool {
 			line("cosign", "%s (%s)", v, env.CosignBin)
 		} else {
 			line("cosign", "%s: %v", env.CosignBin, err)
+		}
+		if v, err := fulcio.BinVersion(ctx, env.FulcioBin); err == nil {
+			line("fulcio", "%s (%s)", v, env.FulcioBin)
+		} else {
+			line("fulcio", "%s: %v", env.FulcioBin, err)
 		}
 	}
 

@@ -83,6 +83,7 @@ type Env struct {
 	RuntimeImage  string // RUNTIME_IMAGE
 	PostgresImage string // POSTGRES_IMAGE
 	CosignBin     string // TESTBED_COSIGN
+	FulcioBin     string // TESTBED_FULCIO
 }
 
 // Vars returns the variables in the order they are printed.
@@ -100,6 +101,7 @@ func (e Env) Vars() [][2]string {
 		{"RUNTIME_IMAGE", e.RuntimeImage},
 		{"POSTGRES_IMAGE", e.PostgresImage},
 		{"TESTBED_COSIGN", e.CosignBin},
+		{"TESTBED_FULCIO", e.FulcioBin},
 	}
 }
 
@@ -166,7 +168,7 @@ func ParseEnv(text string) (Env, error) {
 		AuthRegistry: vals["TESTBED_AUTH_REGISTRY"], AuthUsername: vals["TESTBED_AUTH_USERNAME"],
 		AuthPassword: vals["TESTBED_AUTH_PASSWORD"], GoImage: vals["GO_IMAGE"],
 		RuntimeImage: vals["RUNTIME_IMAGE"], PostgresImage: vals["POSTGRES_IMAGE"],
-		CosignBin: vals["TESTBED_COSIGN"],
+		CosignBin: vals["TESTBED_COSIGN"], FulcioBin: vals["TESTBED_FULCIO"],
 	}
 	return e, e.Validate()
 }

@@ -68,8 +68,8 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 	sts, err := v.VerifyAttestations(ctx, top, ropts)
 	if err != nil {
 		r.Checks = append(r.Checks,
-			verify.Check{Name: "provenance", Detail: "no attestation signed by the key: " + err.Error()},
-			verify.Check{Name: "scan", Detail: "no attestation signed by the key"})
+			verify.Check{Name: "provenance", Detail: "no attestation signed by " + v.Signer() + ": " + err.Error()},
+			verify.Check{Name: "scan", Detail: "no attestation signed by " + v.Signer()})
 		return r, nil
 	}
 	prov, built := provenance(sts, exp)
@@ -86,13 +86,13 @@ func signatures(ctx context.Context, v *sign.Verifier, digests []name.Digest, ro
 			if i > 0 {
 				what = "platform manifest " + d.DigestStr()
 			}
-			return verify.Check{Name: "signature", Detail: fmt.Sprintf("%s has no valid signature by the key: %v", what, err)}
+			return verify.Check{Name: "signature", Detail: fmt.Sprintf("%s has no valid signature by %s: %v", what, v.Signer(), err)}
 		}
 	}
 	if len(digests) == 1 {
-		return verify.Check{Name: "signature", OK: true, Detail: "signed by the key"}
+		return verify.Check{Name: "signature", OK: true, Detail: "signed by " + v.Signer()}
 	}
-	return verify.Check{Name: "signature", OK: true, Detail: fmt.Sprintf("the index and its %d platform manifests are signed by the key", len(digests)-1)}
+	return verify.Check{Name: "signature", OK: true, Detail: fmt.Sprintf("the index and its %d platform manifests are signed by %s", len(digests)-1, v.Signer())}
 }
 
 // provenance passes when some Gantry provenance names the repository and
@@ -131,7 +131,7 @@ func provenance(sts []sign.Statement, exp verify.Expect) (verify.Check, *verify.
 		c.Detail = fmt.Sprintf("built from %s (%s) of %s at %s by %s", best.Commit, cmp.Or(best.Ref, "no ref"), exp.Repository,
 			best.Finished.UTC().Format(time.RFC3339), best.Builder)
 	case len(found) == 0:
-		c.Detail = "no Gantry SLSA provenance signed by the key"
+		c.Detail = "no Gantry SLSA provenance among the verified attestations"
 	default:
 		want := exp.Repository + "@" + cmp.Or(exp.Commit, "any commit")
 		c.Detail = fmt.Sprintf("the provenance names %s, want %s", strings.Join(found, ", "), want)
@@ -163,7 +163,7 @@ func scan(sts []sign.Statement, severity []string) verify.Check {
 		}
 	}
 	if newest == nil {
-		c.Detail = "no scan attestation signed by the key"
+		c.Detail = "no scan attestation among the verified attestations"
 		return c
 	}
 	raw, err := json.Marshal(newest.Scanner.Result)

@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/internal/testenv"
+	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
+	"github.com/gantry-ci/gantry/testbed/internal/oidcissuer"
+)
+
+// fulcioPort is the keyless test's Fulcio (HTTP; gRPC and metrics on the
+// next two ports), outside the test registries' 5002-5009.
+const fulcioPort = 5020
+
+// privateSigstore is a Sigstore on the bed: a stand-in for GitHub Actions'
+// OIDC token service on loopback, and a real Fulcio (ephemeral CA, no CT
+// log) that trusts it, on the bridge address the engine reaches.
+type privateSigstore struct {
+	issuer    *oidcissuer.Issuer
+	fulcioURL string
+	roots     string // PEM file of Fulcio's chain
+}
+
+// startSigstore starts both for a workflow run with claims; they stop with
+// the test.
+func startSigstore(t *testing.T, host string, claims map[string]any) privateSigstore {
+	t.Helper()
+	bin := testenv.Require(t, "the test bed provides Fulcio: run `go run ./testbed up` and source its env file", "TESTBED_FULCIO")[0]
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := oidcissuer.Start(l, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { is.Close() })
+
+	dir := t.TempDir()
+	cfg, err := fulcio.Config(is.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, fulcio.ServeArgs(cfgPath, dir, host, fulcioPort)...)
+	logs, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting fulcio: %v", err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+
+	// Ready when it says it listens for HTTP (it logs one JSON line per
+	// event); the rest of its log goes to the test log.
+	addr := fmt.Sprintf("%s:%d", host, fulcioPort)
+	ready, exited := make(chan struct{}), make(chan []string, 1)
+	go func() {
+		var head []string
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "listening on http at "+addr) {
+				close(ready)
+			}
+			if len(head) < 50 {
+				head = append(head, line)
+			}
+		}
+		exited <- head
+	}()
+	select {
+	case <-ready:
+	case head := <-exited:
+		t.Fatalf("fulcio exited before it listened on %s:\n%s", addr, strings.Join(head, "\n"))
+	case <-time.After(time.Minute):
+		t.Fatalf("fulcio did not listen on %s within a minute", addr)
+	}
+
+	// It says so just before it calls ListenAndServe (cmd/app/http.go), so
+	// its port may refuse for a moment longer: poll it, within the minute.
+	url := "http://" + addr
+	resp, err := getWhenListening(url+"/api/v1/rootCert", time.Minute)
+	if err != nil {
+		t.Fatalf("reading Fulcio's root: %v", err)
+	}
+	defer resp.Body.Close()
+	chain, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(chain), "BEGIN CERTIFICATE") {
+		t.Fatalf("Fulcio's root: %s %q %v", resp.Status, chain, err)
+	}
+	roots := filepath.Join(dir, "roots.pem")
+	if err := os.WriteFile(roots, chain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return privateSigstore{issuer: is, fulcioURL: url, roots: roots}
+}
+
+// getWhenListening GETs url, retrying while the connection is refused
+// (the server has yet to listen), for up to wait.
+func getWhenListening(url string, wait time.Duration) (*http.Response, error) {
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := http.Get(url)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			return resp, err
+		}
+		<-tick.C
+	}
+}
+
+// env is a job's environment with `permissions: id-token: write`.
+func (s privateSigstore) env() map[string]string {
+	return map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": s.issuer.TokenURL(), "ACTIONS_ID_TOKEN_REQUEST_TOKEN": s.issuer.RequestToken}
+}
+
+// cosignKeyless are cosign's flags for a keyless signer on this Sigstore.
+func (s privateSigstore) cosignKeyless(identity string) []string {
+	return []string{"--certificate-identity", identity, "--certificate-oidc-issuer", s.issuer.URL,
+		"--ca-roots", s.roots, "--insecure-ignore-sct"}
+}
+
+// A run in a job that may request OIDC tokens signs keylessly by default:
+// Fulcio certifies the workflow's identity, and the real cosign accepts
+// the signature and attestations for that identity and for no other; so
+// does `gantry verify`. What this does not reach: Rekor (there is none on
+// the bed, so --rekor-url off and cosign's --insecure-ignore-tlog), SCTs
+// (no CT log) and Sigstore's public TUF roots.
+func TestKeylessSigning(t *testing.T) {
+	reg := bed(t)
+	t.Parallel()
+	dir := copyRepo(t, nil)
+	sha := headSHA(t, dir)
+	const workflow = ".github/workflows/ci.yml"
+	ss := startSigstore(t, strings.Split(reg, ":")[0], oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/heads/main", sha, workflow))
+	identity := "https://github.com/gantry-ci/gantry/" + workflow + "@refs/heads/main"
+	image := uniqueImage("keyless")
+	env := ss.env()
+	env["GITHUB_TOKEN"] = "x"
+	res := run(t, dir, env, "--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/gantry",
+		"--fulcio-url", ss.fulcioURL, "--rekor-url", "off")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0", res.code)
+	}
+	if want := "Signed keyless as `" + identity + "` (OIDC issuer `" + ss.issuer.URL + "`"; !strings.Contains(res.stdout, want) {
+		t.Errorf("the summary does not say %q:\n%s", want, res.stdout)
+	}
+	// One token to plan the run, a fresh one to sign with.
+	if n := ss.issuer.Issued.Load(); n != 2 {
+		t.Errorf("%d tokens requested, want 2", n)
+	}
+	repo := reg + "/" + image
+	latest := repo + ":latest"
+	if _, err := cosignVerify(t, append(append([]string{"verify"}, ss.cosignKeyless(identity)...), latest)...); err != nil {
+		t.Errorf("cosign verify --certificate-identity %s %s failed", identity, latest)
+	}
+	other := "https://github.com/gantry-ci/gantry/.github/workflows/release.yml@refs/heads/main"
+	if _, err := cosignVerify(t, append(append([]string{"verify"}, ss.cosignKeyless(other)...), latest)...); err == nil {
+		t.Errorf("cosign verify accepts %s as signed by %s", latest, other)
+	}
+	for _, typ := range []string{"cyclonedx", "vuln"} {
+		if sts := attestationsBy(t, ss.cosignKeyless(identity), latest, typ); len(sts) != 1 {
+			t.Errorf("%d %s attestations, want 1", len(sts), typ)
+		}
+	}
+	prov := attestationsBy(t, ss.cosignKeyless(identity), latest, "slsaprovenance1")
+	if len(prov) != 1 {
+		t.Fatalf("%d provenance attestations, want 1", len(prov))
+	}
+	var p struct {
+		BuildDefinition struct{ ExternalParameters struct{ Commit string } }
+	}
+	if err := json.Unmarshal(prov[0].Predicate, &p); err != nil || p.BuildDefinition.ExternalParameters.Commit != sha {
+		t.Errorf("the provenance names commit %q (%v), want %s", p.BuildDefinition.ExternalParameters.Commit, err, sha)
+	}
+
+	keyless := []string{"--certificate-oidc-issuer", ss.issuer.URL, "--ca-roots", ss.roots, "--insecure-ignore-sct", "--insecure-ignore-tlog"}
+	// By default verify accepts any workflow of --repository.
+	if res := verifyImage(t, dir, append(keyless, "--repository", "gantry-ci/gantry", "--commit", sha, latest)...); res.code != exitOK ||
+		strings.Count(res.stdout, "✓") != 3 {
+		t.Errorf("verify keyless: exit %d, want 0 and three passing checks:\n%s", res.code, res.stdout)
+	}
+	if res := verifyImage(t, dir, append(keyless, "--certificate-identity", other, "--repository", "gantry-ci/gantry", latest)...); res.code != exitUnverified ||
+		!strings.Contains(res.stdout, "✗ signature") {
+		t.Errorf("verify keyless as %s: exit %d, want %d and a failed signature:\n%s", other, res.code, exitUnverified, res.stdout)
+	}
+	if res := verifyImage(t, dir, append(keyless, "--repository", "gantry-ci/other", latest)...); res.code != exitUnverified ||
+		!strings.Contains(res.stdout, "✗ signature") {
+		t.Errorf("verify keyless for another repository: exit %d, want %d and a failed signature:\n%s", res.code, exitUnverified, res.stdout)
+	}
+}
+
+// Keyless signing that can't get a token is bad input: exit 2 with one
+// line, before the engine is contacted (it points nowhere here).
+func TestKeylessWithoutATokenExits2(t *testing.T) {
+	reg := bed(t)
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := oidcissuer.Start(l, oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/heads/main", strings.Repeat("a", 40), ".github/workflows/ci.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer is.Close()
+	dir := copyRepo(t, nil)
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{name: "no id-token permission", args: []string{"--sign", "keyless"}, want: "`permissions: id-token: write`"},
+		{name: "refused", env: map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": is.TokenURL(), "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "wrong-request-token"},
+			want: "401 Unauthorized"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"GITHUB_TOKEN": "x", "_EXPERIMENTAL_DAGGER_RUNNER_HOST": "tcp://127.0.0.1:1"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			image := uniqueImage("notoken")
+			res := run(t, dir, env, append([]string{"--registry", reg, "--image", image, "--username", "e2e", "--engine-timeout", "5s"}, tt.args...)...)
+			if res.code != exitUsage {
+				t.Fatalf("exit %d, want %d", res.code, exitUsage)
+			}
+			if !strings.Contains(res.stderr, tt.want) || strings.Count(strings.TrimSpace(res.stderr), "\n") != 0 {
+				t.Errorf("stderr = %q, want one line saying %q", res.stderr, tt.want)
+			}
+			if strings.Contains(res.stderr, "wrong-request-token") {
+				t.Error("the error shows the request token")
+			}
+			if tags := tagsOf(t, reg+"/"+image); len(tags) > 0 {
+				t.Errorf("tags %v were pushed", tags)
+			}
+		})
+	}
+}
