@@ -32,6 +32,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
+	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string) error {
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
 	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
+	cacheStatus := fs.String("cache-status", "", "probe the layer cache at REF and print its status as JSON; publish nothing")
 	verifyRef := fs.String("verify", "", "verify IMAGE (tag or digest) and print the report as JSON; publish nothing")
 	keyFile := fs.String("key", "", "with --verify: the PEM public key the image must be signed with")
 	var policy sign.Policy
@@ -89,6 +91,12 @@ func run(ctx context.Context, args []string) error {
 			return redacted(err, token)
 		}
 		return emit(*output, map[string]string{"revision": rev})
+	}
+
+	if *cacheStatus != "" {
+		st := layercache.Probe(ctx, *cacheStatus, *insecure, auth, remote.DefaultTransport)
+		st.Detail, st.WriteDetail = redact(st.Detail, token), redact(st.WriteDetail, token)
+		return emit(*output, st)
 	}
 
 	if *verifyRef != "" {
@@ -352,5 +360,12 @@ func redacted(err error, token string) error {
 	if token == "" {
 		return err
 	}
-	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), token, "***"))
+	return fmt.Errorf("%s", redact(err.Error(), token))
+}
+
+func redact(s, token string) string {
+	if token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, token, "***")
 }

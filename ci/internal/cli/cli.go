@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/graph"
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/labels"
+	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
@@ -83,13 +84,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 	}
 
+	useLayerCache(in)
 	client, disconnect, err := connect(ctx, opts.EngineTimeout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitInternal
 	}
-	defer disconnect()
+	defer closeSession(in, disconnect, stdout)
 	env := pipeline.Env{Client: client, Images: in.images, RunID: in.id}
+	layers := probeLayerCache(ctx, env, in, stdout, stderr)
 	plan := in.plan(client)
 	var outcome pipeline.Outcome
 	var promoted string
@@ -100,6 +103,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		outcome, err = pipeline.Run(ctx, env, plan, stdout)
 	}
 	s := summarize(in, outcome)
+	s.LayerCache = <-layers
 	report(stdout, getenv, s)
 	if err != nil {
 		var f *graph.Failure
@@ -214,6 +218,13 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 		DefaultBranch: opts.DefaultBranch, Latest: opts.Latest, Releases: git.Tags})
 	if err != nil {
 		return nil, err
+	}
+	if lc := opts.LayerCache; lc != "off" {
+		for _, t := range plan.Tags {
+			if lc == opts.Registry+"/"+opts.Image+":"+t {
+				return nil, &options.UsageError{Msg: fmt.Sprintf("--layer-cache %s is a tag this run publishes: give the cache a tag of its own, e.g. :%s", lc, layercache.DefaultTag)}
+			}
+		}
 	}
 	image := opts.Image
 	if image == "" {

@@ -77,6 +77,7 @@ func runKey(in *inputs) (string, error) {
 	}
 	k.Options.ReportDir, k.Options.EngineTimeout, k.Options.Rerun, k.Options.RunCache = "", 0, false, ""
 	k.Options.ImagesFile, k.Options.AllowDirty = "", false
+	k.Options.LayerCache = "" // where the layers come from changes no output
 	exe, err := os.Executable()
 	if err == nil {
 		k.Gantry, err = runcache.FileDigest(exe)

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
 
+	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/signing"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
@@ -61,6 +62,7 @@ type Options struct {
 	SignKey       string
 	FulcioURL     string
 	RekorURL      string
+	LayerCache    string
 }
 
 // Sigstore's public-good instance, where keyless signatures go by default.
@@ -77,7 +79,7 @@ func New(getenv func(string) string) *Options {
 	if getenv("GITHUB_ACTIONS") == "true" {
 		platforms = []string{"linux/amd64", "linux/arm64"}
 	}
-	return &Options{
+	o := &Options{
 		Source:        ".",
 		Registry:      cmp.Or(getenv("GANTRY_REGISTRY"), "ghcr.io"),
 		Image:         strings.ToLower(repo),
@@ -98,7 +100,9 @@ func New(getenv func(string) string) *Options {
 		Sign:          cmp.Or(getenv("GANTRY_SIGN"), signing.Auto),
 		FulcioURL:     cmp.Or(getenv("GANTRY_FULCIO_URL"), DefaultFulcioURL),
 		RekorURL:      cmp.Or(getenv("GANTRY_REKOR_URL"), DefaultRekorURL),
+		LayerCache:    getenv("GANTRY_LAYER_CACHE"),
 	}
+	return o
 }
 
 // Bind registers every option as a flag on fs.
@@ -128,6 +132,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.FulcioURL, "fulcio-url", o.FulcioURL, "keyless: the Fulcio that certifies the OIDC identity (env GANTRY_FULCIO_URL)")
 	fs.StringVar(&o.RekorURL, "rekor-url", o.RekorURL, "keyless: the Rekor transparency log, or \"off\" for none (env GANTRY_REKOR_URL)")
 	fs.StringVar(&o.SignKey, "sign-key", o.SignKey, "cosign private key to sign with: a file, or env://VAR; its password in COSIGN_PASSWORD")
+	fs.StringVar(&o.LayerCache, "layer-cache", o.LayerCache, "registry REF:TAG to import and export the engine's layer cache, or \"off\" (env GANTRY_LAYER_CACHE; default in GitHub Actions: REGISTRY/IMAGE:buildcache)")
 	fs.StringVar(&o.RunCache, "run-cache", o.RunCache, "directory of passed runs; \"off\" disables it (env GANTRY_RUN_CACHE; default: the user cache directory's gantry/runs)")
 }
 
@@ -260,6 +265,19 @@ func (o *Options) Validate(getenv func(string) string) error {
 	}
 	if o.Sign == signing.Keyless && o.SignKey != "" {
 		return usage("--sign keyless and --sign-key contradict each other: drop one")
+	}
+	if o.LayerCache == "" {
+		// Where every runner starts empty, the cache lives next to the
+		// image; elsewhere the engine's own cache is warm already.
+		o.LayerCache = "off"
+		if getenv("GITHUB_ACTIONS") == "true" && o.Image != "" {
+			o.LayerCache = o.Registry + "/" + o.Image + ":" + layercache.DefaultTag
+		}
+	}
+	if o.LayerCache != "off" {
+		if _, err := name.NewTag(o.LayerCache, name.StrictValidation); err != nil || !strings.Contains(o.LayerCache[strings.LastIndex(o.LayerCache, "/")+1:], ":") {
+			return usage("--layer-cache: %q is not a registry/name:tag reference (e.g. ghcr.io/owner/app:buildcache), or \"off\"", o.LayerCache)
+		}
 	}
 	if err := checkServiceURL("--fulcio-url", o.FulcioURL, false); err != nil {
 		return err

@@ -37,6 +37,39 @@ func TestDefaultsFromGitHubEnvironment(t *testing.T) {
 	if err := o.Validate(env(ghEnv)); err != nil {
 		t.Fatalf("valid CI environment rejected: %v", err)
 	}
+	if o.LayerCache != "ghcr.io/gantry-ci/gantry:buildcache" {
+		t.Errorf("layer cache in CI = %q, want next to the image", o.LayerCache)
+	}
+}
+
+func TestLayerCacheDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{name: "off outside CI", env: map[string]string{}, args: []string{"--dry-run"}, want: "off"},
+		{name: "next to --image in CI", env: ghEnv, args: []string{"--image", "acme/other"}, want: "ghcr.io/acme/other:buildcache"},
+		{name: "the environment's", env: map[string]string{"GANTRY_LAYER_CACHE": "localhost:5000/cache:x"}, args: []string{"--dry-run"}, want: "localhost:5000/cache:x"},
+		{name: "off in CI", env: ghEnv, args: []string{"--layer-cache", "off"}, want: "off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := New(env(tt.env))
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			o.Bind(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Validate(env(tt.env)); err != nil {
+				t.Fatal(err)
+			}
+			if o.LayerCache != tt.want {
+				t.Errorf("layer cache = %q, want %q", o.LayerCache, tt.want)
+			}
+		})
+	}
 }
 
 // validate parses args as flags over the defaults from e, and validates.
@@ -83,6 +116,9 @@ func TestValidate(t *testing.T) {
 		{name: "unknown sign mode", args: []string{"--dry-run", "--sign", "yes"}, want: `--sign: "yes" is not one of auto, keyless, key, off`},
 		{name: "sign off with a key", args: []string{"--dry-run", "--sign", "off", "--sign-key", "k"}, want: "contradict"},
 		{name: "sign key", args: []string{"--dry-run", "--sign", "key", "--sign-key", "k"}},
+		{name: "a layer cache", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app:buildcache"}},
+		{name: "a layer cache without a tag", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app"}, want: `--layer-cache: "ghcr.io/acme/app" is not a registry/name:tag reference`},
+		{name: "a layer cache by digest", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app@sha256:" + strings.Repeat("a", 64)}, want: "--layer-cache:"},
 		{name: "keyless with a key", args: []string{"--dry-run", "--sign", "keyless", "--sign-key", "k"}, want: "--sign keyless and --sign-key contradict"},
 		{name: "private Sigstore", args: []string{"--dry-run", "--fulcio-url", "http://10.0.0.5:5555", "--rekor-url", "off"}},
 		{name: "Fulcio URL without scheme", args: []string{"--dry-run", "--fulcio-url", "fulcio.example.com"}, want: `--fulcio-url: "fulcio.example.com" is not an https:// URL`},

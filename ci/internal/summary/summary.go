@@ -32,6 +32,8 @@ type Summary struct {
 	Refs     []string // registry/name:tag@digest
 	Signing  string   // "Signed …" or "Unsigned: why", for what was published
 	Reports  []string
+	// LayerCache says what the registry layer cache held ("" when off).
+	LayerCache string
 }
 
 // maxFindings bounds the findings table; the full list is in the reports.
@@ -78,6 +80,9 @@ func Markdown(s Summary) string {
 		for _, r := range s.Refs {
 			fmt.Fprintf(&b, "- `%s`\n", r)
 		}
+	}
+	if s.LayerCache != "" {
+		fmt.Fprintf(&b, "\n### Layer cache\n\n%s\n", s.LayerCache)
 	}
 	if len(s.Reports) > 0 {
 		b.WriteString("\n### Reports\n\n")

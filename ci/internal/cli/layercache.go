@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/gantry-ci/gantry/ci/internal/layercache"
+	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+)
+
+// exportTimeout bounds the export at the end of the session, inside the
+// five minutes the SDK gives its session process to exit once closed
+// (engineconn/session.go WaitDelay).
+const exportTimeout = 4*time.Minute + 30*time.Second
+
+// useLayerCache points the Dagger client at the registry layer cache: it
+// reads the variables when it connects (see package layercache). The
+// export runs in the engine's shutdown handler, which the client waits on
+// for only 10 s unless told otherwise; an ephemeral runner that exits
+// before the export ends loses it.
+func useLayerCache(in *inputs) {
+	ref := in.opts.LayerCache
+	if ref == "off" {
+		return
+	}
+	tag, _ := name.NewTag(ref) // validated
+	os.Setenv(layercache.EnvVar, layercache.Config(ref, in.images.Insecure(tag.RegistryStr())))
+	os.Setenv(layercache.ShutdownTimeoutEnvVar, exportTimeout.String())
+}
+
+// closeSession ends the session; with the layer cache, that is when the
+// engine exports it, and it says so and how long it took.
+func closeSession(in *inputs, disconnect func(), stdout io.Writer) {
+	ref := in.opts.LayerCache
+	if ref == "off" {
+		disconnect()
+		return
+	}
+	fmt.Fprintf(stdout, "gantry: exporting the layer cache to %s (failures show only in the engine's log)\n", ref)
+	start := time.Now()
+	disconnect()
+	fmt.Fprintf(stdout, "gantry: session closed in %s\n", time.Since(start).Round(100*time.Millisecond))
+}
+
+// probeLayerCache gives the engine the registry token for the cache (the
+// import runs at the first solve, the export when the session ends, both
+// with the session's credentials), then probes the cache in the
+// background and prints what it found, a warning if it can't serve. The
+// channel yields the summary's line ("" when off).
+func probeLayerCache(ctx context.Context, env pipeline.Env, in *inputs, stdout, stderr io.Writer) <-chan string {
+	out := make(chan string, 1)
+	ref := in.opts.LayerCache
+	if ref == "off" {
+		out <- ""
+		return out
+	}
+	tag, _ := name.NewTag(ref)
+	var token *dagger.Secret
+	if in.token != "" && in.opts.Username != "" {
+		token = env.Client.SetSecret("gantry-registry-token", in.token)
+		if _, err := env.Client.Container().WithRegistryAuth(tag.RegistryStr(), in.opts.Username, token).Sync(ctx); err != nil {
+			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: giving the engine the registry token: %v\n", ref, err)
+		}
+	}
+	go func() {
+		line := func(format string, args ...any) string {
+			return fmt.Sprintf("`%s`: ", ref) + fmt.Sprintf(format, args...)
+		}
+		platform, err := env.Client.DefaultPlatform(ctx)
+		var bin *dagger.File
+		if err == nil {
+			bin, err = pipeline.HostPublisher(env.Client, in.opts.Source)(ctx, platform)
+		}
+		var st layercache.Status
+		if err == nil {
+			st, err = pipeline.ProbeLayerCache(ctx, env, pipeline.LayerCacheInput{Ref: ref, Username: in.opts.Username, Token: token, Publisher: bin})
+		}
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: could not probe it: %v\n", ref, err)
+			out <- line("not probed (%v)", err)
+		case st.Warning() != "":
+			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: %s\n", ref, st.Warning())
+			out <- line("%s. **Warning**: %s.", st.Detail, st.Warning())
+		default:
+			fmt.Fprintf(stdout, "gantry: layer cache %s: %s\n", ref, st.Detail)
+			out <- line("%s; exported when the run ends.", st.Detail)
+		}
+	}()
+	return out
+}

@@ -1,0 +1,187 @@
+// Package layercache puts the engine's layer cache in a registry, so that a
+// runner that starts empty (every GitHub-hosted runner) starts warm.
+//
+// Dagger v0.19.10 still carries BuildKit's remote cache: the client reads
+// _EXPERIMENTAL_DAGGER_CACHE_CONFIG when it connects, and the engine
+// imports from it lazily, at the first solve, and exports to it when the
+// session ends (engine/client/client.go allCacheConfigsFromEnv,
+// engine/server/session.go). Neither reports a failure to the client: an
+// import that fails is a cold run, an export that fails is a line in the
+// engine's log. So Gantry probes the cache itself (Probe, run in the engine
+// by gantry-publish) and says what it found in one line. v0.21 removed this
+// path; an upgrade needs Dagger's cache service instead.
+package layercache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// EnvVar is the variable the Dagger client reads its cache config from.
+const EnvVar = "_EXPERIMENTAL_DAGGER_CACHE_CONFIG"
+
+// ShutdownTimeoutEnvVar is how long the client waits for the engine's
+// shutdown, which runs the export (default 10 s).
+const ShutdownTimeoutEnvVar = "_EXPERIMENTAL_DAGGER_SHUTDOWN_TIMEOUT"
+
+// DefaultTag is the tag of the default cache, next to the image.
+const DefaultTag = "buildcache"
+
+// Config is the value of EnvVar for a registry cache at ref: mode=max
+// exports every intermediate layer (the test stage's, the Dockerfile's
+// build stage), not only the final image's; errors are ignored, as the
+// engine does anyway, but said so.
+func Config(ref string, insecure bool) string {
+	cfg := "type=registry,ref=" + ref + ",mode=max,ignore-error=true"
+	if insecure {
+		cfg += ",registry.insecure=true"
+	}
+	return cfg
+}
+
+// cacheConfigType is the media type of BuildKit's cache config blob.
+const cacheConfigType = "application/vnd.buildkit.cacheconfig.v0"
+
+// States of a probed cache.
+const (
+	Found    = "found"    // a BuildKit cache: the run imports it
+	Empty    = "empty"    // no such tag yet: this run fills it
+	Unusable = "unusable" // unreadable or not a cache: the run is cold
+)
+
+// Status is what probing a cache found.
+type Status struct {
+	State string `json:"state"`
+	// Detail says what was found, or what is wrong, in a phrase.
+	Detail string `json:"detail"`
+	// Writable says a push would be accepted (an upload can be started).
+	Writable bool `json:"writable"`
+	// WriteDetail says why not, when not writable.
+	WriteDetail string `json:"writeDetail,omitempty"`
+}
+
+// Warning is the line to print when the cache can't do its job, or "".
+func (s Status) Warning() string {
+	switch {
+	case s.State == Unusable:
+		return s.Detail + ": this run is cold"
+	case !s.Writable:
+		return "it refuses pushes (" + s.WriteDetail + "): this run won't update it"
+	}
+	return ""
+}
+
+// Probe reads the cache at ref and checks that it may be pushed to.
+func Probe(ctx context.Context, ref string, insecure bool, auth authn.Authenticator, t http.RoundTripper) Status {
+	opts := []name.Option{name.StrictValidation}
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	tag, err := name.NewTag(ref, opts...)
+	if err != nil {
+		return Status{State: Unusable, Detail: fmt.Sprintf("not a tag reference: %v", err)}
+	}
+	st := read(ctx, tag, auth, t)
+	if err := remote.CheckPushPermission(tag, keychain{auth}, t); err != nil {
+		st.WriteDetail = short(err)
+	} else {
+		st.Writable = true
+	}
+	return st
+}
+
+func read(ctx context.Context, tag name.Tag, auth authn.Authenticator, t http.RoundTripper) Status {
+	desc, err := remote.Get(tag, remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(t))
+	var terr *transport.Error
+	if errors.As(err, &terr) && (terr.StatusCode == http.StatusNotFound || hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode)) {
+		return Status{State: Empty, Detail: "empty: this run fills it"}
+	}
+	if err != nil {
+		return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+	}
+	var layers int
+	var size int64
+	switch {
+	case desc.MediaType.IsIndex():
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+		}
+		cache := false
+		for _, m := range im.Manifests {
+			if m.MediaType == cacheConfigType {
+				cache = true
+				continue
+			}
+			layers++
+			size += m.Size
+		}
+		if !cache {
+			return Status{State: Unusable, Detail: "not a BuildKit cache (an index of " + string(desc.MediaType) + " without a cache config)"}
+		}
+	case desc.MediaType.IsImage():
+		img, err := desc.Image()
+		if err != nil {
+			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+		}
+		if m.Config.MediaType != types.MediaType(cacheConfigType) {
+			return Status{State: Unusable, Detail: "not a BuildKit cache (an image whose config is " + string(m.Config.MediaType) + ")"}
+		}
+		for _, l := range m.Layers {
+			layers++
+			size += l.Size
+		}
+	default:
+		return Status{State: Unusable, Detail: "not a BuildKit cache (" + string(desc.MediaType) + ")"}
+	}
+	return Status{State: Found, Detail: fmt.Sprintf("found: %d layers, %s", layers, humanSize(size))}
+}
+
+func hasCode(e *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range e.Errors {
+		for _, c := range codes {
+			if d.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// short is an error's message, at most one line of 200 characters.
+func short(err error) string {
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func humanSize(n int64) string {
+	const mb = 1 << 20
+	if n < mb {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%.0f MiB", float64(n)/mb)
+}
+
+// keychain hands remote.CheckPushPermission the one authenticator.
+type keychain struct{ auth authn.Authenticator }
+
+func (k keychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.auth, nil }
