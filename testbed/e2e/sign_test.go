@@ -159,7 +159,7 @@ func refusingRegistry(t *testing.T, addr string, refuse func(*http.Request) bool
 	inner := registry.New()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if refuse(r) {
-			http.Error(w, `{"errors":[{"code":"DENIED","message":"injected: attestations refused"}]}`, http.StatusForbidden)
+			http.Error(w, `{"errors":[{"code":"DENIED","message":"injected: refused"}]}`, http.StatusForbidden)
 			return
 		}
 		inner.ServeHTTP(w, r)

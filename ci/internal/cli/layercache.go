@@ -85,6 +85,9 @@ func probeLayerCache(ctx context.Context, env pipeline.Env, in *inputs, stdout, 
 		case err != nil:
 			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: could not probe it: %v\n", ref, err)
 			out <- line("not probed (%v)", err)
+		case st.State == layercache.Unusable:
+			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: %s\n", ref, st.Warning())
+			out <- line("**Warning**: %s.", st.Warning())
 		case st.Warning() != "":
 			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: %s\n", ref, st.Warning())
 			out <- line("%s. **Warning**: %s.", st.Detail, st.Warning())

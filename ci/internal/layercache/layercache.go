@@ -120,13 +120,17 @@ func read(ctx context.Context, tag name.Tag, auth authn.Authenticator, t http.Ro
 			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
 		}
 		cache := false
+		seen := map[string]bool{} // an index may list a blob more than once
 		for _, m := range im.Manifests {
 			if m.MediaType == cacheConfigType {
 				cache = true
 				continue
 			}
-			layers++
-			size += m.Size
+			if !seen[m.Digest.String()] {
+				seen[m.Digest.String()] = true
+				layers++
+				size += m.Size
+			}
 		}
 		if !cache {
 			return Status{State: Unusable, Detail: "not a BuildKit cache (an index of " + string(desc.MediaType) + " without a cache config)"}

@@ -28,8 +28,9 @@ func cacheIndex(t *testing.T) v1.ImageIndex {
 		t.Fatal(err)
 	}
 	cfg := static.NewLayer([]byte(`{"layers":[],"records":[]}`), cacheConfigType)
+	// BuildKit lists a blob once per record that uses it.
 	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
-		mutate.IndexAddendum{Add: layer}, mutate.IndexAddendum{Add: cfg})
+		mutate.IndexAddendum{Add: layer}, mutate.IndexAddendum{Add: layer}, mutate.IndexAddendum{Add: cfg})
 }
 
 func TestProbe(t *testing.T) {
@@ -74,7 +75,7 @@ func TestProbe(t *testing.T) {
 		warns       bool
 		warningPart string
 	}{
-		{name: "a cache", ref: "app:buildcache", state: Found, detail: "found: 1 layers", writable: true},
+		{name: "a cache", ref: "app:buildcache", state: Found, detail: "found: 1 layers, 1 KiB", writable: true},
 		{name: "no cache yet", ref: "app:nope", state: Empty, detail: "empty", writable: true},
 		{name: "an image, not a cache", ref: "other:buildcache", state: Unusable, detail: "not a BuildKit cache", writable: true, warns: true, warningPart: "this run is cold"},
 		{name: "a broken registry", ref: "broken/app:buildcache", state: Unusable, detail: "unreadable", warns: true, warningPart: "this run is cold"},
