@@ -17,14 +17,14 @@ ENV GOWORK=off
 ENV GOTOOLCHAIN=local
 WORKDIR /src
 
-# Dependencies first, so that code changes do not invalidate this layer.
+# Dependencies first, so that code changes do not invalidate this layer. In
+# the layer, not a cache mount: a registry layer cache carries layers only,
+# so a fresh builder with one starts with the modules downloaded.
 COPY go.mod go.sum ./
-RUN --mount=type=cache,target=/go/pkg/mod \
-    go mod download
+RUN go mod download
 
 COPY app/ ./app/
-RUN --mount=type=cache,target=/go/pkg/mod \
-    --mount=type=cache,target=/root/.cache/go-build \
+RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath \
       -ldflags "-s -w -X github.com/gantry-ci/gantry/app/internal/version.Version=${VERSION} -X github.com/gantry-ci/gantry/app/internal/version.Commit=${COMMIT}" \

@@ -261,8 +261,7 @@ func lookup(getenv func(string) string, k string) (string, bool) {
 func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	o := in.opts
 	p := pipeline.Plan{
-		Test: pipeline.TestInput{Source: in.uploads.test.dir(client, o.Source), Modules: shippedModules,
-			Layered: o.LayerCache != "off"},
+		Test: pipeline.TestInput{Modules: in.uploads.testModules(client, o.Source), Layered: o.LayerCache != "off"},
 		Build: pipeline.BuildInput{
 			Context: in.uploads.context.dir(client, o.Source),
 			Args: []dagger.BuildArg{

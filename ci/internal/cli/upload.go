@@ -14,18 +14,35 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/options"
+	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 )
 
 // shippedModules are the Go modules that make up what Gantry ships, tested
-// by the test stage: the service (the repository root) and the pipeline.
-// The test bed is a module of its own and is never uploaded.
-var shippedModules = []string{".", "ci"}
+// by the test stage, each with its own files: the service (the repository
+// root) and the pipeline. The test bed is a module of its own and is never
+// uploaded.
+var shippedModules = []struct {
+	dir   string
+	files []string
+}{
+	{".", []string{"go.mod", "go.sum", "app", "internal"}},
+	{"ci", []string{"ci"}},
+}
 
-// shippedPaths are the files of those modules, and the files their tests
-// check: the Dockerfile, its .dockerignore and compose.yaml against the
-// pins, the workflow against its rules.
-var shippedPaths = []string{"go.mod", "go.sum", "app", "internal", "ci", "Dockerfile", ".dockerignore", "compose.yaml", ".github"}
+// checkedPaths are the files the modules' tests check: the Dockerfile, its
+// .dockerignore and compose.yaml against the pins, the workflow against
+// its rules. Every module's upload has them.
+var checkedPaths = []string{"Dockerfile", ".dockerignore", "compose.yaml", ".github"}
+
+// shippedPaths are all of those.
+func shippedPaths() []string {
+	var paths []string
+	for _, m := range shippedModules {
+		paths = append(paths, m.files...)
+	}
+	return append(paths, checkedPaths...)
+}
 
 // trivyignore is the scan's ignore file, at the repository root.
 const trivyignore = ".trivyignore"
@@ -45,9 +62,19 @@ func (u upload) digest(root string) (string, error) {
 
 // uploads are everything a run sends from --source.
 type uploads struct {
-	test        upload // the shipped modules
-	context     upload // the build context, .dockerignore applied
-	trivyignore bool   // whether there is a .trivyignore to send
+	test        upload   // the shipped modules, as the run cache digests them
+	modules     []upload // each shipped module, in the order of shippedModules
+	context     upload   // the build context, .dockerignore applied
+	trivyignore bool     // whether there is a .trivyignore to send
+}
+
+// testModules are the test stage's modules, each its own upload.
+func (u uploads) testModules(c *dagger.Client, root string) []pipeline.Module {
+	var mods []pipeline.Module
+	for i, m := range shippedModules {
+		mods = append(mods, pipeline.Module{Dir: m.dir, Source: u.modules[i].dir(c, root)})
+	}
+	return mods
 }
 
 // neverUploaded are left out of every upload, whatever the .dockerignore
@@ -82,7 +109,10 @@ func planUploads(opts *options.Options) (uploads, error) {
 	}
 	// After the .dockerignore's patterns, so that its exceptions can't bring
 	// them back.
-	u.test = upload{include: shippedPaths, exclude: never}
+	u.test = upload{include: shippedPaths(), exclude: never}
+	for _, m := range shippedModules {
+		u.modules = append(u.modules, upload{include: append(slices.Clone(m.files), checkedPaths...), exclude: never})
+	}
 	u.context = upload{exclude: append(context, never...)}
 	if _, err := os.Stat(filepath.Join(opts.Source, trivyignore)); err == nil {
 		u.trivyignore = true

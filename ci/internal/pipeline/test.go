@@ -8,17 +8,15 @@ import (
 	"strings"
 
 	"dagger.io/dagger"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gantry-ci/gantry/ci/internal/graph"
 )
 
 // TestInput is what the test stage takes.
 type TestInput struct {
-	// Source holds the modules that ship, and nothing else: the test bed
-	// and the docs are never uploaded, tested or part of the key.
-	Source *dagger.Directory
-	// Modules are the module directories in Source to vet and test.
-	Modules []string
+	// Modules are the Go modules that ship, each tested on its own.
+	Modules []Module
 	// Layered keeps the module and build caches in the container's file
 	// system, in layers keyed by go.mod, go.sum and the imported packages,
 	// instead of cache volumes: a registry layer cache carries layers, not
@@ -27,40 +25,73 @@ type TestInput struct {
 	Layered bool
 }
 
-// Test runs go vet and go test in every module of the source, in the pinned
-// Go image, with a PostgreSQL service for the service's integration tests.
-// Each module is tested on its own (GOWORK=off), as it is built.
+// Module is one module to vet and test.
+type Module struct {
+	// Dir is the module's directory in the repository ("." for the root).
+	Dir string
+	// Source holds the module's files, and the files its tests check, at
+	// their repository paths: nothing else, so that a change elsewhere
+	// (another module, the test bed, the docs) leaves its tests cached.
+	Source *dagger.Directory
+}
+
+// Test runs go vet and go test in every module, concurrently, in the
+// pinned Go image, with a PostgreSQL service for the service's
+// integration tests. Each module is tested on its own (GOWORK=off), as it
+// is built.
 func Test(ctx context.Context, env Env, in TestInput, log io.Writer) error {
-	var script strings.Builder
-	script.WriteString("set -e\n")
-	for _, m := range in.Modules {
-		fmt.Fprintf(&script, "echo '== module %s'\n(cd '%s' && go vet ./... && go test -count=1 ./... 2>&1)\n", m, m)
+	codes := make([]int, len(in.Modules))
+	outs := make([]string, len(in.Modules))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, m := range in.Modules {
+		g.Go(func() (err error) {
+			codes[i], outs[i], err = testModule(gctx, env, m, in.Layered)
+			return err
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return graph.WithCode(ExitInternal, err)
+	}
+	var failed []string
+	for i, m := range in.Modules {
+		if codes[i] != 0 {
+			failed = append(failed, fmt.Sprintf("%s (exit %d)", m.Dir, codes[i]))
+			fmt.Fprintf(log, "== module %s\n%s", m.Dir, outs[i])
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("go vet / go test failed in module %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// testModule vets and tests one module and returns go's exit code and,
+// when it failed, what matters of its output.
+func testModule(ctx context.Context, env Env, m Module, layered bool) (int, string, error) {
 	base := goContainer(env)
-	if in.Layered {
+	if layered {
 		var err error
-		if base, err = dependencies(ctx, env, in); err != nil {
-			return graph.WithCode(ExitInternal, err)
+		if base, err = dependencies(ctx, env, m); err != nil {
+			return 0, "", err
 		}
 	}
 	ctr := base.
 		WithServiceBinding("db", postgres(env, "test")).
 		WithEnvVariable("TEST_DATABASE_URL", databaseURL("db")).
 		WithEnvVariable("GOWORK", "off").
-		WithDirectory("/src", in.Source).
-		WithWorkdir("/src").
-		WithExec([]string{"sh", "-c", script.String()}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		WithDirectory("/src", m.Source).
+		WithWorkdir(path.Join("/src", m.Dir)).
+		WithExec([]string{"sh", "-c", "go vet ./... && go test -count=1 ./... 2>&1"}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return graph.WithCode(ExitInternal, fmt.Errorf("running tests: %w", err))
+		return 0, "", fmt.Errorf("running the tests of module %s: %w", m.Dir, err)
 	}
 	if code == 0 {
-		return nil
+		return 0, "", nil
 	}
 	out, _ := ctr.Stdout(ctx)
 	stderr, _ := ctr.Stderr(ctx)
-	fmt.Fprintf(log, "%s\n%s", failingOutput(out), tail(stderr, 40))
-	return fmt.Errorf("go vet / go test failed (exit %d)", code)
+	return code, fmt.Sprintf("%s\n%s", failingOutput(out), tail(stderr, 40)), nil
 }
 
 // Where a layered Go container keeps its caches: in its file system.
@@ -75,39 +106,33 @@ const (
 // compiled packages when the list of imported packages does too. The files
 // it is keyed on are written from their contents, so that an edit
 // elsewhere in the source leaves both layers as they were.
-func dependencies(ctx context.Context, env Env, in TestInput) (*dagger.Container, error) {
+func dependencies(ctx context.Context, env Env, m Module) (*dagger.Container, error) {
 	ctr := env.Client.Container().From(env.Images.Go).
 		WithEnvVariable("GOMODCACHE", layeredModCache).
 		WithEnvVariable("GOCACHE", layeredBuildCache).
 		WithEnvVariable("GOFLAGS", "-mod=readonly").
 		WithEnvVariable("GOWORK", "off")
-	for _, m := range in.Modules {
-		for _, f := range []string{"go.mod", "go.sum"} {
-			data, err := in.Source.File(path.Join(m, f)).Contents(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", path.Join(m, f), err)
-			}
-			ctr = ctr.WithNewFile(path.Join("/deps", m, f), data)
+	for _, f := range []string{"go.mod", "go.sum"} {
+		data, err := m.Source.File(path.Join(m.Dir, f)).Contents(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path.Join(m.Dir, f), err)
 		}
-		ctr = ctr.WithWorkdir(path.Join("/deps", m)).WithExec([]string{"go", "mod", "download"})
+		ctr = ctr.WithNewFile(path.Join("/deps", f), data)
 	}
-	// The packages each module imports, its tests' included, outside the
+	ctr = ctr.WithWorkdir("/deps").WithExec([]string{"go", "mod", "download"})
+	// The packages the module imports, its tests' included, outside the
 	// standard library and the module itself.
 	const listFormat = `{{if and (not .Standard) .Module (not .Module.Main)}}{{.ImportPath}}{{end}}`
-	lister := ctr.WithDirectory("/src", in.Source)
-	for i, m := range in.Modules {
-		list, err := lister.WithWorkdir(path.Join("/src", m)).
-			WithExec([]string{"sh", "-c", fmt.Sprintf("go list -deps -test -f '%s' ./... > /tmp/deps-%d.txt", listFormat, i)}).
-			File(fmt.Sprintf("/tmp/deps-%d.txt", i)).Contents(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing the dependencies of module %s: %w", m, err)
-		}
-		// A package that does not build here is the tests' to report.
-		ctr = ctr.WithNewFile(path.Join("/deps", m, "packages.txt"), list).
-			WithWorkdir(path.Join("/deps", m)).
-			WithExec([]string{"sh", "-c", "xargs -r go build < packages.txt || echo 'some dependencies did not compile; the tests will say'"})
+	list, err := ctr.WithDirectory("/src", m.Source).WithWorkdir(path.Join("/src", m.Dir)).
+		WithExec([]string{"sh", "-c", "go list -deps -test -f '" + listFormat + "' ./... > /tmp/packages.txt"}).
+		File("/tmp/packages.txt").Contents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing the dependencies of module %s: %w", m.Dir, err)
 	}
-	return ctr.WithWorkdir("/"), nil
+	// A package that does not build here is the tests' to report.
+	return ctr.WithNewFile("/deps/packages.txt", list).
+		WithExec([]string{"sh", "-c", "xargs -r go build < packages.txt || echo 'some dependencies did not compile; the tests will say'"}).
+		WithWorkdir("/"), nil
 }
 
 // failingOutput keeps what matters of go test's output: failing tests and
