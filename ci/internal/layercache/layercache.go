@@ -105,7 +105,7 @@ func read(ctx context.Context, tag name.Tag, auth authn.Authenticator, t http.Ro
 		return Status{State: Empty, Detail: "empty: this run fills it"}
 	}
 	if err != nil {
-		return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+		return unreadable(err)
 	}
 	var layers int
 	var size int64
@@ -113,11 +113,11 @@ func read(ctx context.Context, tag name.Tag, auth authn.Authenticator, t http.Ro
 	case desc.MediaType.IsIndex():
 		idx, err := desc.ImageIndex()
 		if err != nil {
-			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+			return unreadable(err)
 		}
 		im, err := idx.IndexManifest()
 		if err != nil {
-			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+			return unreadable(err)
 		}
 		cache := false
 		seen := map[string]bool{} // an index may list a blob more than once
@@ -138,11 +138,11 @@ func read(ctx context.Context, tag name.Tag, auth authn.Authenticator, t http.Ro
 	case desc.MediaType.IsImage():
 		img, err := desc.Image()
 		if err != nil {
-			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+			return unreadable(err)
 		}
 		m, err := img.Manifest()
 		if err != nil {
-			return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
+			return unreadable(err)
 		}
 		if m.Config.MediaType != types.MediaType(cacheConfigType) {
 			return Status{State: Unusable, Detail: "not a BuildKit cache (an image whose config is " + string(m.Config.MediaType) + ")"}
@@ -155,6 +155,10 @@ func read(ctx context.Context, tag name.Tag, auth authn.Authenticator, t http.Ro
 		return Status{State: Unusable, Detail: "not a BuildKit cache (" + string(desc.MediaType) + ")"}
 	}
 	return Status{State: Found, Detail: fmt.Sprintf("found: %d layers, %s", layers, humanSize(size))}
+}
+
+func unreadable(err error) Status {
+	return Status{State: Unusable, Detail: "unreadable (" + short(err) + ")"}
 }
 
 func hasCode(e *transport.Error, codes ...transport.ErrorCode) bool {

@@ -10,8 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 
 	"github.com/gantry-ci/gantry/testbed/internal/cache"
@@ -24,9 +22,6 @@ const (
 	Version = "v1.8.1"
 	// Module is Fulcio's source; its server is the root package.
 	Module = "github.com/sigstore/fulcio"
-	// VersionVar is what `fulcio version` prints as GitVersion (Fulcio's
-	// Makefile sets it).
-	VersionVar = "sigs.k8s.io/release-utils/version.gitVersion"
 )
 
 // Spec is the build of the fulcio binary.
@@ -37,7 +32,7 @@ func Spec() modbuild.Spec {
 		Version:  Version,
 		Packages: []string{"."},
 		Output:   "fulcio",
-		LDFlags:  fmt.Sprintf("-s -w -X %s=%s", VersionVar, Version),
+		LDFlags:  fmt.Sprintf("-s -w -X %s=%s", modbuild.ReleaseUtilsVersionVar, Version),
 		Env:      []string{"CGO_ENABLED=0"},
 	}
 }
@@ -45,19 +40,7 @@ func Spec() modbuild.Spec {
 // Build returns the cache directory holding the built fulcio binary. A
 // fresh build must say it is Version, else it is removed again.
 func Build(ctx context.Context, s *step.Step, c cache.Dir) (string, error) {
-	dir, err := modbuild.Build(ctx, s, c, Spec())
-	if err != nil { // also when cached (a Skipped error)
-		return dir, err
-	}
-	v, err := BinVersion(ctx, Bin(dir))
-	if err == nil && v != Version {
-		err = fmt.Errorf("it says it is %q, want %s", v, Version)
-	}
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("built fulcio %s: %w", Version, err)
-	}
-	return dir, nil
+	return modbuild.BuildReleased(ctx, s, c, Spec(), "fulcio")
 }
 
 // Bin is the fulcio binary in the build's directory.
@@ -65,15 +48,7 @@ func Bin(binDir string) string { return filepath.Join(binDir, "fulcio") }
 
 // BinVersion reports the version the binary at path prints.
 func BinVersion(ctx context.Context, path string) (string, error) {
-	out, err := exec.CommandContext(ctx, path, "version", "--json").Output()
-	if err != nil {
-		return "", err
-	}
-	var info struct{ GitVersion string }
-	if err := json.Unmarshal(out, &info); err != nil {
-		return "", fmt.Errorf("parsing %s version --json: %w", path, err)
-	}
-	return info.GitVersion, nil
+	return modbuild.GitVersion(ctx, path)
 }
 
 // GitHubProvider is Fulcio's name for GitHub Actions' claims mapping.

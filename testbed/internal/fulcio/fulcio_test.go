@@ -12,7 +12,7 @@ func TestSpec(t *testing.T) {
 	if err := sp.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(sp.LDFlags, VersionVar+"="+Version) {
+	if !strings.Contains(sp.LDFlags, "sigs.k8s.io/release-utils/version.gitVersion="+Version) {
 		t.Errorf("ldflags %q do not set the version", sp.LDFlags)
 	}
 	if Bin("/x") != "/x/fulcio" {

@@ -209,3 +209,41 @@ func GoVersion(ctx context.Context) (string, error) {
 	})
 	return goVersion.v, goVersion.err
 }
+
+// BuildReleased is Build for a tool that reports its version the way
+// sigs.k8s.io/release-utils prints it (`BIN version --json`, GitVersion),
+// as cosign and Fulcio do: a fresh build that does not say it is
+// sp.Version is removed again. bin is the binary's name in the output.
+func BuildReleased(ctx context.Context, s *step.Step, c cache.Dir, sp Spec, bin string) (string, error) {
+	dir, err := Build(ctx, s, c, sp)
+	if err != nil { // also when cached (a Skipped error)
+		return dir, err
+	}
+	v, err := GitVersion(ctx, filepath.Join(dir, bin))
+	if err == nil && v != sp.Version {
+		err = fmt.Errorf("it says it is %q, want %s", v, sp.Version)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("built %s %s: %w", sp.Name, sp.Version, err)
+	}
+	return dir, nil
+}
+
+// ReleaseUtilsVersionVar is the variable release-utils prints as
+// GitVersion, which the tools' Makefiles set (release-utils falls back to
+// it when the build info has no module version, as in a module copy).
+const ReleaseUtilsVersionVar = "sigs.k8s.io/release-utils/version.gitVersion"
+
+// GitVersion reports the version the release-utils binary at path prints.
+func GitVersion(ctx context.Context, path string) (string, error) {
+	out, err := exec.CommandContext(ctx, path, "version", "--json").Output()
+	if err != nil {
+		return "", err
+	}
+	var info struct{ GitVersion string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		return "", fmt.Errorf("parsing %s version --json: %w", path, err)
+	}
+	return info.GitVersion, nil
+}
