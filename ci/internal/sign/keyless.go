@@ -89,10 +89,6 @@ func (s *Signer) Certificate() (*x509.Certificate, error) {
 	return certs[0], nil
 }
 
-// Chain returns the PEM certificate chain Fulcio returned (its
-// intermediates and root); nil for a key.
-func (s *Signer) Chain() []byte { return s.chain }
-
 // sigOpts are what goes with a signature or attestation besides the
 // payload: the certificate chain and, with a transparency log, the entry
 // that upload made (its signed timestamp proves the certificate was valid
