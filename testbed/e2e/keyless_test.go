@@ -158,11 +158,13 @@ func TestKeylessSigning(t *testing.T) {
 	image := uniqueImage("keyless")
 	env := ss.env()
 	env["GITHUB_TOKEN"] = "x"
-	res := run(t, dir, env, "--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/gantry",
-		"--fulcio-url", ss.fulcioURL, "--rekor-url", "off")
+	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/gantry",
+		"--fulcio-url", ss.fulcioURL, "--rekor-url", "off"}
+	res := run(t, dir, env, args...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0", res.code)
 	}
+	published := time.Now()
 	if want := "Signed keyless as `" + identity + "` (OIDC issuer `" + ss.issuer.URL + "`"; !strings.Contains(res.stdout, want) {
 		t.Errorf("the summary does not say %q:\n%s", want, res.stdout)
 	}
@@ -208,6 +210,29 @@ func TestKeylessSigning(t *testing.T) {
 	if res := verifyImage(t, dir, append(keyless, "--repository", "gantry-ci/other", latest)...); res.code != exitUnverified ||
 		!strings.Contains(res.stdout, "✗ signature") {
 		t.Errorf("verify keyless for another repository: exit %d, want %d and a failed signature:\n%s", res.code, exitUnverified, res.stdout)
+	}
+
+	// The tag push of that commit, the same workflow at the tag, promotes
+	// the digest main signed: it verifies keylessly against Fulcio's roots
+	// and this workflow's identity. Without Rekor that works only while
+	// main's certificate is valid (10 minutes from its publish).
+	t.Logf("releasing %s after the main run", time.Since(published).Round(time.Second))
+	tested := digestOf(t, repo+":"+sha)
+	gitRun(t, dir, "tag", "v2.0.0")
+	ss.issuer.SetClaims(oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/tags/v2.0.0", sha, workflow))
+	rel := run(t, dir, env, append(args, "--ref", "refs/tags/v2.0.0", "--ca-roots", ss.roots, "--insecure-ignore-sct")...)
+	if rel.code != exitOK {
+		t.Fatalf("releasing: exit %d, want 0", rel.code)
+	}
+	if !strings.Contains(rel.stdout, "signed by workflow gantry-ci/gantry/"+workflow) || !strings.Contains(rel.stdout, "promoted "+tested+" (built ") {
+		t.Errorf("the release does not say it promoted %s, signed by the workflow:\n%s", tested, rel.stdout)
+	}
+	if got := digestOf(t, repo+":2.0.0"); got != tested {
+		t.Errorf("2.0.0 -> %s, want the digest main tested, %s", got, tested)
+	}
+	tagIdentity := "https://github.com/gantry-ci/gantry/" + workflow + "@refs/tags/v2.0.0"
+	if sts := attestationsBy(t, ss.cosignKeyless(tagIdentity), repo+":2.0.0", "vuln"); len(sts) != 1 {
+		t.Errorf("%d scan attestations by %s, want the release's rescan", len(sts), tagIdentity)
 	}
 }
 

@@ -62,7 +62,13 @@ type Options struct {
 	SignKey       string
 	FulcioURL     string
 	RekorURL      string
-	LayerCache    string
+	// CARoots and IgnoreSCT are how a keyless release verifies the image
+	// it would promote, when --fulcio-url is a private Sigstore; Roots is
+	// the file's content, read by Validate.
+	CARoots    string
+	IgnoreSCT  bool
+	Roots      []byte
+	LayerCache string
 }
 
 // Sigstore's public-good instance, where keyless signatures go by default.
@@ -100,6 +106,7 @@ func New(getenv func(string) string) *Options {
 		Sign:          cmp.Or(getenv("GANTRY_SIGN"), signing.Auto),
 		FulcioURL:     cmp.Or(getenv("GANTRY_FULCIO_URL"), DefaultFulcioURL),
 		RekorURL:      cmp.Or(getenv("GANTRY_REKOR_URL"), DefaultRekorURL),
+		CARoots:       getenv("GANTRY_CA_ROOTS"),
 		LayerCache:    getenv("GANTRY_LAYER_CACHE"),
 	}
 	return o
@@ -131,6 +138,8 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Sign, "sign", o.Sign, "sign and attest what is published: auto (a key if --sign-key is given, else keyless where GitHub's OIDC token is available), key, keyless, off (env GANTRY_SIGN)")
 	fs.StringVar(&o.FulcioURL, "fulcio-url", o.FulcioURL, "keyless: the Fulcio that certifies the OIDC identity (env GANTRY_FULCIO_URL)")
 	fs.StringVar(&o.RekorURL, "rekor-url", o.RekorURL, "keyless: the Rekor transparency log, or \"off\" for none (env GANTRY_REKOR_URL)")
+	fs.StringVar(&o.CARoots, "ca-roots", o.CARoots, "keyless promotion: PEM file of the Fulcio certificates to trust, when --fulcio-url is not Sigstore's (env GANTRY_CA_ROOTS)")
+	fs.BoolVar(&o.IgnoreSCT, "insecure-ignore-sct", o.IgnoreSCT, "keyless promotion: accept certificates without a CT log timestamp (a private Fulcio without a CT log)")
 	fs.StringVar(&o.SignKey, "sign-key", o.SignKey, "cosign private key to sign with: a file, or env://VAR; its password in COSIGN_PASSWORD")
 	fs.StringVar(&o.LayerCache, "layer-cache", o.LayerCache, "registry REF:TAG to import and export the engine's layer cache, or \"off\" (env GANTRY_LAYER_CACHE; default in GitHub Actions: REGISTRY/IMAGE:buildcache)")
 	fs.StringVar(&o.RunCache, "run-cache", o.RunCache, "directory of passed runs; \"off\" disables it (env GANTRY_RUN_CACHE; default: the user cache directory's gantry/runs)")
@@ -283,6 +292,18 @@ func (o *Options) Validate(getenv func(string) string) error {
 		return err
 	}
 	if err := checkServiceURL("--rekor-url", o.RekorURL, true); err != nil {
+		return err
+	}
+	if o.CARoots != "" || o.IgnoreSCT {
+		switch {
+		case o.SignKey != "":
+			return usage("--ca-roots and --insecure-ignore-sct are for keyless signing, not --sign-key: drop them")
+		case o.Sign == signing.Key || o.Sign == signing.Off:
+			return usage("--ca-roots and --insecure-ignore-sct are for keyless signing, not --sign %s: drop them", o.Sign)
+		}
+	}
+	var err error
+	if o.Roots, err = readRoots(o.CARoots); err != nil {
 		return err
 	}
 	if !o.Publishing() {

@@ -2,6 +2,8 @@ package options
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -116,6 +118,9 @@ func TestValidate(t *testing.T) {
 		{name: "unknown sign mode", args: []string{"--dry-run", "--sign", "yes"}, want: `--sign: "yes" is not one of auto, keyless, key, off`},
 		{name: "sign off with a key", args: []string{"--dry-run", "--sign", "off", "--sign-key", "k"}, want: "contradict"},
 		{name: "sign key", args: []string{"--dry-run", "--sign", "key", "--sign-key", "k"}},
+		{name: "Fulcio roots with a key", args: []string{"--dry-run", "--sign-key", "k", "--ca-roots", "roots.pem"}, want: "--ca-roots and --insecure-ignore-sct are for keyless signing, not --sign-key: drop them"},
+		{name: "no SCT with signing off", args: []string{"--dry-run", "--sign", "off", "--insecure-ignore-sct"}, want: "not --sign off"},
+		{name: "Fulcio roots missing", args: []string{"--dry-run", "--ca-roots", "/nonexistent/roots.pem"}, want: "--ca-roots: open /nonexistent/roots.pem"},
 		{name: "a layer cache", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app:buildcache"}},
 		{name: "a layer cache without a tag", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app"}, want: `--layer-cache: "ghcr.io/acme/app" is not a registry/name:tag reference`},
 		{name: "a layer cache by digest", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app@sha256:" + strings.Repeat("a", 64)}, want: "--layer-cache:"},
@@ -202,5 +207,32 @@ func TestTokenNeverInErrors(t *testing.T) {
 		if strings.Contains(err.Error(), token) || strings.Contains(err.Error(), "ghp_") {
 			t.Errorf("%v: the token appears in %q", tt.args, err)
 		}
+	}
+}
+
+// A keyless release reads --ca-roots before the engine, for promotion.
+func TestFulcioRootsAreRead(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "roots.pem")
+	roots := "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"
+	if err := os.WriteFile(p, []byte(roots), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := New(env(nil))
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o.Bind(fs)
+	if err := fs.Parse([]string{"--dry-run", "--fulcio-url", "http://10.0.0.5:5555", "--ca-roots", p, "--insecure-ignore-sct"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Validate(env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if string(o.Roots) != roots || !o.IgnoreSCT {
+		t.Errorf("roots %q, ignore SCT %v; want the file's content and true", o.Roots, o.IgnoreSCT)
+	}
+	if err := os.WriteFile(p, []byte("not PEM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Validate(env(nil)); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("a non-PEM --ca-roots: %v, want a usage error", err)
 	}
 }

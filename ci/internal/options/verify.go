@@ -137,17 +137,24 @@ func (v *Verify) checkSigner() error {
 	if u, err := url.Parse(k.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return usage("--certificate-oidc-issuer: %q is not an issuer URL such as %s", k.Issuer, verify.GitHubIssuer)
 	}
-	if v.CARoots != "" {
-		data, err := os.ReadFile(v.CARoots)
-		if err != nil {
-			return usage("--ca-roots: %v", err)
-		}
-		if block, _ := pem.Decode(data); block == nil || block.Type != "CERTIFICATE" {
-			return usage("--ca-roots %s: no PEM certificate in it: pass the Fulcio root (and intermediates) as PEM", v.CARoots)
-		}
-		k.Roots = data
+	var err error
+	k.Roots, err = readRoots(v.CARoots)
+	return err
+}
+
+// readRoots reads --ca-roots, a PEM file of Fulcio certificates ("": none).
+func readRoots(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
 	}
-	return nil
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usage("--ca-roots: %v", err)
+	}
+	if block, _ := pem.Decode(data); block == nil || block.Type != "CERTIFICATE" {
+		return nil, usage("--ca-roots %s: no PEM certificate in it: pass the Fulcio root (and intermediates) as PEM", path)
+	}
+	return data, nil
 }
 
 // checkSeverity validates and upper-cases a severity list in place.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -87,6 +89,18 @@ type Claims struct {
 	// Fulcio certifies as https://github.com/ + it.
 	JobWorkflowRef string           `json:"job_workflow_ref"`
 	Expiry         *jwt.NumericDate `json:"exp"`
+}
+
+// SameWorkflow is a pattern for the certificate identity Fulcio gives any
+// run, at any ref, of the workflow file these claims name: the signer a
+// release may promote the image of (a push to main signs as
+// …/ci.yml@refs/heads/main, its tag as …/ci.yml@refs/tags/v1.2.3).
+func (c Claims) SameWorkflow() (string, error) {
+	workflow, _, ok := strings.Cut(c.JobWorkflowRef, "@")
+	if !ok || strings.Count(workflow, "/") < 2 {
+		return "", fmt.Errorf("the OIDC token names no workflow (job_workflow_ref %q)", c.JobWorkflowRef)
+	}
+	return "^" + regexp.QuoteMeta("https://github.com/"+workflow+"@refs/"), nil
 }
 
 // tokenAlgorithms are the signature algorithms of OIDC tokens (RFC 7518).

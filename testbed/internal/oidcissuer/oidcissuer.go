@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,12 +31,13 @@ type Issuer struct {
 	// URL/token, for RequestToken.
 	URL          string
 	RequestToken string
-	// Claims are what every token says besides iss, aud, iat, nbf, exp.
-	Claims map[string]any
 	// Now is the issuer's clock.
 	Now func() time.Time
 	// Issued counts the tokens handed out.
 	Issued atomic.Int64
+
+	mu     sync.Mutex
+	claims map[string]any // what every token says besides iss, aud, iat, nbf, exp
 
 	key    *rsa.PrivateKey
 	kid    string
@@ -62,7 +64,7 @@ func Start(l net.Listener, claims map[string]any) (*Issuer, error) {
 	}
 	tok := make([]byte, 16)
 	rand.Read(tok)
-	is := &Issuer{URL: "http://" + l.Addr().String(), RequestToken: hex.EncodeToString(tok), Claims: claims,
+	is := &Issuer{URL: "http://" + l.Addr().String(), RequestToken: hex.EncodeToString(tok), claims: claims,
 		Now: time.Now, key: key, kid: kid, signer: signer}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", is.discovery)
@@ -75,6 +77,14 @@ func Start(l net.Listener, claims map[string]any) (*Issuer, error) {
 
 // Close stops the server.
 func (is *Issuer) Close() error { return is.srv.Close() }
+
+// SetClaims makes the tokens issued from now on say claims: the next
+// job, say a tag push after a push to main.
+func (is *Issuer) SetClaims(claims map[string]any) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.claims = claims
+}
 
 // TokenURL is what ACTIONS_ID_TOKEN_REQUEST_URL holds.
 func (is *Issuer) TokenURL() string { return is.URL + "/token?api-version=2.0" }
@@ -103,12 +113,14 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request token", http.StatusUnauthorized)
 		return
 	}
+	is.mu.Lock()
+	claims := maps.Clone(is.claims)
+	is.mu.Unlock()
 	aud := r.URL.Query().Get("audience")
 	if aud == "" {
-		aud = "https://github.com/" + fmt.Sprint(is.Claims["repository_owner"])
+		aud = "https://github.com/" + fmt.Sprint(claims["repository_owner"])
 	}
 	now := is.Now()
-	claims := maps.Clone(is.Claims)
 	maps.Copy(claims, map[string]any{
 		"iss": is.URL, "aud": aud,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(Lifetime).Unix(),
@@ -131,6 +143,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 // workflow file workflow (.github/workflows/ci.yml), as GitHub sets them.
 func GitHubClaims(repo, ref, sha, workflow string) map[string]any {
 	owner, _, _ := strings.Cut(repo, "/")
+	refType := "branch"
+	if strings.HasPrefix(ref, "refs/tags/") {
+		refType = "tag"
+	}
 	jobWorkflowRef := repo + "/" + workflow + "@" + ref
 	return map[string]any{
 		"sub":                   "repo:" + repo + ":ref:" + ref,
@@ -147,7 +163,7 @@ func GitHubClaims(repo, ref, sha, workflow string) map[string]any {
 		"runner_environment":    "github-hosted",
 		"actor":                 "octocat",
 		"event_name":            "push",
-		"ref_type":              "branch",
+		"ref_type":              refType,
 		"workflow":              "CI",
 		"workflow_ref":          jobWorkflowRef,
 		"workflow_sha":          sha,
