@@ -358,6 +358,26 @@ func TestPromotion(t *testing.T) {
 		}
 		sha := headSHA(t, dir)
 		tested := digestOf(t, repo+":"+sha)
+
+		// A fresh runner (each run here has a run cache of its own)
+		// re-running main finds the signed record of that run, and does
+		// nothing: no stage runs, no tag moves.
+		again := publish(t, dir, image)
+		if again.code != exitOK || !strings.Contains(again.stdout, "gantry: cached: the signed provenance of "+repo+":"+sha+"@"+tested) {
+			t.Errorf("re-running main: exit %d; want 0 and a hit on the signed record:\n%s", again.code, again.stdout)
+		}
+		for _, st := range []string{"test", "build", "smoke", "scan", "publish"} {
+			if !strings.Contains(again.stdout, "| "+st+" | ♻️ cached") {
+				t.Errorf("the re-run's %s stage is not cached", st)
+			}
+		}
+		if strings.Contains(again.stdout, "build    started") {
+			t.Error("the re-run built")
+		}
+		if got := digestOf(t, repo+":latest"); got != tested {
+			t.Errorf("latest -> %s after the re-run, want %s", got, tested)
+		}
+
 		gitRun(t, dir, "tag", "v1.2.3")
 		res := publish(t, dir, image, "--ref", "refs/tags/v1.2.3")
 		if res.code != exitOK {

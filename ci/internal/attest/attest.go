@@ -42,7 +42,15 @@ type Run struct {
 	TrivyDB      DB
 	Versions     map[string]string // builder component -> version (gantry, dagger)
 	Started      time.Time
+	// RunKey digests every input that decides the run's outcome (see
+	// RunKeyParameter); "" if it could not be computed.
+	RunKey string
 }
+
+// RunKeyParameter is the internal parameter holding the run key: a later
+// run with the same key, on any runner, may take this signed provenance
+// as the record that its own run would pass, and do nothing.
+const RunKeyParameter = "runKey"
 
 // DB is the vulnerability database a scan used.
 type DB struct {
@@ -106,6 +114,9 @@ func Provenance(r Run, finished time.Time) ([]byte, error) {
 			Builder:       slsa1.Builder{ID: r.Builder, Version: r.Versions},
 			BuildMetadata: slsa1.BuildMetadata{InvocationID: r.InvocationID, StartedOn: &started, FinishedOn: &fin},
 		},
+	}
+	if r.RunKey != "" {
+		p.BuildDefinition.InternalParameters = map[string]any{RunKeyParameter: r.RunKey}
 	}
 	return json.Marshal(p)
 }

@@ -35,6 +35,7 @@ var run = Run{
 	TrivyDB:  DB{Repository: "mirror.gcr.io/aquasec/trivy-db:2", Digest: "sha256:" + strings.Repeat("ab", 32)},
 	Versions: map[string]string{"dagger": "v0.19.10"},
 	Started:  time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC),
+	RunKey:   strings.Repeat("ef", 32),
 }
 
 func golden(t *testing.T, file string, got []byte) {

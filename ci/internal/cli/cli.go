@@ -75,9 +75,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if in.dbDigest, err = pipeline.DBDigest(ctx, in.images); err != nil {
 		fmt.Fprintf(stderr, "gantry: warning: %v; the scan uses a DB cached for at most a day\n", err)
 	}
-	cache, key, cacheOK := openRunCache(in, stderr)
+	if in.dbDigest != "" {
+		if in.key, err = runKey(in); err != nil {
+			fmt.Fprintf(stderr, "gantry: the run cache and the run record are off for this run: %v\n", err)
+		}
+	}
+	cache, cacheOK := openRunCache(in, stderr)
 	if cacheOK && !opts.Rerun {
-		if s, ok := cachedRun(ctx, cache, key, in, stdout); ok {
+		if s, ok := cachedRun(ctx, cache, in.key, in, stdout); ok {
 			report(stdout, getenv, s)
 			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(10*time.Millisecond))
 			return pipeline.ExitOK
@@ -96,7 +101,23 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	plan := in.plan(client)
 	var outcome pipeline.Outcome
 	var promoted string
-	if pr, ok := promotion(ctx, env, in, plan, stdout); ok {
+	// The registry's signed record of this commit: a run with these exact
+	// inputs passed (nothing to do), or a release promotes its digest.
+	seal, looked := findSealed(ctx, env, in, plan)
+	if looked {
+		if s, ok := recorded(ctx, in, seal, stdout); ok {
+			s.LayerCache = <-layers
+			report(stdout, getenv, s)
+			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(100*time.Millisecond))
+			return pipeline.ExitOK
+		}
+	}
+	var pr pipeline.Promotion
+	promote := false
+	if looked && isRelease(in) {
+		pr, promote = promotion(in, seal, stdout)
+	}
+	if promote {
 		outcome, err = pipeline.Promote(ctx, env, plan, pr, stdout)
 		promoted = pr.Line()
 	} else {
@@ -121,9 +142,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		// What was hashed must be what was tested: a file edited during the
 		// run may have been uploaded in either state.
-		if now, err := runKey(in); err != nil || now != key {
+		if now, err := runKey(in); err != nil || now != in.key {
 			fmt.Fprintf(stderr, "gantry: warning: the source changed during the run; not recording it in the run cache\n")
-		} else if err := cache.Store(runcache.Entry{Key: key, Finished: time.Now(), Summary: s}, reports); err != nil {
+		} else if err := cache.Store(runcache.Entry{Key: in.key, Finished: time.Now(), Summary: s}, reports); err != nil {
 			fmt.Fprintf(stderr, "gantry: warning: recording the run in the run cache: %v\n", err)
 		}
 	}
@@ -149,6 +170,7 @@ type inputs struct {
 	id       string
 	uploads  uploads
 	dbDigest string // of the Trivy DB; empty if it could not be read
+	key      string // the run key (see runKey); empty if it could not be computed
 	getenv   func(string) string
 	started  time.Time
 }

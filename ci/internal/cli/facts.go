@@ -33,6 +33,7 @@ func (in *inputs) facts() attest.Run {
 		TrivyDB:  attest.DB{Repository: pipeline.DBRepository(in.images), Digest: in.dbDigest},
 		Versions: versions(),
 		Started:  in.started,
+		RunKey:   in.key,
 	}
 	if o.Repository != "" {
 		r.Repository = "https://github.com/" + o.Repository

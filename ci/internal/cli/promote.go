@@ -6,45 +6,62 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+	"github.com/gantry-ci/gantry/ci/internal/push"
+	"github.com/gantry-ci/gantry/ci/internal/summary"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
-// promotion decides whether this run releases the digest already published
-// under the commit's SHA tag instead of rebuilding it: on a signed release,
-// if that image's signatures verify for this run's signer (its key, or
-// keylessly its workflow) and its provenance names this repository and
-// commit, and it holds the platforms this run would build. Otherwise it says why not, and the full
-// pipeline runs. --rerun always rebuilds.
-func promotion(ctx context.Context, env pipeline.Env, in *inputs, p pipeline.Plan, out io.Writer) (pipeline.Promotion, bool) {
+// sealed is what the registry holds for this commit: the image under its
+// SHA tag, verified in the engine (as `go run ./ci verify` does) for this
+// run's signer, repository and commit. It is the run record a fresh
+// runner can trust, and what a release promotes.
+type sealed struct {
+	image  string        // repository:SHA
+	signer string        // who must have signed it, in words
+	rep    verify.Report // when why == ""
+	why    string        // why nothing there verifies; "" when it did
+	absent bool          // nothing is under the SHA tag
+}
+
+// findSealed verifies the image under the commit's SHA tag, once, for
+// both uses. Only a signed publish looks (nothing else could trust what
+// it found), and --rerun never does. ok is false when it did not look.
+func findSealed(ctx context.Context, env pipeline.Env, in *inputs, p pipeline.Plan) (s sealed, ok bool) {
 	o := in.opts
-	if p.SkipPublish != "" || in.sign.Key == nil && in.sign.Keyless == nil || o.Rerun || !strings.HasPrefix(in.ref, "refs/tags/") || in.tags.Version == in.sha[:12] {
-		return pipeline.Promotion{}, false
+	if p.SkipPublish != "" || in.sign.Key == nil && in.sign.Keyless == nil || o.Rerun {
+		return sealed{}, false
 	}
-	image := p.Publish.Repository + ":" + in.sha
-	no := func(format string, args ...any) (pipeline.Promotion, bool) {
-		fmt.Fprintf(out, "gantry: not promoting %s: %s; running the full pipeline\n", image, fmt.Sprintf(format, args...))
-		return pipeline.Promotion{}, false
+	s.image = p.Publish.Repository + ":" + in.sha
+	// A first run of a commit finds nothing there: say so without compiling
+	// the publisher. The registry may refuse to answer anonymously (a
+	// private image); then the engine, with the token, finds out.
+	if _, err := push.Digest(ctx, s.image, in.images.Insecure(s.image)); push.IsNotFound(err) {
+		s.absent, s.why = true, "there is no image under its SHA tag"
+		return s, true
 	}
-	signer, keyless, why := promotionSigner(in)
-	if why != "" {
-		return no("%s", why)
+	var keyless *verify.Keyless
+	if s.signer, keyless, s.why = promotionSigner(in); s.why != "" {
+		return s, true
 	}
 	platform, err := env.Client.DefaultPlatform(ctx)
 	if err != nil {
-		return no("asking the engine for its platform: %v", err)
+		s.why = fmt.Sprintf("asking the engine for its platform: %v", err)
+		return s, true
 	}
 	bin, err := p.Publisher(ctx, platform)
 	if err != nil {
-		return no("%v", err)
+		s.why = err.Error()
+		return s, true
 	}
 	repo := ""
 	if o.Repository != "" {
 		repo = "https://github.com/" + o.Repository
 	}
-	vin := pipeline.VerifyInput{Image: image, Keyless: keyless, Repository: repo,
+	vin := pipeline.VerifyInput{Image: s.image, Keyless: keyless, Repository: repo,
 		Commit: in.sha, Severity: o.Severity, Username: o.Username, Token: p.Publish.Token, Publisher: bin}
 	if in.sign.Key != nil {
 		vin.PublicKey = in.sign.Key.Public
@@ -52,29 +69,88 @@ func promotion(ctx context.Context, env pipeline.Env, in *inputs, p pipeline.Pla
 	rep, err := pipeline.Verify(ctx, env, vin)
 	switch {
 	case err != nil:
-		return no("%v", firstLine(err.Error()))
+		s.why = firstLine(err.Error())
 	case !rep.Passed("signature"):
-		return no("%s", rep.Detail("signature"))
+		s.why = rep.Detail("signature")
 	case !rep.Passed("provenance"):
-		return no("%s", rep.Detail("provenance"))
+		s.why = rep.Detail("provenance")
 	case rep.Built == nil:
-		return no("its provenance says nothing of the build")
+		s.why = "its provenance says nothing of the build"
+	default:
+		s.rep = rep
 	}
+	return s, true
+}
+
+// recorded returns the summary of the run the sealed image records, when
+// that run had this run's key (every input the same, the signer too) and
+// every tag this run would write still points at its digest: a run on
+// any runner then has nothing to do. A record that is unsigned, signed by
+// anyone else or for another commit never gets here (s.why is set).
+func recorded(ctx context.Context, in *inputs, s sealed, out io.Writer) (summary.Summary, bool) {
+	if s.why != "" || in.key == "" {
+		if s.why != "" && !s.absent && !isRelease(in) {
+			fmt.Fprintf(out, "gantry: no run record in %s: %s; running every stage\n", s.image, s.why)
+		}
+		return summary.Summary{}, false
+	}
+	b := s.rep.Built
+	if b.RunKey != in.key {
+		if !isRelease(in) { // a release has a key of its own: promotion decides
+			fmt.Fprintf(out, "gantry: %s is signed, but was built from other inputs than this run's; running every stage\n", s.image)
+		}
+		return summary.Summary{}, false
+	}
+	var refs []string
+	for _, t := range in.tags.Tags {
+		refs = append(refs, in.opts.Registry+"/"+in.opts.Image+":"+t+"@"+s.rep.Digest)
+	}
+	if err := push.Current(ctx, refs, in.images.Insecure); err != nil {
+		fmt.Fprintf(out, "gantry: the signed record of %s says these inputs passed at %s, but its tags moved since (%v); running every stage\n",
+			s.image, b.Finished.UTC().Format(time.RFC3339), err)
+		return summary.Summary{}, false
+	}
+	passed := "passed " + b.Finished.UTC().Format(time.RFC3339) + " (signed run record)"
+	sum := summary.Summary{Image: imageName(in.opts), Gating: in.opts.Severity, Digest: s.rep.Digest, Refs: refs,
+		Signing: fmt.Sprintf("Signed when it was built, by %s; the signature and provenance verify now.", s.signer)}
+	for _, st := range []string{"test", "build", "smoke", "scan", "publish"} {
+		sum.Stages = append(sum.Stages, summary.Stage{Name: st, Status: "cached", Detail: passed})
+	}
+	fmt.Fprintf(out, "gantry: cached: the signed provenance of %s@%s records these exact inputs passing every stage at %s, on %s (--rerun runs them again)\n",
+		s.image, s.rep.Digest, b.Finished.UTC().Format(time.RFC3339), b.Builder)
+	return sum, true
+}
+
+// isRelease reports whether this run is a release: a tag push, whose
+// version is not the commit's short SHA.
+func isRelease(in *inputs) bool {
+	return strings.HasPrefix(in.ref, "refs/tags/") && in.tags.Version != in.sha[:12]
+}
+
+// promotion decides whether this release publishes the sealed image
+// instead of rebuilding it: when it verified for this run's signer (its
+// key, or keylessly its workflow), its provenance names this repository
+// and commit, and it holds the platforms this run would build. Otherwise
+// it says why not, and the full pipeline runs.
+func promotion(in *inputs, s sealed, out io.Writer) (pipeline.Promotion, bool) {
+	no := func(format string, args ...any) (pipeline.Promotion, bool) {
+		fmt.Fprintf(out, "gantry: not promoting %s: %s; running the full pipeline\n", s.image, fmt.Sprintf(format, args...))
+		return pipeline.Promotion{}, false
+	}
+	if s.why != "" {
+		return no("%s", s.why)
+	}
+	rep := s.rep
 	have := slices.Clone(rep.Platforms)
-	want := slices.Clone(o.Platforms)
+	want := slices.Clone(in.opts.Platforms)
 	slices.Sort(have)
 	slices.Sort(want)
 	if !slices.Equal(have, want) {
 		return no("it holds %s, this run builds %s", strings.Join(have, ","), strings.Join(want, ","))
 	}
 	fmt.Fprintf(out, "gantry: %s is signed by %s and its provenance names %s: releasing that digest, %s, instead of rebuilding\n",
-		image, signer, in.sha, rep.Digest)
+		s.image, s.signer, in.sha, rep.Digest)
 	return pipeline.Promotion{Digest: rep.Digest, Platforms: rep.Platforms, Built: *rep.Built}, true
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 // promotionSigner is who must have signed the image a release promotes,
@@ -101,4 +177,9 @@ func promotionSigner(in *inputs) (signer string, keyless *verify.Keyless, why st
 	workflow, _, _ := strings.Cut(k.Claims.JobWorkflowRef, "@")
 	return "workflow " + workflow, &verify.Keyless{IdentityRegexp: pattern, Issuer: k.Claims.Issuer, Roots: o.Roots,
 		IgnoreSCT: o.IgnoreSCT, IgnoreTlog: k.RekorURL == ""}, ""
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

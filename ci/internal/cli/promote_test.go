@@ -1,12 +1,24 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/signing"
+	"github.com/gantry-ci/gantry/ci/internal/tags"
+	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
 // Who must have signed the image a release promotes, from this run's
@@ -61,6 +73,99 @@ func TestPromotionSigner(t *testing.T) {
 			if !re.MatchString("https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main") ||
 				re.MatchString("https://github.com/acme/app/.github/workflows/other.yml@refs/heads/main") {
 				t.Errorf("identity pattern %s does not single out ci.yml of acme/app", k.IdentityRegexp)
+			}
+		})
+	}
+}
+
+// A signed record is a hit only for this run's exact key, and only while
+// every tag this run would write still points at the recorded digest;
+// a record that failed to verify never is.
+func TestRecorded(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	sha := strings.Repeat("c", 40)
+	push := func(tag string) string {
+		t.Helper()
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := name.NewTag(host+"/acme/app:"+tag, name.Insecure)
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		return d.String()
+	}
+	built := push(sha)
+	push("latest") // elsewhere, until a case points it at built
+	pointLatest := func(at string) {
+		t.Helper()
+		src, _ := name.NewDigest(host+"/acme/app@"+at, name.Insecure)
+		desc, err := remote.Get(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst, _ := name.NewTag(host+"/acme/app:latest", name.Insecure)
+		if err := remote.Put(dst, desc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finished := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	verified := sealed{image: host + "/acme/app:" + sha, signer: "this key",
+		rep: verify.Report{Digest: built, Built: &verify.Built{Commit: sha, Finished: finished, Builder: "local", RunKey: "k1"}}}
+	in := func(key, ref string) *inputs {
+		plan := tags.Plan{Tags: []string{sha, "latest"}, Version: sha[:12]}
+		if ref == "refs/tags/v1.0.0" {
+			plan = tags.Plan{Tags: []string{"1.0.0", "latest"}, Version: "1.0.0"}
+		}
+		return &inputs{opts: &options.Options{Registry: host, Image: "acme/app", Severity: []string{"HIGH"}}, key: key, sha: sha, ref: ref,
+			tags: plan, images: images.Set{InsecureRegistries: []string{host}}}
+	}
+	const main = "refs/heads/main"
+	for _, tt := range []struct {
+		name   string
+		in     *inputs
+		s      sealed
+		latest string // where latest points; "" leaves it
+		hit    bool
+		says   string // part of the one line printed; "" for none
+	}{
+		{name: "tags elsewhere", in: in("k1", main), s: verified, says: "its tags moved since"},
+		{name: "same inputs, tags in place", in: in("k1", main), s: verified, latest: built, hit: true,
+			says: "cached: the signed provenance of " + verified.image + "@" + built + " records these exact inputs passing every stage at 2026-12-01T09:00:00Z"},
+		{name: "other inputs", in: in("k2", main), s: verified, says: "was built from other inputs"},
+		{name: "a release: promotion decides", in: in("k2", "refs/tags/v1.0.0"), s: verified},
+		{name: "no key for this run", in: in("", main), s: verified},
+		{name: "unsigned", in: in("k1", main), s: sealed{image: verified.image, why: "no valid signature by the key"},
+			says: "no run record in " + verified.image + ": no valid signature by the key; running every stage"},
+		{name: "nothing there", in: in("k1", main), s: sealed{image: verified.image, absent: true, why: "there is no image under its SHA tag"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.latest != "" {
+				pointLatest(tt.latest)
+			}
+			var out bytes.Buffer
+			sum, hit := recorded(context.Background(), tt.in, tt.s, &out)
+			if hit != tt.hit {
+				t.Fatalf("hit = %v, want %v (%s)", hit, tt.hit, out.String())
+			}
+			line := strings.TrimSpace(out.String())
+			if tt.says == "" && line != "" || !strings.Contains(line, tt.says) || strings.Contains(line, "\n") {
+				t.Errorf("printed %q, want one line with %q", line, tt.says)
+			}
+			if !hit {
+				return
+			}
+			if sum.Digest != built || len(sum.Refs) != 2 || len(sum.Stages) != 5 {
+				t.Errorf("summary %+v", sum)
+			}
+			for _, st := range sum.Stages {
+				if st.Status != "cached" {
+					t.Errorf("stage %s is %s, want cached", st.Name, st.Status)
+				}
 			}
 		})
 	}

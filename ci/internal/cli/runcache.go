@@ -5,12 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/options"
+	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
@@ -20,7 +20,7 @@ import (
 // keyInputs is everything that decides a run's outcome. Output locations,
 // timeouts and the token are not in it: they don't change what passes.
 type keyInputs struct {
-	Gantry      string // digest of this program, so a changed pipeline reruns
+	Gantry      string // digest of this program's sources, so a changed pipeline reruns
 	Test        string // digest of the test stage's upload
 	Context     string // digest of the build context
 	Trivyignore string
@@ -33,35 +33,33 @@ type keyInputs struct {
 	Signer      string // the signing key's id; a run signed otherwise is another run
 }
 
-// openRunCache returns the run cache and this run's key in it, or ok=false
-// (with a warning when something is wrong) if this run can't use one.
-func openRunCache(in *inputs, warn io.Writer) (c runcache.Cache, key string, ok bool) {
+// openRunCache returns the run cache, or ok=false (with a warning when
+// something is wrong) if this run can't use one.
+func openRunCache(in *inputs, warn io.Writer) (c runcache.Cache, ok bool) {
 	opts := in.opts
 	if opts.RunCache == "off" {
-		return c, "", false
+		return c, false
 	}
 	if in.dbDigest == "" {
 		fmt.Fprintln(warn, "gantry: the run cache is off for this run: the Trivy DB's digest is unknown")
-		return c, "", false
+		return c, false
+	}
+	if in.key == "" {
+		return c, false // runKey's error is said already
 	}
 	dir := opts.RunCache
 	var err error
 	if dir == "" {
 		if dir, err = runcache.Default(); err != nil {
 			fmt.Fprintf(warn, "gantry: the run cache is off: %v\n", err)
-			return c, "", false
+			return c, false
 		}
 	}
 	if c, err = runcache.Open(dir); err != nil {
 		fmt.Fprintf(warn, "gantry: warning: not using the run cache: %v; running every stage\n", err)
-		return c, "", false
+		return c, false
 	}
-	key, err = runKey(in)
-	if err != nil {
-		fmt.Fprintf(warn, "gantry: the run cache is off for this run: %v\n", err)
-		return c, "", false
-	}
-	return c, key, true
+	return c, true
 }
 
 // runKey digests every input of the run, the uploads as they are now.
@@ -78,10 +76,8 @@ func runKey(in *inputs) (string, error) {
 	k.Options.ReportDir, k.Options.EngineTimeout, k.Options.Rerun, k.Options.RunCache = "", 0, false, ""
 	k.Options.ImagesFile, k.Options.AllowDirty = "", false
 	k.Options.LayerCache = "" // where the layers come from changes no output
-	exe, err := os.Executable()
-	if err == nil {
-		k.Gantry, err = runcache.FileDigest(exe)
-	}
+	var err error
+	k.Gantry, err = pipeline.ProgramDigest(opts.Source)
 	if err == nil {
 		k.Test, err = in.uploads.test.digest(opts.Source)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"dagger.io/dagger"
@@ -68,6 +69,14 @@ func HostPublisher(client *dagger.Client, source string) PublisherFunc {
 		}
 		return client.Host().File(out), nil
 	}
+}
+
+// ProgramDigest identifies the Gantry that runs, the same way on every
+// runner (a binary's digest differs with its build paths and C toolchain):
+// the sources of the ci module under source, which `go run ./ci` compiled
+// and the publisher is compiled from, and the Go release that compiled it.
+func ProgramDigest(source string) (string, error) {
+	return sourceDigest(filepath.Join(source, "ci"), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // sourceDigest digests the non-test Go sources, go.mod and go.sum of the

@@ -135,7 +135,7 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 		switch {
 		case err == nil:
 			prev[t] = d
-		case isNotFound(err):
+		case IsNotFound(err):
 		default:
 			return Result{}, fmt.Errorf("reading current %s: %w", repo.Tag(t), err)
 		}
@@ -283,7 +283,9 @@ func rollback(repo name.Repository, written []string, prev map[string]*remote.De
 	return nil
 }
 
-func isNotFound(err error) bool {
+// IsNotFound reports whether a registry answered err with 404: no such
+// tag, manifest or blob.
+func IsNotFound(err error) bool {
 	var terr *transport.Error
 	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }

@@ -66,7 +66,7 @@ func Revision(ctx context.Context, req Request, tag string) (string, error) {
 	}
 	ref := repo.Tag(tag)
 	desc, err := remote.Get(ref, ropts(ctx)...)
-	if isNotFound(err) {
+	if IsNotFound(err) {
 		return "", nil
 	}
 	if err != nil {

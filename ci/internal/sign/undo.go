@@ -3,12 +3,12 @@ package sign
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+
+	"github.com/gantry-ci/gantry/ci/internal/push"
 )
 
 // Snapshot is what cosign's signature and attestation tags of some
@@ -32,7 +32,7 @@ func Take(digests []name.Digest, ropts []remote.Option) (Snapshot, error) {
 			switch {
 			case err == nil:
 				s.prev[tag.String()] = desc
-			case notFound(err):
+			case push.IsNotFound(err):
 			default:
 				return Snapshot{}, fmt.Errorf("reading %s: %w", tag, err)
 			}
@@ -49,7 +49,7 @@ func (s Snapshot) Restore(ropts []remote.Option) error {
 	var errs []error
 	for _, tag := range s.tags {
 		now, err := remote.Head(tag, ropts...)
-		if notFound(err) {
+		if push.IsNotFound(err) {
 			if s.prev[tag.String()] != nil {
 				errs = append(errs, fmt.Errorf("%s is gone; it pointed at %s", tag, s.prev[tag.String()].Digest))
 			}
@@ -74,9 +74,4 @@ func (s Snapshot) Restore(ropts []remote.Option) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func notFound(err error) bool {
-	var terr *transport.Error
-	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }

@@ -67,6 +67,7 @@ type Built struct {
 	Ref      string    `json:"ref"`
 	Builder  string    `json:"builder"`
 	Finished time.Time `json:"finished"`
+	RunKey   string    `json:"runKey,omitempty"` // the run's key, if it recorded one
 }
 
 // Report is the outcome of verifying one image.

@@ -118,6 +118,9 @@ func provenance(sts []sign.Statement, exp verify.Expect) (verify.Check, *verify.
 			continue
 		}
 		b := &verify.Built{Commit: commit, Ref: ref, Builder: p.RunDetails.Builder.ID}
+		if in, ok := p.BuildDefinition.InternalParameters.(map[string]any); ok {
+			b.RunKey, _ = in[attest.RunKeyParameter].(string)
+		}
 		if t := p.RunDetails.BuildMetadata.FinishedOn; t != nil {
 			b.Finished = *t
 		}

@@ -223,3 +223,31 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// The run key a verified provenance records reaches the report, from the
+// newest provenance of the commit: what a later run compares its own to.
+func TestBuiltCarriesTheRunKey(t *testing.T) {
+	ctx := context.Background()
+	s, v := signer(t)
+	tag, ds := pushIndex(t)
+	withKey := func(key string, finished time.Time) []byte {
+		p, err := attest.Provenance(attest.Run{Builder: attest.LocalBuilder, Repository: repoURL, Ref: "refs/heads/main", SHA: commit,
+			TrivyDB: attest.DB{Repository: "r/db:2"}, Started: t0, RunKey: key}, finished)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	must(t, s.Sign(ctx, ds, nil))
+	must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+		{Type: sign.Provenance, Predicate: withKey("older-key", t0)},
+		{Type: sign.Provenance, Predicate: withKey("newer-key", t0.Add(time.Hour))},
+	}, nil))
+	r, err := Image(ctx, tag, v, verify.Expect{Repository: repoURL, Commit: commit, Severity: []string{"HIGH"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Built == nil || r.Built.RunKey != "newer-key" {
+		t.Errorf("built = %+v, want the newest provenance's run key", r.Built)
+	}
+}
