@@ -308,6 +308,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		PostgresImage: standin.TagOf(set.Postgres),
 		CosignBin:     cosign.Bin(cosignBin),
 		FulcioBin:     fulcio.Bin(fulcioBin),
+		EngineTCP:     engine.RunnerHostTCP,
 	}
 	if err := b.state.WriteEnv(env); err != nil {
 		return state.Env{}, fmt.Errorf("writing env file: %w", err)

@@ -69,6 +69,12 @@ func (b *Bed) Status(ctx context.Context, w io.Writer) bool {
 		if !strings.HasPrefix(st, "running") {
 			up = false
 		}
+		if err := engine.TCPStatus(); err == nil {
+			line("engine tcp", "%s answers (loopback only, unauthenticated)", engine.RunnerHostTCP)
+		} else {
+			line("engine tcp", "%s DOWN (%v)", engine.RunnerHostTCP, err)
+			up = false
+		}
 	} else {
 		line("engine", "container %s absent", engine.Container)
 		up = false

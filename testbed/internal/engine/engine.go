@@ -8,6 +8,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,6 +38,15 @@ const (
 	Volume = "gantry-testbed-dagger-state"
 	// RunnerHost points the Dagger CLI at the engine container.
 	RunnerHost = "docker-container://" + Container
+	// TCPAddr is where the same engine also serves on plain TCP, on the
+	// host's loopback only: a shared engine, as runners reach one through
+	// _EXPERIMENTAL_DAGGER_RUNNER_HOST=tcp://…. Unauthenticated, so never
+	// on an address others can reach.
+	TCPAddr = "127.0.0.1:5030"
+	// RunnerHostTCP points the Dagger CLI at TCPAddr.
+	RunnerHostTCP = "tcp://" + TCPAddr
+	// tcpPort is the engine's TCP port inside its container.
+	tcpPort = "1234"
 	// KeyLabel carries the hash of the image and flags a container was
 	// created with, so a changed engine replaces it.
 	KeyLabel = state.Label + ".key"
@@ -158,7 +168,10 @@ func RunArgs(imageID, key string) []string {
 		"--device-cgroup-rule", "a *:* rwm",
 		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 		"-v", Volume + ":" + stateDir,
+		"-p", TCPAddr + ":" + tcpPort,
 		imageID,
+		// Besides its default unix sockets, which the engine always keeps.
+		"--addr", "tcp://0.0.0.0:" + tcpPort,
 	}
 }
 
@@ -306,7 +319,10 @@ func waitRunning(ctx context.Context, s *step.Step) error {
 			// The engine listens on its socket shortly after start.
 			out, err := s.Command(ctx, "docker", "exec", Container, "test", "-S", "/run/dagger/engine.sock").CombinedOutput()
 			if err == nil {
-				return nil
+				if err = dialTCP(); err == nil {
+					return nil
+				}
+				out = []byte("(" + TCPAddr + ")")
 			}
 			s.Logf("waiting for the engine socket: %v %s", err, out)
 		} else if st := dockercli.Inspect(ctx, Container, "{{.State.Status}}"); st == "exited" || st == "dead" {
@@ -324,3 +340,15 @@ func waitRunning(ctx context.Context, s *step.Step) error {
 	s.Logf("engine container logs:\n%s", logs)
 	return fmt.Errorf("engine socket did not appear within 60s")
 }
+
+// dialTCP checks that the engine's TCP address accepts connections.
+func dialTCP() error {
+	c, err := net.DialTimeout("tcp", TCPAddr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// TCPStatus says whether the engine answers on TCPAddr, for `status`.
+func TCPStatus() error { return dialTCP() }

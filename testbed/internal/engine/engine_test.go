@@ -77,8 +77,11 @@ func TestRunArgs(t *testing.T) {
 	if strings.Contains(args, "--privileged") || strings.Contains(args, "--network") {
 		t.Errorf("run args must not use --privileged or another network: %s", args)
 	}
-	if !strings.HasSuffix(args, " sha256:abc") {
-		t.Errorf("image must come last: %s", args)
+	if !strings.HasSuffix(args, " sha256:abc --addr tcp://0.0.0.0:1234") {
+		t.Errorf("the image, then the engine's TCP address, must come last: %s", args)
+	}
+	if !strings.Contains(args, "-p 127.0.0.1:5030:1234") {
+		t.Errorf("the engine's TCP port must be published on loopback only: %s", args)
 	}
 }
 

@@ -74,6 +74,7 @@ func (d Dir) Password() (string, error) {
 type Env struct {
 	CLIBin        string // _EXPERIMENTAL_DAGGER_CLI_BIN
 	RunnerHost    string // _EXPERIMENTAL_DAGGER_RUNNER_HOST
+	EngineTCP     string // TESTBED_ENGINE_TCP: the same engine, on tcp://
 	Images        string // GANTRY_IMAGES
 	Registry      string // TESTBED_REGISTRY
 	AuthRegistry  string // TESTBED_AUTH_REGISTRY
@@ -102,6 +103,7 @@ func (e Env) Vars() [][2]string {
 		{"POSTGRES_IMAGE", e.PostgresImage},
 		{"TESTBED_COSIGN", e.CosignBin},
 		{"TESTBED_FULCIO", e.FulcioBin},
+		{"TESTBED_ENGINE_TCP", e.EngineTCP},
 	}
 }
 
@@ -168,7 +170,7 @@ func ParseEnv(text string) (Env, error) {
 		AuthRegistry: vals["TESTBED_AUTH_REGISTRY"], AuthUsername: vals["TESTBED_AUTH_USERNAME"],
 		AuthPassword: vals["TESTBED_AUTH_PASSWORD"], GoImage: vals["GO_IMAGE"],
 		RuntimeImage: vals["RUNTIME_IMAGE"], PostgresImage: vals["POSTGRES_IMAGE"],
-		CosignBin: vals["TESTBED_COSIGN"], FulcioBin: vals["TESTBED_FULCIO"],
+		CosignBin: vals["TESTBED_COSIGN"], FulcioBin: vals["TESTBED_FULCIO"], EngineTCP: vals["TESTBED_ENGINE_TCP"],
 	}
 	return e, e.Validate()
 }
