@@ -19,26 +19,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-die() { echo "bench/layercache.sh: $*" >&2; exit 1; }
-for v in TESTBED_REGISTRY GANTRY_IMAGES _EXPERIMENTAL_DAGGER_RUNNER_HOST _EXPERIMENTAL_DAGGER_CLI_BIN; do
-	[[ -n ${!v:-} ]] || die "$v is unset: bring the test bed up and source its env file (see docs/testbed.md)"
-done
+BENCH=layercache.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+require TESTBED_REGISTRY GANTRY_IMAGES _EXPERIMENTAL_DAGGER_RUNNER_HOST _EXPERIMENTAL_DAGGER_CLI_BIN
 
 OUT=$ROOT/bench/out/layercache
 rm -rf "$OUT" && mkdir -p "$OUT"
 WORK=$OUT/src
-log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
-
-mkdir -p "$WORK" && git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$WORK" -xf -
-git -C "$WORK" init -q -b main
+worktree "$WORK"
 commit() { git -C "$WORK" add -A && git -C "$WORK" -c user.name=bench -c user.email=bench@example.com commit -qm "$1"; }
-commit bench
 
 log "building the pipeline binary"
 go build -o "$OUT/gantry" ./ci
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 declare -A T
 IMAGE=bench/layercache-$RANDOM
 CACHE=$TESTBED_REGISTRY/$IMAGE:buildcache
@@ -70,7 +64,6 @@ commit "one-line change"
 run change --layer-cache "$CACHE"
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "cold (no layer cache)         ${T[cold]} s"
 echo "fill (empty layer cache)      ${T[fill]} s   ($(ratio "${T[fill]}" "${T[cold]}") x cold)"
