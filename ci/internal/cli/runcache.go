@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -77,7 +78,14 @@ func runKey(in *inputs) (string, error) {
 	k.Options.ImagesFile, k.Options.AllowDirty = "", false
 	k.Options.LayerCache = "" // where the layers come from changes no output
 	var err error
-	k.Gantry, err = pipeline.ProgramDigest(opts.Source)
+	if k.Gantry, err = pipeline.ProgramDigest(opts.Source); err != nil {
+		// No ci module under --source: this very binary, then (a record
+		// of it is a hit only where the same binary runs).
+		var exe string
+		if exe, err = os.Executable(); err == nil {
+			k.Gantry, err = runcache.FileDigest(exe)
+		}
+	}
 	if err == nil {
 		k.Test, err = in.uploads.test.digest(opts.Source)
 	}
