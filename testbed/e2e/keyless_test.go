@@ -20,23 +20,31 @@ import (
 	"github.com/gantry-ci/gantry/internal/testenv"
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
 	"github.com/gantry-ci/gantry/testbed/internal/oidcissuer"
+	"github.com/gantry-ci/gantry/testbed/internal/rekor"
 )
 
 // fulcioPort is the keyless test's Fulcio (HTTP; gRPC and metrics on the
-// next two ports), outside the test registries' 5002-5009.
-const fulcioPort = 5020
+// next two ports), and rekorPort its Rekor (Trillian on the next four),
+// outside the test registries' 5002-5009.
+const (
+	fulcioPort = 5020
+	rekorPort  = 5023
+)
 
 // privateSigstore is a Sigstore on the bed: a stand-in for GitHub Actions'
-// OIDC token service on loopback, and a real Fulcio (ephemeral CA, no CT
-// log) that trusts it, on the bridge address the engine reaches.
+// OIDC token service on loopback, a real Fulcio (ephemeral CA, no CT log)
+// that trusts it, and a real Rekor on Trillian, both on the bridge address
+// the engine reaches.
 type privateSigstore struct {
 	issuer    *oidcissuer.Issuer
 	fulcioURL string
 	roots     string // PEM file of Fulcio's chain
+	rekorURL  string
+	rekorKey  string // PEM file of Rekor's public key
 }
 
-// startSigstore starts both for a workflow run with claims; they stop with
-// the test.
+// startSigstore starts them all for a workflow run with claims; they stop
+// with the test.
 func startSigstore(t *testing.T, host string, claims map[string]any) privateSigstore {
 	t.Helper()
 	bin := testenv.Require(t, "the test bed provides Fulcio: run `go run ./testbed up` and source its env file", "TESTBED_FULCIO")[0]
@@ -112,7 +120,121 @@ func startSigstore(t *testing.T, host string, claims map[string]any) privateSigs
 	if err := os.WriteFile(roots, chain, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return privateSigstore{issuer: is, fulcioURL: url, roots: roots}
+	rekorURL, rekorKey := startRekor(t, host)
+	return privateSigstore{issuer: is, fulcioURL: url, roots: roots, rekorURL: rekorURL, rekorKey: rekorKey}
+}
+
+// startRekor starts a Rekor on host with its Trillian log server and log
+// signer, in a database of its own on the test PostgreSQL; all stop, and
+// the database goes, with the test. It returns Rekor's URL and a file of
+// its public key.
+func startRekor(t *testing.T, host string) (url, keyFile string) {
+	t.Helper()
+	vals := testenv.Require(t, "the test bed provides Rekor and Trillian: run `go run ./testbed up` and source its env file; "+
+		"Trillian keeps its log in the PostgreSQL of TEST_DATABASE_URL (ci/test.sh starts one)",
+		"TESTBED_REKOR", "TESTBED_TRILLIAN", "TEST_DATABASE_URL")
+	rekorBin, trillianDir, base := vals[0], vals[1], vals[2]
+	dir := t.TempDir()
+
+	db := fmt.Sprintf("rekor_%d_%d", os.Getpid(), time.Now().UnixNano())
+	dbURL, err := rekor.DatabaseURL(base, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	psql(t, base, "-c", "CREATE DATABASE "+db)
+	t.Cleanup(func() { psql(t, base, "-c", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
+	psql(t, dbURL, "-f", filepath.Join(trillianDir, rekor.Schema))
+
+	p := rekor.PortsFrom(rekorPort)
+	healthy := func(port int) func() error {
+		return func() error { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)) }
+	}
+	startServer(t, dir, "trillian_log_server", filepath.Join(trillianDir, "trillian_log_server"), rekor.LogServerArgs(dbURL, p), healthy(p.LogHTTP))
+	startServer(t, dir, "trillian_log_signer", filepath.Join(trillianDir, "trillian_log_signer"), rekor.LogSignerArgs(dbURL, p), healthy(p.SignerHTTP))
+	url = fmt.Sprintf("http://%s:%d", host, p.Rekor)
+	startServer(t, dir, "rekor-server", rekorBin, rekor.ServeArgs(host, p), func() error { return httpOK(url + "/api/v1/log") })
+
+	resp, err := http.Get(url + "/api/v1/log/publicKey")
+	if err != nil {
+		t.Fatalf("reading Rekor's public key: %v", err)
+	}
+	defer resp.Body.Close()
+	key, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(key), "BEGIN PUBLIC KEY") {
+		t.Fatalf("Rekor's public key: %s %q %v", resp.Status, key, err)
+	}
+	keyFile = filepath.Join(dir, "rekor.pub")
+	if err := os.WriteFile(keyFile, key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return url, keyFile
+}
+
+// psql runs psql on the database at url, stopping at the first error.
+func psql(t *testing.T, url string, args ...string) {
+	t.Helper()
+	out, err := exec.Command("psql", append([]string{"-v", "ON_ERROR_STOP=1", "-q", "-d", url}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// httpOK GETs url and wants 200.
+func httpOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// startServer starts bin with args, its output in dir/name.log, and waits
+// up to a minute for ready to pass; it stops with the test. A server that
+// exits first, or never gets ready, fails the test with its log.
+func startServer(t *testing.T, dir, name, bin string, args []string, ready func() error) {
+	t.Helper()
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logFile.Close() }()
+	t.Cleanup(func() { cancel(); <-exited })
+
+	fail := func(why string) {
+		cancel()
+		<-exited
+		out, _ := os.ReadFile(logPath)
+		t.Fatalf("%s %s:\n%s", name, why, tailLines(string(out), 50))
+	}
+	deadline := time.After(time.Minute)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := ready()
+		if err == nil {
+			return
+		}
+		select {
+		case werr := <-exited:
+			exited <- werr
+			fail(fmt.Sprintf("exited (%v) before it was ready", werr))
+		case <-deadline:
+			fail(fmt.Sprintf("was not ready within a minute (%v)", err))
+		case <-tick.C:
+		}
+	}
 }
 
 // getWhenListening GETs url, retrying while the connection is refused
@@ -135,18 +257,20 @@ func (s privateSigstore) env() map[string]string {
 	return map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": s.issuer.TokenURL(), "ACTIONS_ID_TOKEN_REQUEST_TOKEN": s.issuer.RequestToken}
 }
 
-// cosignKeyless are cosign's flags for a keyless signer on this Sigstore.
-func (s privateSigstore) cosignKeyless(identity string) []string {
-	return []string{"--certificate-identity", identity, "--certificate-oidc-issuer", s.issuer.URL,
-		"--ca-roots", s.roots, "--insecure-ignore-sct"}
+// signer is a keyless signer on this Sigstore, for cosign: its entries are
+// checked against this Rekor's key (cosign reads it from the environment).
+func (s privateSigstore) signer(identity string) signer {
+	return signer{flags: []string{"--certificate-identity", identity, "--certificate-oidc-issuer", s.issuer.URL,
+		"--ca-roots", s.roots, "--insecure-ignore-sct", "--rekor-url", s.rekorURL},
+		env: []string{"SIGSTORE_REKOR_PUBLIC_KEY=" + s.rekorKey}}
 }
 
 // A run in a job that may request OIDC tokens signs keylessly by default:
-// Fulcio certifies the workflow's identity, and the real cosign accepts
-// the signature and attestations for that identity and for no other; so
-// does `gantry verify`. What this does not reach: Rekor (there is none on
-// the bed, so --rekor-url off and cosign's --insecure-ignore-tlog), SCTs
-// (no CT log) and Sigstore's public TUF roots.
+// Fulcio certifies the workflow's identity, Rekor logs every signature and
+// attestation, and the real cosign accepts them for that identity and for
+// no other, checking each log entry against Rekor's key; so does `gantry
+// verify`, and it refuses them against another log's key. What this does
+// not reach: SCTs (no CT log) and Sigstore's public TUF roots.
 func TestKeylessSigning(t *testing.T) {
 	reg := bed(t)
 	t.Parallel()
@@ -159,7 +283,7 @@ func TestKeylessSigning(t *testing.T) {
 	env := ss.env()
 	env["GITHUB_TOKEN"] = "x"
 	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/gantry",
-		"--fulcio-url", ss.fulcioURL, "--rekor-url", "off"}
+		"--fulcio-url", ss.fulcioURL, "--rekor-url", ss.rekorURL}
 	res := run(t, dir, env, args...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0", res.code)
@@ -174,19 +298,19 @@ func TestKeylessSigning(t *testing.T) {
 	}
 	repo := reg + "/" + image
 	latest := repo + ":latest"
-	if _, err := cosignVerify(t, append(append([]string{"verify"}, ss.cosignKeyless(identity)...), latest)...); err != nil {
+	if _, err := cosignVerify(t, ss.signer(identity), "verify", latest); err != nil {
 		t.Errorf("cosign verify --certificate-identity %s %s failed", identity, latest)
 	}
 	other := "https://github.com/gantry-ci/gantry/.github/workflows/release.yml@refs/heads/main"
-	if _, err := cosignVerify(t, append(append([]string{"verify"}, ss.cosignKeyless(other)...), latest)...); err == nil {
+	if _, err := cosignVerify(t, ss.signer(other), "verify", latest); err == nil {
 		t.Errorf("cosign verify accepts %s as signed by %s", latest, other)
 	}
 	for _, typ := range []string{"cyclonedx", "vuln"} {
-		if sts := attestationsBy(t, ss.cosignKeyless(identity), latest, typ); len(sts) != 1 {
+		if sts := attestationsBy(t, ss.signer(identity), latest, typ); len(sts) != 1 {
 			t.Errorf("%d %s attestations, want 1", len(sts), typ)
 		}
 	}
-	prov := attestationsBy(t, ss.cosignKeyless(identity), latest, "slsaprovenance1")
+	prov := attestationsBy(t, ss.signer(identity), latest, "slsaprovenance1")
 	if len(prov) != 1 {
 		t.Fatalf("%d provenance attestations, want 1", len(prov))
 	}
@@ -197,7 +321,7 @@ func TestKeylessSigning(t *testing.T) {
 		t.Errorf("the provenance names commit %q (%v), want %s", p.BuildDefinition.ExternalParameters.Commit, err, sha)
 	}
 
-	keyless := []string{"--certificate-oidc-issuer", ss.issuer.URL, "--ca-roots", ss.roots, "--insecure-ignore-sct", "--insecure-ignore-tlog"}
+	keyless := []string{"--certificate-oidc-issuer", ss.issuer.URL, "--ca-roots", ss.roots, "--insecure-ignore-sct", "--rekor-key", ss.rekorKey}
 	// By default verify accepts any workflow of --repository.
 	if res := verifyImage(t, dir, append(keyless, "--repository", "gantry-ci/gantry", "--commit", sha, latest)...); res.code != exitOK ||
 		strings.Count(res.stdout, "✓") != 3 {
@@ -211,16 +335,23 @@ func TestKeylessSigning(t *testing.T) {
 		!strings.Contains(res.stdout, "✗ signature") {
 		t.Errorf("verify keyless for another repository: exit %d, want %d and a failed signature:\n%s", res.code, exitUnverified, res.stdout)
 	}
+	// The log entries are checked: against another log's key they fail.
+	_, otherLog := keyPair(t, "other")
+	notRekor := []string{"--certificate-oidc-issuer", ss.issuer.URL, "--ca-roots", ss.roots, "--insecure-ignore-sct", "--rekor-key", otherLog}
+	if res := verifyImage(t, dir, append(notRekor, "--repository", "gantry-ci/gantry", latest)...); res.code != exitUnverified ||
+		!strings.Contains(res.stdout, "✗ signature") {
+		t.Errorf("verify keyless against another log's key: exit %d, want %d and a failed signature:\n%s", res.code, exitUnverified, res.stdout)
+	}
 
 	// The tag push of that commit, the same workflow at the tag, promotes
-	// the digest main signed: it verifies keylessly against Fulcio's roots
-	// and this workflow's identity. Without Rekor that works only while
-	// main's certificate is valid (10 minutes from its publish).
+	// the digest main signed: it verifies keylessly against Fulcio's roots,
+	// Rekor's key and this workflow's identity. Rekor's timestamp is what
+	// keeps main's signature valid after its 10-minute certificate expires.
 	t.Logf("releasing %s after the main run", time.Since(published).Round(time.Second))
 	tested := digestOf(t, repo+":"+sha)
 	gitRun(t, dir, "tag", "v2.0.0")
 	ss.issuer.SetClaims(oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/tags/v2.0.0", sha, workflow))
-	rel := run(t, dir, env, append(args, "--ref", "refs/tags/v2.0.0", "--ca-roots", ss.roots, "--insecure-ignore-sct")...)
+	rel := run(t, dir, env, append(args, "--ref", "refs/tags/v2.0.0", "--ca-roots", ss.roots, "--rekor-key", ss.rekorKey, "--insecure-ignore-sct")...)
 	if rel.code != exitOK {
 		t.Fatalf("releasing: exit %d, want 0", rel.code)
 	}
@@ -231,7 +362,7 @@ func TestKeylessSigning(t *testing.T) {
 		t.Errorf("2.0.0 -> %s, want the digest main tested, %s", got, tested)
 	}
 	tagIdentity := "https://github.com/gantry-ci/gantry/" + workflow + "@refs/tags/v2.0.0"
-	if sts := attestationsBy(t, ss.cosignKeyless(tagIdentity), repo+":2.0.0", "vuln"); len(sts) != 1 {
+	if sts := attestationsBy(t, ss.signer(tagIdentity), repo+":2.0.0", "vuln"); len(sts) != 1 {
 		t.Errorf("%d scan attestations by %s, want the release's rescan", len(sts), tagIdentity)
 	}
 }

@@ -40,13 +40,23 @@ func keyPair(t *testing.T, password string) (key, pub string) {
 	return filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
 }
 
-// cosignVerify runs `cosign verify` or `cosign verify-attestation` against a
-// plain-HTTP registry with a key and no transparency log, and returns
-// stdout.
-func cosignVerify(t *testing.T, args ...string) (string, error) {
+// signer is who cosign must find signed an image: its flags, and the
+// environment they need.
+type signer struct{ flags, env []string }
+
+// keySigner is a cosign key pair's public half; signatures made with a key
+// offline have no transparency-log entry to check.
+func keySigner(pub string) signer {
+	return signer{flags: []string{"--key", pub, "--insecure-ignore-tlog"}}
+}
+
+// cosignVerify runs `cosign verify` or `cosign verify-attestation` (verb)
+// for s against the bed's plain-HTTP registries, and returns stdout.
+func cosignVerify(t *testing.T, s signer, verb string, args ...string) (string, error) {
 	t.Helper()
-	args = append([]string{args[0], "--insecure-ignore-tlog", "--allow-http-registry", "--allow-insecure-registry"}, args[1:]...)
+	args = append(append([]string{verb, "--allow-http-registry", "--allow-insecure-registry"}, s.flags...), args...)
 	cmd := exec.Command(cosign(t), args...)
+	cmd.Env = append(os.Environ(), s.env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -69,14 +79,14 @@ type statement struct {
 // returns their statements.
 func attestations(t *testing.T, pub, ref, typ string) []statement {
 	t.Helper()
-	return attestationsBy(t, []string{"--key", pub}, ref, typ)
+	return attestationsBy(t, keySigner(pub), ref, typ)
 }
 
-// attestationsBy is attestations for the signer cosign's flags name (a key
-// or a keyless identity).
-func attestationsBy(t *testing.T, signer []string, ref, typ string) []statement {
+// attestationsBy is attestations for any signer (a key or a keyless
+// identity).
+func attestationsBy(t *testing.T, s signer, ref, typ string) []statement {
 	t.Helper()
-	out, err := cosignVerify(t, append(append([]string{"verify-attestation", "--type", typ}, signer...), ref)...)
+	out, err := cosignVerify(t, s, "verify-attestation", "--type", typ, ref)
 	if err != nil {
 		t.Fatalf("cosign verify-attestation --type %s %s failed", typ, ref)
 	}
@@ -218,7 +228,7 @@ func checkSigned(t *testing.T, dir, repo, sha, digest string, platforms []string
 		t.Error("--help does not mention verify")
 	}
 	for _, d := range append([]string{digest}, platforms...) {
-		if _, err := cosignVerify(t, "verify", "--key", pub, repo+"@"+d); err != nil {
+		if _, err := cosignVerify(t, keySigner(pub), "verify", repo+"@"+d); err != nil {
 			t.Errorf("cosign verify %s@%s failed", repo, d)
 		}
 	}
@@ -423,7 +433,7 @@ func TestPromotion(t *testing.T) {
 		if released == forged || released == "" || digestOf(t, repo+":"+sha) != released {
 			t.Errorf("1.0.0 -> %s, %s -> %s; want both at a new build, not the re-pushed %s", released, sha, digestOf(t, repo+":"+sha), forged)
 		}
-		if _, err := cosignVerify(t, "verify", "--key", pub, repo+":1.0.0"); err != nil {
+		if _, err := cosignVerify(t, keySigner(pub), "verify", repo+":1.0.0"); err != nil {
 			t.Error("the rebuilt release does not verify")
 		}
 	})

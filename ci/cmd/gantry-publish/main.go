@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string) error {
 	caRoots := fs.String("ca-roots", "", "with --verify, keyless: PEM file of the Fulcio certificates to trust (default: Sigstore's public roots)")
 	fs.BoolVar(&policy.IgnoreSCT, "insecure-ignore-sct", false, "with --verify, keyless: accept certificates without a CT log timestamp")
 	fs.BoolVar(&policy.IgnoreTlog, "insecure-ignore-tlog", false, "with --verify, keyless: accept signatures not in a transparency log")
+	rekorKey := fs.String("rekor-key", "", "with --verify and --ca-roots: PEM public key of the private Sigstore's Rekor")
 	fulcioURL := fs.String("fulcio-url", "", "sign keyless with a certificate from this Fulcio, for the OIDC token in $GANTRY_ID_TOKEN")
 	rekorURL := fs.String("rekor-url", "", "with --fulcio-url: enter each signature in this Rekor (empty: no transparency log)")
 	expectRepo := fs.String("expect-repository", "", "with --verify: https://github.com/OWNER/REPO the provenance must name")
@@ -100,7 +101,7 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	if *verifyRef != "" {
-		v, err := verifier(ctx, *keyFile, *caRoots, policy)
+		v, err := verifier(ctx, *keyFile, *caRoots, *rekorKey, policy)
 		if err != nil {
 			return err
 		}
@@ -200,7 +201,7 @@ func certified(s *sign.Signer) (identity, issuer string, err error) {
 }
 
 // verifier is the --verify policy: a public key, or a keyless identity.
-func verifier(ctx context.Context, keyFile, caRoots string, p sign.Policy) (*sign.Verifier, error) {
+func verifier(ctx context.Context, keyFile, caRoots, rekorKey string, p sign.Policy) (*sign.Verifier, error) {
 	if keyFile != "" {
 		pub, err := os.ReadFile(keyFile)
 		if err != nil {
@@ -212,6 +213,12 @@ func verifier(ctx context.Context, keyFile, caRoots string, p sign.Policy) (*sig
 		var err error
 		if p.Roots, err = os.ReadFile(caRoots); err != nil {
 			return nil, fmt.Errorf("--ca-roots: %w", err)
+		}
+	}
+	if rekorKey != "" {
+		var err error
+		if p.RekorKey, err = os.ReadFile(rekorKey); err != nil {
+			return nil, fmt.Errorf("--rekor-key: %w", err)
 		}
 	}
 	return sign.NewKeylessVerifier(ctx, p)

@@ -159,8 +159,9 @@ func promotion(in *inputs, s sealed, out io.Writer) (pipeline.Promotion, bool) {
 // Keyless, that is the workflow file this run is, at any ref (main signed
 // it; a tag releases it), under the issuer of this run's token. The
 // roots are Sigstore's public ones (TUF, in the engine), or --ca-roots for
-// a private Fulcio; without Rekor (--rekor-url off) nothing proves when a
-// signature was made, so it verifies only while its certificate is valid.
+// a private Fulcio, with --rekor-key for its Rekor; without Rekor
+// (--rekor-url off) nothing proves when a signature was made, so it
+// verifies only while its certificate is valid.
 func promotionSigner(in *inputs) (signer string, keyless *verify.Keyless, why string) {
 	if in.sign.Key != nil {
 		return "this key", nil, ""
@@ -174,9 +175,12 @@ func promotionSigner(in *inputs) (signer string, keyless *verify.Keyless, why st
 	if o.FulcioURL != options.DefaultFulcioURL && len(o.Roots) == 0 {
 		return "", nil, "it would verify against " + o.FulcioURL + "'s roots, and none were given: pass them with --ca-roots FILE"
 	}
+	if len(o.Roots) > 0 && k.RekorURL != "" && len(o.RekorKey) == 0 {
+		return "", nil, "its signatures are in " + k.RekorURL + ", whose key was not given: pass it with --rekor-key FILE"
+	}
 	workflow, _, _ := strings.Cut(k.Claims.JobWorkflowRef, "@")
 	return "workflow " + workflow, &verify.Keyless{IdentityRegexp: pattern, Issuer: k.Claims.Issuer, Roots: o.Roots,
-		IgnoreSCT: o.IgnoreSCT, IgnoreTlog: k.RekorURL == ""}, ""
+		IgnoreSCT: o.IgnoreSCT, IgnoreTlog: k.RekorURL == "", RekorKey: o.RekorKey}, ""
 }
 
 func firstLine(s string) string {

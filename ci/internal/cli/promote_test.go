@@ -37,6 +37,7 @@ func TestPromotionSigner(t *testing.T) {
 		signer     string
 		roots      bool
 		ignoreTlog bool
+		rekorKey   bool
 		why        string
 	}{
 		{name: "key", plan: signing.Plan{Key: &signing.KeyPair{Public: []byte("pub")}}, signer: "this key"},
@@ -46,6 +47,11 @@ func TestPromotionSigner(t *testing.T) {
 			why: "http://10.0.0.5:5555's roots, and none were given: pass them with --ca-roots FILE"},
 		{name: "private Fulcio, no Rekor", plan: keyless(""), opts: options.Options{FulcioURL: "http://10.0.0.5:5555", Roots: roots, IgnoreSCT: true},
 			signer: "workflow acme/app/.github/workflows/ci.yml", roots: true, ignoreTlog: true},
+		{name: "private Fulcio and Rekor", plan: keyless("http://10.0.0.5:5556"),
+			opts:   options.Options{FulcioURL: "http://10.0.0.5:5555", Roots: roots, RekorKey: []byte("PEM key"), IgnoreSCT: true},
+			signer: "workflow acme/app/.github/workflows/ci.yml", roots: true, rekorKey: true},
+		{name: "private Rekor without its key", plan: keyless("http://10.0.0.5:5556"), opts: options.Options{FulcioURL: "http://10.0.0.5:5555", Roots: roots},
+			why: "its signatures are in http://10.0.0.5:5556, whose key was not given: pass it with --rekor-key FILE"},
 		{name: "a token without a workflow", plan: signing.Plan{Keyless: &signing.KeylessPlan{Claims: signing.Claims{Issuer: issuer}}},
 			opts: options.Options{FulcioURL: options.DefaultFulcioURL}, why: "names no workflow"},
 	} {
@@ -66,7 +72,8 @@ func TestPromotionSigner(t *testing.T) {
 				}
 				return
 			}
-			if k.Issuer != issuer || (len(k.Roots) > 0) != tt.roots || k.IgnoreTlog != tt.ignoreTlog || k.IgnoreSCT != tt.opts.IgnoreSCT {
+			if k.Issuer != issuer || (len(k.Roots) > 0) != tt.roots || k.IgnoreTlog != tt.ignoreTlog || k.IgnoreSCT != tt.opts.IgnoreSCT ||
+				(len(k.RekorKey) > 0) != tt.rekorKey {
 				t.Errorf("policy %+v", k)
 			}
 			re := regexp.MustCompile(k.IdentityRegexp)

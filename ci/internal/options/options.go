@@ -65,10 +65,14 @@ type Options struct {
 	// CARoots and IgnoreSCT are how a keyless release verifies the image
 	// it would promote, when --fulcio-url is a private Sigstore; Roots is
 	// the file's content, read by Validate.
-	CARoots    string
-	IgnoreSCT  bool
-	Roots      []byte
-	LayerCache string
+	CARoots   string
+	IgnoreSCT bool
+	Roots     []byte
+	// RekorKeyFile is the public key of a private Sigstore's Rekor, for the
+	// same check; RekorKey is its content, read by Validate.
+	RekorKeyFile string
+	RekorKey     []byte
+	LayerCache   string
 }
 
 // Sigstore's public-good instance, where keyless signatures go by default.
@@ -107,6 +111,7 @@ func New(getenv func(string) string) *Options {
 		FulcioURL:     cmp.Or(getenv("GANTRY_FULCIO_URL"), DefaultFulcioURL),
 		RekorURL:      cmp.Or(getenv("GANTRY_REKOR_URL"), DefaultRekorURL),
 		CARoots:       getenv("GANTRY_CA_ROOTS"),
+		RekorKeyFile:  getenv("GANTRY_REKOR_KEY"),
 		LayerCache:    getenv("GANTRY_LAYER_CACHE"),
 	}
 	return o
@@ -139,6 +144,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.FulcioURL, "fulcio-url", o.FulcioURL, "keyless: the Fulcio that certifies the OIDC identity (env GANTRY_FULCIO_URL)")
 	fs.StringVar(&o.RekorURL, "rekor-url", o.RekorURL, "keyless: the Rekor transparency log, or \"off\" for none (env GANTRY_REKOR_URL)")
 	fs.StringVar(&o.CARoots, "ca-roots", o.CARoots, "keyless promotion: PEM file of the Fulcio certificates to trust, when --fulcio-url is not Sigstore's (env GANTRY_CA_ROOTS)")
+	fs.StringVar(&o.RekorKeyFile, "rekor-key", o.RekorKeyFile, "keyless promotion: PEM public key of --rekor-url's log, with --ca-roots (env GANTRY_REKOR_KEY)")
 	fs.BoolVar(&o.IgnoreSCT, "insecure-ignore-sct", o.IgnoreSCT, "keyless promotion: accept certificates without a CT log timestamp (a private Fulcio without a CT log)")
 	fs.StringVar(&o.SignKey, "sign-key", o.SignKey, "cosign private key to sign with: a file, or env://VAR; its password in COSIGN_PASSWORD")
 	fs.StringVar(&o.LayerCache, "layer-cache", o.LayerCache, "registry REF:TAG to import and export the engine's layer cache, or \"off\" (env GANTRY_LAYER_CACHE; default in GitHub Actions: REGISTRY/IMAGE:buildcache)")
@@ -294,17 +300,28 @@ func (o *Options) Validate(getenv func(string) string) error {
 	if err := checkServiceURL("--rekor-url", o.RekorURL, true); err != nil {
 		return err
 	}
-	if o.CARoots != "" || o.IgnoreSCT {
+	if o.CARoots != "" || o.IgnoreSCT || o.RekorKeyFile != "" {
 		switch {
 		case o.SignKey != "":
-			return usage("--ca-roots and --insecure-ignore-sct are for keyless signing, not --sign-key: drop them")
+			return usage("--ca-roots, --rekor-key and --insecure-ignore-sct are for keyless signing, not --sign-key: drop them")
 		case o.Sign == signing.Key || o.Sign == signing.Off:
-			return usage("--ca-roots and --insecure-ignore-sct are for keyless signing, not --sign %s: drop them", o.Sign)
+			return usage("--ca-roots, --rekor-key and --insecure-ignore-sct are for keyless signing, not --sign %s: drop them", o.Sign)
 		}
 	}
 	var err error
 	if o.Roots, err = readRoots(o.CARoots); err != nil {
 		return err
+	}
+	if o.RekorKeyFile != "" {
+		switch {
+		case o.RekorOff():
+			return usage("--rekor-key with --rekor-url off: there is no log to check signatures against: drop one of them")
+		case o.CARoots == "":
+			return usage("--rekor-key is for a private Sigstore: pass its Fulcio's roots with --ca-roots too")
+		}
+		if o.RekorKey, err = readPublicKey("--rekor-key", o.RekorKeyFile, "the Rekor's key, from its /api/v1/log/publicKey"); err != nil {
+			return err
+		}
 	}
 	if !o.Publishing() {
 		return nil

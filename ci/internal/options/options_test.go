@@ -1,6 +1,11 @@
 package options
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -118,9 +123,12 @@ func TestValidate(t *testing.T) {
 		{name: "unknown sign mode", args: []string{"--dry-run", "--sign", "yes"}, want: `--sign: "yes" is not one of auto, keyless, key, off`},
 		{name: "sign off with a key", args: []string{"--dry-run", "--sign", "off", "--sign-key", "k"}, want: "contradict"},
 		{name: "sign key", args: []string{"--dry-run", "--sign", "key", "--sign-key", "k"}},
-		{name: "Fulcio roots with a key", args: []string{"--dry-run", "--sign-key", "k", "--ca-roots", "roots.pem"}, want: "--ca-roots and --insecure-ignore-sct are for keyless signing, not --sign-key: drop them"},
+		{name: "Fulcio roots with a key", args: []string{"--dry-run", "--sign-key", "k", "--ca-roots", "roots.pem"}, want: "--ca-roots, --rekor-key and --insecure-ignore-sct are for keyless signing, not --sign-key: drop them"},
 		{name: "no SCT with signing off", args: []string{"--dry-run", "--sign", "off", "--insecure-ignore-sct"}, want: "not --sign off"},
 		{name: "Fulcio roots missing", args: []string{"--dry-run", "--ca-roots", "/nonexistent/roots.pem"}, want: "--ca-roots: open /nonexistent/roots.pem"},
+		{name: "Rekor key with signing off", args: []string{"--dry-run", "--sign", "off", "--rekor-key", "rekor.pub"}, want: "not --sign off"},
+		{name: "Rekor key without Fulcio roots", args: []string{"--dry-run", "--rekor-key", "rekor.pub"}, want: "--rekor-key is for a private Sigstore: pass its Fulcio's roots with --ca-roots too"},
+		{name: "Rekor key without Rekor", args: []string{"--dry-run", "--rekor-url", "off", "--rekor-key", "rekor.pub"}, want: "--rekor-key with --rekor-url off"},
 		{name: "a layer cache", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app:buildcache"}},
 		{name: "a layer cache without a tag", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app"}, want: `--layer-cache: "ghcr.io/acme/app" is not a registry/name:tag reference`},
 		{name: "a layer cache by digest", args: []string{"--dry-run", "--layer-cache", "ghcr.io/acme/app@sha256:" + strings.Repeat("a", 64)}, want: "--layer-cache:"},
@@ -207,6 +215,55 @@ func TestTokenNeverInErrors(t *testing.T) {
 		if strings.Contains(err.Error(), token) || strings.Contains(err.Error(), "ghp_") {
 			t.Errorf("%v: the token appears in %q", tt.args, err)
 		}
+	}
+}
+
+// A keyless release reads --rekor-key before the engine, for promotion,
+// and refuses one that is no public key.
+func TestRekorKeyIsRead(t *testing.T) {
+	dir := t.TempDir()
+	roots, pub := filepath.Join(dir, "roots.pem"), filepath.Join(dir, "rekor.pub")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	for p, data := range map[string]string{roots: "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n", pub: string(pubPEM)} {
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name, key, want string
+	}{
+		{name: "a public key", key: pub},
+		{name: "a certificate", key: roots, want: "--rekor-key " + roots + ": not a PEM public key"},
+		{name: "missing", key: filepath.Join(dir, "nope"), want: "--rekor-key: open"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := New(env(nil))
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			o.Bind(fs)
+			if err := fs.Parse([]string{"--dry-run", "--fulcio-url", "http://10.0.0.5:5555", "--rekor-url", "http://10.0.0.5:5556",
+				"--ca-roots", roots, "--rekor-key", tt.key}); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate(env(nil))
+			if tt.want != "" {
+				var ue *UsageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("err = %v, want a usage error saying %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil || string(o.RekorKey) != string(pubPEM) {
+				t.Errorf("err %v, key %q; want the file's content", err, o.RekorKey)
+			}
+		})
 	}
 }
 

@@ -22,8 +22,9 @@ type Verify struct {
 	Key   string
 	// Keyless is the signer when there is no --key; Validate fills in
 	// its defaults and reads --ca-roots into it.
-	Keyless verify.Keyless
-	CARoots string
+	Keyless      verify.Keyless
+	CARoots      string
+	RekorKeyFile string
 	// PublicKey is --key's content, read by Validate.
 	PublicKey     []byte
 	Repository    string
@@ -57,6 +58,7 @@ func (v *Verify) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&v.CARoots, "ca-roots", "", "keyless: PEM file of the Fulcio certificates to trust, for a private Sigstore (default: Sigstore's public roots)")
 	fs.BoolVar(&v.Keyless.IgnoreSCT, "insecure-ignore-sct", false, "keyless: accept certificates without a CT log timestamp (a Fulcio without a CT log)")
 	fs.BoolVar(&v.Keyless.IgnoreTlog, "insecure-ignore-tlog", false, "keyless: accept signatures that are not in a transparency log")
+	fs.StringVar(&v.RekorKeyFile, "rekor-key", "", "keyless, with --ca-roots: PEM public key of the private Sigstore's Rekor")
 	fs.StringVar(&v.Repository, "repository", v.Repository, "OWNER/REPO on GitHub the provenance must name (env GITHUB_REPOSITORY)")
 	fs.StringVar(&v.Commit, "commit", v.Commit, "full commit SHA the provenance must name (default: any, and it is printed)")
 	fs.StringSliceVar(&v.Severity, "severity", v.Severity, "severities that fail the newest scan ("+strings.Join(Severities, ",")+")")
@@ -103,24 +105,14 @@ func (v *Verify) Validate(getenv func(string) string) error {
 // --ca-roots.
 func (v *Verify) checkSigner() error {
 	k := &v.Keyless
-	keyless := k.Identity != "" || k.IdentityRegexp != "" || v.CARoots != "" || k.IgnoreSCT || k.IgnoreTlog
+	keyless := k.Identity != "" || k.IdentityRegexp != "" || v.CARoots != "" || v.RekorKeyFile != "" || k.IgnoreSCT || k.IgnoreTlog
 	if v.Key != "" {
 		if keyless {
-			return usage("--key and the keyless flags (--certificate-*, --ca-roots, --insecure-ignore-*) contradict each other: verify a key or an identity")
+			return usage("--key and the keyless flags (--certificate-*, --ca-roots, --rekor-key, --insecure-ignore-*) contradict each other: verify a key or an identity")
 		}
-		data, err := os.ReadFile(v.Key)
-		if err != nil {
-			return usage("--key: %v", err)
-		}
-		block, _ := pem.Decode(data)
-		if block == nil || block.Type != "PUBLIC KEY" {
-			return usage("--key %s: not a PEM public key: pass cosign.pub from `cosign generate-key-pair`, not the private key", v.Key)
-		}
-		if _, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil {
-			return usage("--key %s: %v", v.Key, err)
-		}
-		v.PublicKey = data
-		return nil
+		var err error
+		v.PublicKey, err = readPublicKey("--key", v.Key, "cosign.pub from `cosign generate-key-pair`, not the private key")
+		return err
 	}
 	if k.Identity != "" && k.IdentityRegexp != "" {
 		return usage("--certificate-identity and --certificate-identity-regexp contradict each other: pass one")
@@ -138,8 +130,34 @@ func (v *Verify) checkSigner() error {
 		return usage("--certificate-oidc-issuer: %q is not an issuer URL such as %s", k.Issuer, verify.GitHubIssuer)
 	}
 	var err error
-	k.Roots, err = readRoots(v.CARoots)
+	if k.Roots, err = readRoots(v.CARoots); err != nil || v.RekorKeyFile == "" {
+		return err
+	}
+	switch {
+	case k.IgnoreTlog:
+		return usage("--rekor-key and --insecure-ignore-tlog contradict each other: check the log with its key, or not at all")
+	case v.CARoots == "":
+		return usage("--rekor-key is for a private Sigstore: pass its Fulcio's roots with --ca-roots too")
+	}
+	k.RekorKey, err = readPublicKey("--rekor-key", v.RekorKeyFile, "the Rekor's key, from its /api/v1/log/publicKey")
 	return err
+}
+
+// readPublicKey reads a PEM public key file for flag; want says what to
+// pass instead of something else.
+func readPublicKey(flag, path, want string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usage("%s: %v", flag, err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, usage("%s %s: not a PEM public key: pass %s", flag, path, want)
+	}
+	if _, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil {
+		return nil, usage("%s %s: %v", flag, path, err)
+	}
+	return data, nil
 }
 
 // readRoots reads --ca-roots, a PEM file of Fulcio certificates ("": none).

@@ -60,6 +60,11 @@ func TestVerifyValidate(t *testing.T) {
 			misses:  []string{"https://github.com/acme/app-fork/.github/workflows/ci.yml@refs/heads/main", "https://github.com/evil/app/.github/workflows/ci.yml@refs/heads/main", "https://github.com/acme/app/.github/workflows/ci.yml"}},
 		{name: "keyless, one identity", args: []string{img, "--certificate-identity", "https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main"}},
 		{name: "keyless, private Sigstore", args: []string{img, "--ca-roots", roots, "--insecure-ignore-sct", "--insecure-ignore-tlog", "--certificate-oidc-issuer", "http://127.0.0.1:5555"}},
+		{name: "keyless, private Sigstore with Rekor", args: []string{img, "--ca-roots", roots, "--rekor-key", pub, "--insecure-ignore-sct", "--certificate-oidc-issuer", "http://127.0.0.1:5555"}},
+		{name: "Rekor key and no log", args: []string{img, "--ca-roots", roots, "--rekor-key", pub, "--insecure-ignore-tlog"}, err: "--rekor-key and --insecure-ignore-tlog contradict"},
+		{name: "Rekor key without roots", args: []string{img, "--rekor-key", pub}, err: "pass its Fulcio's roots with --ca-roots too"},
+		{name: "Rekor key not a key", args: []string{img, "--ca-roots", roots, "--rekor-key", roots}, err: "--rekor-key " + roots + ": not a PEM public key"},
+		{name: "key and Rekor key", args: []string{img, "--key", pub, "--rekor-key", pub}, err: "--key and the keyless flags"},
 		{name: "key and identity", args: []string{img, "--key", pub, "--certificate-identity", "x"}, err: "--key and the keyless flags"},
 		{name: "identity and pattern", args: []string{img, "--certificate-identity", "x", "--certificate-identity-regexp", "y"}, err: "contradict each other: pass one"},
 		{name: "bad pattern", args: []string{img, "--certificate-identity-regexp", "("}, err: "--certificate-identity-regexp: error parsing regexp"},
@@ -92,6 +97,9 @@ func TestVerifyValidate(t *testing.T) {
 			}
 			if v.CARoots != "" && len(v.Keyless.Roots) == 0 {
 				t.Error("--ca-roots not read")
+			}
+			if v.RekorKeyFile != "" && len(v.Keyless.RekorKey) == 0 {
+				t.Error("--rekor-key not read")
 			}
 			if v.Key == "" && v.Keyless.Identity == "" && v.Keyless.IdentityRegexp == "" {
 				t.Error("keyless with no identity to check")

@@ -49,9 +49,12 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (verify.Report, error)
 	ctr := publisherBase(env, in.Publisher, in.Token)
 	switch k := in.Keyless; {
 	case k != nil:
-		args = append(args, k.Args("/in/roots.pem")...)
+		args = append(args, k.Args("/in/roots.pem", "/in/rekor.pub")...)
 		if len(k.Roots) > 0 {
 			ctr = ctr.WithFile("/in/roots.pem", env.Client.Directory().WithNewFile("roots.pem", string(k.Roots)).File("roots.pem"))
+		}
+		if len(k.RekorKey) > 0 {
+			ctr = ctr.WithFile("/in/rekor.pub", env.Client.Directory().WithNewFile("rekor.pub", string(k.RekorKey)).File("rekor.pub"))
 		}
 	default:
 		args = append(args, "--key", "/in/key.pub")

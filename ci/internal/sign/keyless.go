@@ -19,6 +19,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/oauthflow"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/tuf"
 	"golang.org/x/oauth2"
 )
 
@@ -147,6 +148,9 @@ type Policy struct {
 	// in a transparency log, which then verify only while the certificate
 	// is valid.
 	IgnoreSCT, IgnoreTlog bool
+	// RekorKey is the PEM public key of a private Sigstore's Rekor (with
+	// Roots); empty: the key in SIGSTORE_REKOR_PUBLIC_KEY, as cosign reads it.
+	RekorKey []byte
 }
 
 // NewKeylessVerifier checks signatures against p, as `cosign verify
@@ -182,7 +186,15 @@ func NewKeylessVerifier(ctx context.Context, p Policy) (*Verifier, error) {
 	}
 	// A private Sigstore's log keys, from where cosign reads them
 	// (SIGSTORE_REKOR_PUBLIC_KEY, SIGSTORE_CT_LOG_PUBLIC_KEY_FILE).
-	if !p.IgnoreTlog {
+	switch {
+	case p.IgnoreTlog:
+	case len(p.RekorKey) > 0:
+		keys := cosign.NewTrustedTransparencyLogPubKeys()
+		if err := keys.AddTransparencyLogPubKey(p.RekorKey, tuf.Active); err != nil {
+			return nil, fmt.Errorf("reading the Rekor public key: %w", err)
+		}
+		co.RekorPubKeys = &keys
+	default:
 		if co.RekorPubKeys, err = cosign.GetRekorPubs(ctx); err != nil {
 			return nil, fmt.Errorf("reading the Rekor public keys: %w", err)
 		}

@@ -42,6 +42,8 @@ func TestKeylessPolicy(t *testing.T) {
 		p      Policy
 		err    string
 		signer string
+		// rekorKeys is how many log keys the verifier trusts.
+		rekorKeys int
 	}{
 		{name: "identity", p: Policy{Roots: roots, Identity: "https://github.com/a/b/.github/workflows/ci.yml@refs/heads/main", Issuer: "https://issuer", IgnoreSCT: true, IgnoreTlog: true},
 			signer: "https://github.com/a/b/.github/workflows/ci.yml@refs/heads/main (issuer https://issuer)"},
@@ -50,6 +52,9 @@ func TestKeylessPolicy(t *testing.T) {
 		{name: "no issuer", p: Policy{Roots: roots, Identity: "x"}, err: "needs an issuer"},
 		{name: "identity and pattern", p: Policy{Roots: roots, Identity: "x", IdentityRegexp: "y", Issuer: "i"}, err: "one of an identity or an identity pattern"},
 		{name: "roots not PEM", p: Policy{Roots: []byte("junk"), Identity: "x", Issuer: "i"}, err: "no PEM certificates"},
+		{name: "a private Rekor", p: Policy{Roots: roots, Identity: "x", Issuer: "https://issuer", IgnoreSCT: true, RekorKey: publicPEM(t)},
+			signer: "x (issuer https://issuer)", rekorKeys: 1},
+		{name: "a Rekor key that is none", p: Policy{Roots: roots, Identity: "x", Issuer: "i", IgnoreSCT: true, RekorKey: roots}, err: "reading the Rekor public key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +73,13 @@ func TestKeylessPolicy(t *testing.T) {
 			}
 			if v.base.RootCerts == nil || v.base.SigVerifier != nil {
 				t.Error("a keyless verifier must check certificates against the roots, not a key")
+			}
+			n := 0
+			if v.base.RekorPubKeys != nil {
+				n = len(v.base.RekorPubKeys.Keys)
+			}
+			if n != tt.rekorKeys {
+				t.Errorf("%d Rekor keys, want %d", n, tt.rekorKeys)
 			}
 		})
 	}

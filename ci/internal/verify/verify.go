@@ -31,11 +31,13 @@ type Keyless struct {
 	// IgnoreSCT and IgnoreTlog are cosign's --insecure-ignore-sct and
 	// --insecure-ignore-tlog, for a Sigstore without a CT log or Rekor.
 	IgnoreSCT, IgnoreTlog bool
+	// RekorKey is the PEM public key of a private Sigstore's Rekor.
+	RekorKey []byte
 }
 
-// Args are gantry-publish --verify's flags for k, with the roots (if
-// any) in the file rootsPath.
-func (k Keyless) Args(rootsPath string) []string {
+// Args are gantry-publish --verify's flags for k, with the roots and the
+// Rekor key (if any) in the files rootsPath and rekorKeyPath.
+func (k Keyless) Args(rootsPath, rekorKeyPath string) []string {
 	args := []string{"--certificate-oidc-issuer", k.Issuer}
 	if k.Identity != "" {
 		args = append(args, "--certificate-identity", k.Identity)
@@ -50,6 +52,9 @@ func (k Keyless) Args(rootsPath string) []string {
 	}
 	if k.IgnoreTlog {
 		args = append(args, "--insecure-ignore-tlog")
+	}
+	if len(k.RekorKey) > 0 {
+		args = append(args, "--rekor-key", rekorKeyPath)
 	}
 	return args
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
+	"github.com/gantry-ci/gantry/testbed/internal/rekor"
 	"github.com/gantry-ci/gantry/testbed/internal/rootfs"
 	"github.com/gantry-ci/gantry/testbed/internal/standin"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
@@ -113,7 +114,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// and read only by steps that need it (after it is done).
 	var (
 		daggerBin, composeBin, trivyBin, cosignBin string
-		fulcioBin                                  string
+		fulcioBin, rekorBin, trillianDir           string
 		engineLayer, golangLayer, postgresLayer    string
 		engineImage                                v1.Image
 		staticLayer                                v1.Layer
@@ -151,7 +152,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	}, regTasks...)
 
 	// Go builds, one after the other (two cores): Dagger, Compose, Trivy,
-	// cosign, Fulcio.
+	// cosign, Fulcio, Trillian, Rekor.
 	buildDagger := p.add("build-dagger", func(ctx context.Context, s *step.Step) error {
 		var err error
 		daggerBin, err = daggerbuild.Build(ctx, s, b.cache)
@@ -172,11 +173,21 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		cosignBin, err = cosign.Build(ctx, s, b.cache)
 		return err
 	}, buildTrivy)
-	p.add("build-fulcio", func(ctx context.Context, s *step.Step) error {
+	buildFulcio := p.add("build-fulcio", func(ctx context.Context, s *step.Step) error {
 		var err error
 		fulcioBin, err = fulcio.Build(ctx, s, b.cache)
 		return err
 	}, buildCosign)
+	buildTrillian := p.add("build-trillian", func(ctx context.Context, s *step.Step) error {
+		var err error
+		trillianDir, err = rekor.BuildTrillian(ctx, s, b.cache)
+		return err
+	}, buildFulcio)
+	p.add("build-rekor", func(ctx context.Context, s *step.Step) error {
+		var err error
+		rekorBin, err = rekor.Build(ctx, s, b.cache)
+		return err
+	}, buildTrillian)
 
 	// Debian root file systems, one after the other (network-bound),
 	// alongside the Go builds.
@@ -308,6 +319,8 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		PostgresImage: standin.TagOf(set.Postgres),
 		CosignBin:     cosign.Bin(cosignBin),
 		FulcioBin:     fulcio.Bin(fulcioBin),
+		RekorBin:      rekor.Bin(rekorBin),
+		TrillianDir:   trillianDir,
 		EngineTCP:     engine.RunnerHostTCP,
 	}
 	if err := b.state.WriteEnv(env); err != nil {
@@ -356,6 +369,12 @@ func (b *Bed) Env(ctx context.Context) (state.Env, error) {
 	}
 	if _, err := os.Stat(env.FulcioBin); err != nil {
 		return state.Env{}, fmt.Errorf("fulcio missing: %v", err)
+	}
+	if _, err := os.Stat(env.RekorBin); err != nil {
+		return state.Env{}, fmt.Errorf("rekor-server missing: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(env.TrillianDir, rekor.Schema)); err != nil {
+		return state.Env{}, fmt.Errorf("trillian missing: %v", err)
 	}
 	if _, err := os.Stat(env.Images); err != nil {
 		return state.Env{}, fmt.Errorf("image set missing: %v", err)

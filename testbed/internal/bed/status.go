@@ -15,7 +15,9 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
+	"github.com/gantry-ci/gantry/testbed/internal/modbuild"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
+	"github.com/gantry-ci/gantry/testbed/internal/rekor"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
 )
 
@@ -102,6 +104,11 @@ func (b *Bed) Status(ctx context.Context, w io.Writer) bool {
 			line("fulcio", "%s (%s)", v, env.FulcioBin)
 		} else {
 			line("fulcio", "%s: %v", env.FulcioBin, err)
+		}
+		if v, err := modbuild.GitVersion(ctx, env.RekorBin); err == nil {
+			line("rekor", "%s (%s; trillian %s in %s)", v, env.RekorBin, rekor.TrillianVersion, env.TrillianDir)
+		} else {
+			line("rekor", "%s: %v", env.RekorBin, err)
 		}
 	}
 

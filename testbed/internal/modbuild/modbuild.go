@@ -36,6 +36,9 @@ type Spec struct {
 	// each binary is named after its package directory.
 	Output string
 	Tags   []string
+	// Files are copied from the module, by their paths in it, next to the
+	// binaries (a schema a command needs at run time, say).
+	Files []string
 	// LDFlags is passed as -ldflags.
 	LDFlags string
 	// Env is added to the build environment (CGO_ENABLED=0, GOEXPERIMENT=…).
@@ -54,7 +57,7 @@ type Download struct {
 // Key is the cache key of the build: every input that changes the output.
 func (sp Spec) Key(goVersion string) string {
 	return cache.Key(sp.Module, sp.Version, sp.Sum, strings.Join(sp.Packages, " "), sp.Output,
-		strings.Join(sp.Tags, ","), sp.LDFlags, strings.Join(sp.Env, " "), sp.PrepareKey, goVersion)
+		strings.Join(sp.Tags, ","), strings.Join(sp.Files, " "), sp.LDFlags, strings.Join(sp.Env, " "), sp.PrepareKey, goVersion)
 }
 
 // Validate checks the spec is complete.
@@ -138,7 +141,19 @@ func build(ctx context.Context, s *step.Step, c cache.Dir, sp Spec, out string) 
 	cmd := s.Command(ctx, "go", args...)
 	cmd.Dir = src
 	cmd.Env = append(goEnv(sp.Module, sp.NoSumDB), sp.Env...)
-	return s.Exec(cmd)
+	if err := s.Exec(cmd); err != nil {
+		return err
+	}
+	for _, f := range sp.Files {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", sp.Module, sp.Version, err)
+		}
+		if err := os.WriteFile(filepath.Join(out, filepath.Base(f)), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Fetch downloads module@version through the module proxy and checks its

@@ -40,6 +40,7 @@ func TestKeyChangesWithInputs(t *testing.T) {
 		"env":         func(s *Spec) { s.Env = []string{"CGO_ENABLED=0"} },
 		"tags":        func(s *Spec) { s.Tags = []string{"t"} },
 		"prepare key": func(s *Spec) { s.PrepareKey = "p" },
+		"files":       func(s *Spec) { s.Files = []string{"schema.sql"} },
 	} {
 		sp := base
 		edit(&sp)

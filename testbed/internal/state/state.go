@@ -85,6 +85,8 @@ type Env struct {
 	PostgresImage string // POSTGRES_IMAGE
 	CosignBin     string // TESTBED_COSIGN
 	FulcioBin     string // TESTBED_FULCIO
+	RekorBin      string // TESTBED_REKOR: rekor-server
+	TrillianDir   string // TESTBED_TRILLIAN: its log server, log signer and PostgreSQL schema
 }
 
 // Vars returns the variables in the order they are printed.
@@ -103,6 +105,8 @@ func (e Env) Vars() [][2]string {
 		{"POSTGRES_IMAGE", e.PostgresImage},
 		{"TESTBED_COSIGN", e.CosignBin},
 		{"TESTBED_FULCIO", e.FulcioBin},
+		{"TESTBED_REKOR", e.RekorBin},
+		{"TESTBED_TRILLIAN", e.TrillianDir},
 		{"TESTBED_ENGINE_TCP", e.EngineTCP},
 	}
 }
@@ -171,6 +175,7 @@ func ParseEnv(text string) (Env, error) {
 		AuthPassword: vals["TESTBED_AUTH_PASSWORD"], GoImage: vals["GO_IMAGE"],
 		RuntimeImage: vals["RUNTIME_IMAGE"], PostgresImage: vals["POSTGRES_IMAGE"],
 		CosignBin: vals["TESTBED_COSIGN"], FulcioBin: vals["TESTBED_FULCIO"], EngineTCP: vals["TESTBED_ENGINE_TCP"],
+		RekorBin: vals["TESTBED_REKOR"], TrillianDir: vals["TESTBED_TRILLIAN"],
 	}
 	return e, e.Validate()
 }

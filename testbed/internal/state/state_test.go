@@ -23,6 +23,8 @@ func sampleEnv() Env {
 		CosignBin:     "/root/.cache/gantry-testbed/bin/cosign-v2.6.1-abc/cosign",
 		FulcioBin:     "/root/.cache/gantry-testbed/bin/fulcio-v1.8.1-abc/fulcio",
 		EngineTCP:     "tcp://127.0.0.1:5030",
+		RekorBin:      "/root/.cache/gantry-testbed/bin/rekor-v1.5.4-abc/rekor-server",
+		TrillianDir:   "/root/.cache/gantry-testbed/bin/trillian-v1.7.3-abc",
 	}
 }
 
@@ -32,7 +34,7 @@ func TestRenderParse(t *testing.T) {
 	wantNames := []string{"_EXPERIMENTAL_DAGGER_CLI_BIN", "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "DO_NOT_TRACK",
 		"GANTRY_IMAGES", "TESTBED_REGISTRY", "TESTBED_AUTH_REGISTRY", "TESTBED_AUTH_USERNAME",
 		"TESTBED_AUTH_PASSWORD", "GO_IMAGE", "RUNTIME_IMAGE", "POSTGRES_IMAGE",
-		"TESTBED_COSIGN", "TESTBED_FULCIO", "TESTBED_ENGINE_TCP"}
+		"TESTBED_COSIGN", "TESTBED_FULCIO", "TESTBED_REKOR", "TESTBED_TRILLIAN", "TESTBED_ENGINE_TCP"}
 	lines := strings.Split(strings.TrimSpace(text), "\n")
 	if len(lines) != len(wantNames) {
 		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(wantNames), text)
