@@ -69,6 +69,7 @@ func startSigstore(t *testing.T, host string, claims map[string]any) privateSigs
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, fulcio.ServeArgs(cfgPath, dir, host, fulcioPort)...)
+	cmd.SysProcAttr = diesWithTest
 	logs, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +193,10 @@ func httpOK(url string) error {
 	return nil
 }
 
+// diesWithTest kills a server when the test binary dies without its
+// cleanups (a -timeout panic), so that no server outlives it holding a port.
+var diesWithTest = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+
 // startServer starts bin with args, its output in dir/name.log, and waits
 // up to a minute for ready to pass; it stops with the test. A server that
 // exits first, or never gets ready, fails the test with its log.
@@ -205,6 +210,7 @@ func startServer(t *testing.T, dir, name, bin string, args []string, ready func(
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = diesWithTest
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
