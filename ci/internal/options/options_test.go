@@ -1,11 +1,6 @@
 package options
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -223,15 +218,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 func TestRekorKeyIsRead(t *testing.T) {
 	dir := t.TempDir()
 	roots, pub := filepath.Join(dir, "roots.pem"), filepath.Join(dir, "rekor.pub")
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	_, pubPEM := newKey(t)
 	for p, data := range map[string]string{roots: "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n", pub: string(pubPEM)} {
 		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
 			t.Fatal(err)
