@@ -27,7 +27,7 @@ func TestLayerCacheNeverFailsTheRun(t *testing.T) {
 	refusing := host + ":" + refusingCachePort
 	refusingRegistry(t, refusing, func(r *http.Request) bool {
 		return r.Method != http.MethodGet && r.Method != http.MethodHead
-	})
+	}, nil)
 	images := imagesFile(t, refusing, host+":"+unreachableCachePort)
 
 	notACache := reg + "/" + uniqueImage("notacache") + ":buildcache"

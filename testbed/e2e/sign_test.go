@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -159,8 +160,9 @@ func TestWrongSigningPasswordPushesNothing(t *testing.T) {
 }
 
 // refusingRegistry is an in-process registry on the engine-reachable addr
-// that answers 403 to requests refuse picks.
-func refusingRegistry(t *testing.T, addr string, refuse func(*http.Request) bool) {
+// that answers 403 to requests refuse picks, and calls served (if not nil)
+// after each request it served.
+func refusingRegistry(t *testing.T, addr string, refuse func(*http.Request) bool, served func(*http.Request)) {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -173,6 +175,9 @@ func refusingRegistry(t *testing.T, addr string, refuse func(*http.Request) bool
 			return
 		}
 		inner.ServeHTTP(w, r)
+		if served != nil {
+			served(r)
+		}
 	})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -186,13 +191,29 @@ func TestAttestationFailureLeavesNoTags(t *testing.T) {
 	t.Parallel()
 	host, _, _ := strings.Cut(reg, ":")
 	addr := host + ":5004"
+	put := func(r *http.Request, suffix string) bool {
+		return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") && strings.HasSuffix(r.URL.Path, suffix)
+	}
 	var sigs atomic.Int64 // signatures written before the refusal
+	sigIn := make(chan struct{})
+	var once sync.Once
 	refusingRegistry(t, addr, func(r *http.Request) bool {
-		put := r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-")
-		if put && strings.HasSuffix(r.URL.Path, ".sig") {
-			sigs.Add(1)
+		if !put(r, ".att") {
+			return false
 		}
-		return put && strings.HasSuffix(r.URL.Path, ".att")
+		// gantry-publish writes signatures and attestations side by side:
+		// refuse the attestations once a signature is in, so that the
+		// failure is in the middle of the publish whichever comes first.
+		select {
+		case <-sigIn:
+		case <-r.Context().Done():
+		}
+		return true
+	}, func(r *http.Request) {
+		if put(r, ".sig") {
+			sigs.Add(1)
+			once.Do(func() { close(sigIn) })
+		}
 	})
 	key, _ := keyPair(t, "pw")
 	dir := copyRepo(t, nil)

@@ -1,10 +1,10 @@
 // Command gantry-publish pushes an OCI image archive to a registry as one
 // transaction (see package push), signing and attesting it before any tag
 // moves (see package sign). The pipeline runs it inside a container so the
-// registry token, the signing key and its password, or the OIDC token of a
-// keyless signature, reach it only as Dagger secrets, in
-// $GANTRY_REGISTRY_TOKEN, $GANTRY_SIGN_KEY and $COSIGN_PASSWORD, or
-// $GANTRY_ID_TOKEN.
+// registry token, the signing key, or the OIDC token of a keyless
+// signature, reach it only as Dagger secrets, in $GANTRY_REGISTRY_TOKEN,
+// $GANTRY_SIGN_KEY (a PKCS #8 key, or a cosign key with its password in
+// $COSIGN_PASSWORD), or $GANTRY_ID_TOKEN.
 // It prints the result as JSON on stdout, or writes it to --output.
 //
 // With --verify it publishes nothing and checks an image instead (package
@@ -30,6 +30,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
@@ -250,31 +251,44 @@ func seal(req push.Request, s *sign.Signer, atts []sign.Attestation, out *push.R
 	}
 }
 
-// signAndAttest is the seal's work.
+// signAndAttest is the seal's work. Each digest's signature and the
+// attestations live under tags of their own (.sig, .att), so each is
+// written and read back beside the others: the registry round trips, not
+// the signing, are what take the time.
 func signAndAttest(ctx context.Context, s *sign.Signer, atts []sign.Attestation, out *push.Result, digests []name.Digest, ropts []remote.Option) error {
 	fmt.Fprintf(os.Stderr, "signing %d digest(s)\n", len(digests))
-	if err := s.Sign(ctx, digests, ropts); err != nil {
-		return err
+	v := s.Verifier()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, d := range digests {
+		g.Go(func() error {
+			if err := s.Sign(gctx, []name.Digest{d}, ropts); err != nil {
+				return err
+			}
+			if err := v.VerifySignature(gctx, d, ropts); err != nil {
+				return fmt.Errorf("reading back: %w", err)
+			}
+			return nil
+		})
 	}
+	var sts []sign.Statement
 	if len(atts) > 0 {
 		fmt.Fprintf(os.Stderr, "attesting %s (%d predicate(s))\n", digests[0], len(atts))
-		if err := s.Attest(ctx, digests[0], atts, ropts); err != nil {
-			return err
-		}
+		g.Go(func() error {
+			if err := s.Attest(gctx, digests[0], atts, ropts); err != nil {
+				return err
+			}
+			var err error
+			if sts, err = v.VerifyAttestations(gctx, digests[0], ropts); err != nil {
+				return fmt.Errorf("reading back: %w", err)
+			}
+			return nil
+		})
 	}
-	v := s.Verifier()
+	if err := g.Wait(); err != nil {
+		return err
+	}
 	for _, d := range digests {
-		if err := v.VerifySignature(ctx, d, ropts); err != nil {
-			return fmt.Errorf("reading back: %w", err)
-		}
 		out.Signed = append(out.Signed, d.DigestStr())
-	}
-	if len(atts) == 0 {
-		return nil
-	}
-	sts, err := v.VerifyAttestations(ctx, digests[0], ropts)
-	if err != nil {
-		return fmt.Errorf("reading back: %w", err)
 	}
 	for _, a := range atts {
 		uri := sign.PredicateURI(a.Type)

@@ -332,8 +332,7 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 // keyless token source; nil when the run is unsigned.
 func (in *inputs) signing(client *dagger.Client) *pipeline.Signing {
 	if k := in.sign.Key; k != nil {
-		return &pipeline.Signing{Key: client.SetSecret("gantry-sign-key", string(k.PEM)),
-			Password: client.SetSecret("gantry-sign-password", string(k.Password))}
+		return &pipeline.Signing{Key: client.SetSecret("gantry-sign-key", string(k.Private))}
 	}
 	k := in.sign.Keyless
 	if k == nil {

@@ -47,11 +47,11 @@ type PublishInput struct {
 	From string
 }
 
-// Signing is how gantry-publish signs: with Key (a cosign private key)
-// and its Password, or keyless, with a certificate from FulcioURL for the
-// OIDC token IDToken returns.
+// Signing is how gantry-publish signs: with Key (the private key,
+// decrypted: see signing.KeyPair), or keyless, with a certificate from
+// FulcioURL for the OIDC token IDToken returns.
 type Signing struct {
-	Key, Password *dagger.Secret
+	Key *dagger.Secret
 	// IDToken returns a fresh token as a secret. It is called as the
 	// publish starts: a token requested when the run began may have
 	// expired by then.
@@ -113,7 +113,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		args = append(args, attArgs...)
 		ctr = ctr.WithMountedDirectory("/in/att", atts, dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"})
 		if sg.Key != nil {
-			ctr = ctr.WithSecretVariable("GANTRY_SIGN_KEY", sg.Key).WithSecretVariable("COSIGN_PASSWORD", sg.Password)
+			ctr = ctr.WithSecretVariable("GANTRY_SIGN_KEY", sg.Key)
 		} else {
 			tok, err := sg.IDToken(ctx)
 			if err != nil {

@@ -71,9 +71,11 @@ func NewKeyless(ctx context.Context, k Keyless) (*Signer, error) {
 	}
 	s := &Signer{sv: sv, cert: resp.CertPEM, chain: resp.ChainPEM}
 	if k.RekorURL != "" {
-		if s.rekor, err = rclient.GetRekorClient(k.RekorURL, rclient.WithUserAgent("gantry")); err != nil {
+		c, err := rclient.GetRekorClient(k.RekorURL, rclient.WithUserAgent("gantry"))
+		if err != nil {
 			return nil, fmt.Errorf("Rekor URL %q: %w", k.RekorURL, err)
 		}
+		s.log = rekorLog{c}
 	}
 	return s, nil
 }
@@ -92,15 +94,15 @@ func (s *Signer) Certificate() (*x509.Certificate, error) {
 
 // sigOpts are what goes with a signature or attestation besides the
 // payload: the certificate chain and, with a transparency log, the entry
-// that upload made (its signed timestamp proves the certificate was valid
-// when the signature was made, long after it expired).
-func (s *Signer) sigOpts(upload func(r *client.Rekor, cert []byte) (*cbundle.RekorBundle, error)) ([]static.Option, error) {
+// enter made (its signed timestamp proves the certificate was valid when
+// the signature was made, long after it expired).
+func (s *Signer) sigOpts(enter func(transparencyLog) (*cbundle.RekorBundle, error)) ([]static.Option, error) {
 	if s.cert == nil {
 		return nil, nil
 	}
 	opts := []static.Option{static.WithCertChain(s.cert, s.chain)}
-	if s.rekor != nil {
-		b, err := upload(s.rekor, s.cert)
+	if s.log != nil {
+		b, err := enter(s.log)
 		if err != nil {
 			return nil, fmt.Errorf("entering it in the transparency log: %w", err)
 		}
@@ -109,28 +111,34 @@ func (s *Signer) sigOpts(upload func(r *client.Rekor, cert []byte) (*cbundle.Rek
 	return opts, nil
 }
 
-// signatureUpload enters a signature of payload in Rekor.
-func signatureUpload(ctx context.Context, raw, payload []byte) func(*client.Rekor, []byte) (*cbundle.RekorBundle, error) {
-	return func(r *client.Rekor, cert []byte) (*cbundle.RekorBundle, error) {
-		sum := sha256.New()
-		sum.Write(payload)
-		e, err := cosign.TLogUpload(ctx, r, raw, sum, cert)
-		if err != nil {
-			return nil, err
-		}
-		return cbundle.EntryToBundle(e), nil
-	}
+// transparencyLog enters what a keyless signer signs, each with the
+// certificate, and returns the entry as the bundle that goes with it.
+type transparencyLog interface {
+	enterSignature(ctx context.Context, raw, payload, cert []byte) (*cbundle.RekorBundle, error)
+	enterEnvelope(ctx context.Context, env, cert []byte) (*cbundle.RekorBundle, error)
 }
 
-// envelopeUpload enters a DSSE envelope in Rekor.
-func envelopeUpload(ctx context.Context, env []byte) func(*client.Rekor, []byte) (*cbundle.RekorBundle, error) {
-	return func(r *client.Rekor, cert []byte) (*cbundle.RekorBundle, error) {
-		e, err := cosign.TLogUploadDSSEEnvelope(ctx, r, env, cert)
-		if err != nil {
-			return nil, err
-		}
-		return cbundle.EntryToBundle(e), nil
+// rekorLog is a Rekor, entered as `cosign sign` and `cosign attest` do.
+type rekorLog struct{ c *client.Rekor }
+
+// enterSignature enters a signature of payload as a hashedrekord.
+func (r rekorLog) enterSignature(ctx context.Context, raw, payload, cert []byte) (*cbundle.RekorBundle, error) {
+	sum := sha256.New()
+	sum.Write(payload)
+	e, err := cosign.TLogUpload(ctx, r.c, raw, sum, cert)
+	if err != nil {
+		return nil, err
 	}
+	return cbundle.EntryToBundle(e), nil
+}
+
+// enterEnvelope enters a DSSE envelope.
+func (r rekorLog) enterEnvelope(ctx context.Context, env, cert []byte) (*cbundle.RekorBundle, error) {
+	e, err := cosign.TLogUploadDSSEEnvelope(ctx, r.c, env, cert)
+	if err != nil {
+		return nil, err
+	}
+	return cbundle.EntryToBundle(e), nil
 }
 
 // Policy is who must have signed keylessly, and which Sigstore to trust.

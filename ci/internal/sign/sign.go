@@ -11,8 +11,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 
@@ -24,13 +26,13 @@ import (
 	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
-	"github.com/sigstore/rekor/pkg/generated/client"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
@@ -63,18 +65,37 @@ type Attestation struct {
 // and its Fulcio certificate.
 type Signer struct {
 	sv          signature.SignerVerifier
-	cert, chain []byte        // PEM; keyless only
-	rekor       *client.Rekor // keyless with a transparency log
+	cert, chain []byte          // PEM; keyless only
+	log         transparencyLog // keyless with a transparency log
 }
 
-// LoadKey decrypts a cosign-format private key (what `cosign
-// generate-key-pair` writes) with its password.
+// LoadKey loads a signing key: a cosign-format private key (what `cosign
+// generate-key-pair` writes), decrypted with password, or a PKCS #8
+// "PRIVATE KEY", which needs none: the key `go run ./ci` already opened,
+// passed on so that its scrypt (about 0.3 s of CPU) runs once per run,
+// not twice.
 func LoadKey(pemBytes, password []byte) (*Signer, error) {
-	sv, err := cosign.LoadPrivateKey(pemBytes, password, nil)
+	var sv signature.SignerVerifier
+	var err error
+	if block, _ := pem.Decode(pemBytes); block != nil && block.Type == "PRIVATE KEY" {
+		sv, err = plainKey(block.Bytes)
+	} else {
+		sv, err = cosign.LoadPrivateKey(pemBytes, password, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading the signing key: %w", err)
 	}
 	return &Signer{sv: sv}, nil
+}
+
+// plainKey loads a PKCS #8 key as cosign.LoadPrivateKey does once it has
+// decrypted one, with cosign's default options (ED25519ph for Ed25519).
+func plainKey(der []byte) (signature.SignerVerifier, error) {
+	pk, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing private key: %w", err)
+	}
+	return signature.LoadDefaultSignerVerifier(pk, *cosign.GetDefaultLoadOptions(nil)...)
 }
 
 // PublicKey returns the public key, PEM-encoded as `cosign verify --key`
@@ -99,7 +120,9 @@ func (s *Signer) Sign(ctx context.Context, digests []name.Digest, ropts []remote
 		if err != nil {
 			return fmt.Errorf("signing %s: %w", d, err)
 		}
-		opts, err := s.sigOpts(signatureUpload(ctx, raw, payload))
+		opts, err := s.sigOpts(func(l transparencyLog) (*cbundle.RekorBundle, error) {
+			return l.enterSignature(ctx, raw, payload, s.cert)
+		})
 		if err != nil {
 			return fmt.Errorf("signing %s: %w", d, err)
 		}
@@ -147,7 +170,9 @@ func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, 
 		if err != nil {
 			return fmt.Errorf("signing the %s attestation of %s: %w", a.Type, d, err)
 		}
-		opts, err := s.sigOpts(envelopeUpload(ctx, env))
+		opts, err := s.sigOpts(func(l transparencyLog) (*cbundle.RekorBundle, error) {
+			return l.enterEnvelope(ctx, env, s.cert)
+		})
 		if err != nil {
 			return fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
 		}

@@ -1,8 +1,10 @@
 package sign
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
+
+	"github.com/gantry-ci/gantry/ci/internal/signing"
 )
 
 // newKey makes a cosign key pair, as `cosign generate-key-pair` does.
@@ -51,14 +55,42 @@ func pushRandom(t *testing.T) name.Digest {
 
 func TestLoadKey(t *testing.T) {
 	k := newKey(t, "right")
-	if _, err := LoadKey(k.PrivateBytes, []byte("right")); err != nil {
-		t.Errorf("right password: %v", err)
+	// What `go run ./ci` passes on: the key it opened, decrypted.
+	opened, err := signing.Open(k.PrivateBytes, []byte("right"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := LoadKey(k.PrivateBytes, []byte("wrong")); err == nil {
-		t.Error("a wrong password loaded the key")
+	tests := []struct {
+		name          string
+		key, password []byte
+		ok            bool
+	}{
+		{"cosign key, right password", k.PrivateBytes, []byte("right"), true},
+		{"cosign key, wrong password", k.PrivateBytes, []byte("wrong"), false},
+		{"a public key", k.PublicBytes, []byte("right"), false},
+		{"the key go run ./ci opened, no password", opened.Private, nil, true},
+		{"a PRIVATE KEY block holding junk", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("junk")}), nil, false},
 	}
-	if _, err := LoadKey(k.PublicBytes, []byte("right")); err == nil {
-		t.Error("a public key loaded as a private key")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := LoadKey(tt.key, tt.password)
+			if !tt.ok {
+				if err == nil {
+					t.Fatal("loaded")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := s.PublicKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(pub, k.PublicBytes) {
+				t.Errorf("public key\n%s\nwant cosign's\n%s", pub, k.PublicBytes)
+			}
+		})
 	}
 }
 
