@@ -274,11 +274,11 @@ func signAndAttest(ctx context.Context, s *sign.Signer, atts []sign.Attestation,
 	if len(atts) > 0 {
 		fmt.Fprintf(os.Stderr, "attesting %s (%d predicate(s))\n", digests[0], len(atts))
 		g.Go(func() error {
-			if err := s.Attest(gctx, digests[0], atts, ropts); err != nil {
+			written, err := s.Attest(gctx, digests[0], atts, ropts)
+			if err != nil {
 				return err
 			}
-			var err error
-			if sts, err = v.VerifyAttestations(gctx, digests[0], ropts); err != nil {
+			if sts, err = v.VerifyWritten(gctx, digests[0], written, ropts); err != nil {
 				return fmt.Errorf("reading back: %w", err)
 			}
 			return nil

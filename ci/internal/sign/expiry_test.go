@@ -202,7 +202,7 @@ func TestKeylessSignatureOutlivesItsCertificate(t *testing.T) {
 			if err := s.Sign(ctx, []name.Digest{d}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Attest(ctx, d, attestations, nil); err != nil {
+			if _, err := s.Attest(ctx, d, attestations, nil); err != nil {
 				t.Fatal(err)
 			}
 			p := policy

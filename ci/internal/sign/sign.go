@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -29,6 +30,7 @@ import (
 	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/empty"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
@@ -144,51 +146,58 @@ func (s *Signer) Sign(ctx context.Context, digests []name.Digest, ropts []remote
 
 // Attest wraps each predicate in an in-toto statement about d, signs it
 // as a DSSE envelope and writes them all, next to any attestations d has.
-func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, ropts []remote.Option) error {
+// It returns the layer digest of each, for VerifyWritten.
+func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, ropts []remote.Option) ([]v1.Hash, error) {
 	h, err := v1.NewHash(d.DigestStr())
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var written []v1.Hash
 	wrapped := dsse.WrapSigner(s.sv, types.IntotoPayloadType)
 	se := ociremote.SignedUnknown(d, ociremote.WithRemoteOptions(ropts...))
 	for _, a := range atts {
 		uri, ok := predicateURIs[a.Type]
 		if !ok {
-			return fmt.Errorf("attesting %s: unknown predicate type %q", d, a.Type)
+			return nil, fmt.Errorf("attesting %s: unknown predicate type %q", d, a.Type)
 		}
 		st, err := attestation.GenerateStatement(attestation.GenerateOpts{
 			Predicate: bytes.NewReader(a.Predicate), Type: a.Type, Digest: h.Hex, Repo: d.Repository.String(),
 		})
 		if err != nil {
-			return fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
+			return nil, fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
 		}
 		payload, err := json.Marshal(st)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		env, err := wrapped.SignMessage(bytes.NewReader(payload), sigopts.WithContext(ctx))
 		if err != nil {
-			return fmt.Errorf("signing the %s attestation of %s: %w", a.Type, d, err)
+			return nil, fmt.Errorf("signing the %s attestation of %s: %w", a.Type, d, err)
 		}
 		opts, err := s.sigOpts(func(l transparencyLog) (*cbundle.RekorBundle, error) {
 			return l.enterEnvelope(ctx, env, s.cert)
 		})
 		if err != nil {
-			return fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
+			return nil, fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
 		}
 		att, err := static.NewAttestation(env, append(opts, static.WithLayerMediaType(types.DssePayloadType),
 			static.WithAnnotations(map[string]string{"predicateType": uri}))...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if se, err = mutate.AttachAttestationToEntity(se, att, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv))); err != nil {
-			return fmt.Errorf("attaching the %s attestation of %s: %w", a.Type, d, err)
+			return nil, fmt.Errorf("attaching the %s attestation of %s: %w", a.Type, d, err)
 		}
+		dg, err := att.Digest()
+		if err != nil {
+			return nil, err
+		}
+		written = append(written, dg)
 	}
 	if err := ociremote.WriteAttestations(d.Repository, se, ociremote.WithRemoteOptions(ropts...)); err != nil {
-		return fmt.Errorf("writing the attestations of %s: %w", d, err)
+		return nil, fmt.Errorf("writing the attestations of %s: %w", d, err)
 	}
-	return nil
+	return written, nil
 }
 
 // Verifier checks signatures and attestations against one public key, as
@@ -265,6 +274,60 @@ func (v *Verifier) VerifyAttestations(ctx context.Context, d name.Digest, ropts 
 	if err != nil {
 		return nil, fmt.Errorf("verifying the attestations of %s: %w", d, err)
 	}
+	return statements(d, atts)
+}
+
+// VerifyWritten is VerifyAttestations of only the attestation layers
+// Attest wrote, as the registry now lists and serves them under d's
+// attestation tag. A digest gains attestations with every signed run and
+// release, and reading back all of them would make each publish slower
+// than the last.
+func (v *Verifier) VerifyWritten(ctx context.Context, d name.Digest, layers []v1.Hash, ropts []remote.Option) ([]Statement, error) {
+	fail := func(err error) ([]Statement, error) {
+		return nil, fmt.Errorf("verifying the attestations of %s: %w", d, err)
+	}
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return nil, err
+	}
+	tag, err := ociremote.AttestationTag(d)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := ociremote.Signatures(tag, ociremote.WithRemoteOptions(ropts...))
+	if err != nil {
+		return fail(err)
+	}
+	all, err := stored.Get()
+	if err != nil {
+		return fail(err)
+	}
+	var mine []oci.Signature
+	found := map[v1.Hash]bool{}
+	for _, a := range all {
+		if dg, err := a.Digest(); err == nil && slices.Contains(layers, dg) {
+			mine, found[dg] = append(mine, a), true
+		}
+	}
+	if len(found) != len(layers) {
+		return fail(fmt.Errorf("%s lists %d of the %d attestations written", tag, len(found), len(layers)))
+	}
+	sigs, err := mutate.AppendSignatures(empty.Signatures(), false, mine...)
+	if err != nil {
+		return fail(err)
+	}
+	atts, _, err := cosign.VerifyImageAttestation(ctx, sigs, h, v.opts(ropts, cosign.IntotoSubjectClaimVerifier))
+	if err != nil {
+		return fail(err)
+	}
+	if len(atts) != len(mine) {
+		return fail(fmt.Errorf("%d of the %d attestations written verify", len(atts), len(mine)))
+	}
+	return statements(d, atts)
+}
+
+// statements reads the in-toto statements out of verified attestations.
+func statements(d name.Digest, atts []oci.Signature) ([]Statement, error) {
 	var out []Statement
 	for _, a := range atts {
 		env, err := a.Payload()

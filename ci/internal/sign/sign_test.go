@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -141,7 +145,7 @@ func TestAttestThenVerify(t *testing.T) {
 		{Type: CycloneDX, Predicate: []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6"}`)},
 		{Type: Vuln, Predicate: []byte(`{"scanner":{"uri":"pkg:github/aquasecurity/trivy@0.69.3","db":{"version":"sha256:1"}}}`)},
 	}
-	if err := s.Attest(ctx, d, atts, nil); err != nil {
+	if _, err := s.Attest(ctx, d, atts, nil); err != nil {
 		t.Fatal(err)
 	}
 	sts, err := s.Verifier().VerifyAttestations(ctx, d, nil)
@@ -170,7 +174,7 @@ func TestAttestThenVerify(t *testing.T) {
 	if _, err := other.VerifyAttestations(ctx, d, nil); err == nil {
 		t.Error("the attestations verified with another key")
 	}
-	if err := s.Attest(ctx, d, []Attestation{{Type: "spdx", Predicate: []byte(`{}`)}}, nil); err == nil {
+	if _, err := s.Attest(ctx, d, []Attestation{{Type: "spdx", Predicate: []byte(`{}`)}}, nil); err == nil {
 		t.Error("an unknown predicate type was attested")
 	}
 }
@@ -195,7 +199,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := now.Sign(ctx, ds, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := now.Attest(ctx, fresh, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
+	if _, err := now.Attest(ctx, fresh, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := snap.Restore(nil); err != nil {
@@ -230,4 +234,67 @@ func pushRandomTo(t *testing.T, repo name.Repository) name.Digest {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// The publish reads back only what it attested: a digest that earlier
+// runs attested keeps those attestations, and reading them all back would
+// make every publish slower than the last.
+func TestVerifyWrittenReadsOnlyWhatWasWritten(t *testing.T) {
+	ctx := context.Background()
+	var blobGets atomic.Int64
+	inner := registry.New()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			blobGets.Add(1)
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://")+"/app", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pushRandomTo(t, repo)
+	s, _ := loaded(t)
+	for i := range 5 { // earlier runs' scans
+		if _, err := s.Attest(ctx, d, []Attestation{{Type: Vuln, Predicate: fmt.Appendf(nil, `{"run":%d}`, i)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written, err := s.Attest(ctx, d, []Attestation{
+		{Type: Provenance, Predicate: []byte(`{"buildDefinition":{"buildType":"https://example.com/t"},"runDetails":{"builder":{"id":"https://example.com/b"}}}`)},
+		{Type: CycloneDX, Predicate: []byte(`{"bomFormat":"CycloneDX"}`)},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 2 {
+		t.Fatalf("Attest returned %d layer digests, want 2", len(written))
+	}
+
+	blobGets.Store(0)
+	sts, err := s.Verifier().VerifyWritten(ctx, d, written, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range sts {
+		got = append(got, st.PredicateType)
+	}
+	slices.Sort(got)
+	if want := []string{PredicateURI(CycloneDX), PredicateURI(Provenance)}; !slices.Equal(got, want) {
+		t.Errorf("predicate types = %v, want %v", got, want)
+	}
+	if n := blobGets.Load(); n != int64(len(written)) {
+		t.Errorf("read %d attestation blobs back, want the %d written (the tag holds 7)", n, len(written))
+	}
+
+	missing, _ := v1.NewHash("sha256:" + strings.Repeat("0", 64))
+	if _, err := s.Verifier().VerifyWritten(ctx, d, append(written, missing), nil); err == nil || !strings.Contains(err.Error(), "lists 2 of the 3 attestations written") {
+		t.Errorf("a layer the registry does not list: err = %v", err)
+	}
+	other, _ := NewVerifier(newKey(t, "pw").PublicBytes)
+	if _, err := other.VerifyWritten(ctx, d, written, nil); err == nil {
+		t.Error("the attestations verified with another key")
+	}
 }

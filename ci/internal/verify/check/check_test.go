@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -107,10 +108,10 @@ func TestImage(t *testing.T) {
 			name: "signed and attested",
 			sign: func(ds []name.Digest) {
 				must(t, s.Sign(ctx, ds, nil))
-				must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
 					{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)},
 					{Type: sign.Vuln, Predicate: scanOf(t, "clean.json", t0)},
-				}, nil))
+				}, nil)))
 			},
 			verifier: v, expect: expect,
 			want: map[string]string{"signature": "ok", "provenance": "ok", "scan": "ok"},
@@ -125,7 +126,7 @@ func TestImage(t *testing.T) {
 			name: "signed with another key",
 			sign: func(ds []name.Digest) {
 				must(t, s.Sign(ctx, ds, nil))
-				must(t, s.Attest(ctx, ds[0], []sign.Attestation{{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)}}, nil))
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)}}, nil)))
 			},
 			verifier: other, expect: expect,
 			want: map[string]string{"signature": "no valid signature", "provenance": "no attestation"},
@@ -142,10 +143,10 @@ func TestImage(t *testing.T) {
 			name: "provenance of another commit",
 			sign: func(ds []name.Digest) {
 				must(t, s.Sign(ctx, ds, nil))
-				must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
 					{Type: sign.Provenance, Predicate: provenanceOf(t, strings.Repeat("f", 40), t0)},
 					{Type: sign.Vuln, Predicate: scanOf(t, "clean.json", t0)},
-				}, nil))
+				}, nil)))
 			},
 			verifier: v, expect: expect,
 			want: map[string]string{"signature": "ok", "provenance": "the provenance names " + repoURL + "@ffff", "scan": "ok"},
@@ -154,11 +155,11 @@ func TestImage(t *testing.T) {
 			name: "the newest scan decides",
 			sign: func(ds []name.Digest) {
 				must(t, s.Sign(ctx, ds, nil))
-				must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
 					{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)},
 					{Type: sign.Vuln, Predicate: scanOf(t, "clean.json", t0)},
 					{Type: sign.Vuln, Predicate: scanOf(t, "findings.json", t0.Add(24*time.Hour))},
-				}, nil))
+				}, nil)))
 			},
 			verifier: v, expect: expect,
 			want: map[string]string{"provenance": "ok", "scan": "failing: CVE-2024-45337, CVE-2021-38561"},
@@ -167,10 +168,10 @@ func TestImage(t *testing.T) {
 			name: "the gate is the verifier's",
 			sign: func(ds []name.Digest) {
 				must(t, s.Sign(ctx, ds, nil))
-				must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
 					{Type: sign.Provenance, Predicate: provenanceOf(t, commit, t0)},
 					{Type: sign.Vuln, Predicate: scanOf(t, "medium-only.json", t0)},
-				}, nil))
+				}, nil)))
 			},
 			verifier: v, expect: verify.Expect{Repository: repoURL, Severity: []string{"MEDIUM"}},
 			want: map[string]string{"provenance": "ok", "scan": "failing: "},
@@ -217,6 +218,9 @@ func TestNoSuchImage(t *testing.T) {
 	}
 }
 
+// attested is the error of an Attest.
+func attested(_ []v1.Hash, err error) error { return err }
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -239,10 +243,10 @@ func TestBuiltCarriesTheRunKey(t *testing.T) {
 		return p
 	}
 	must(t, s.Sign(ctx, ds, nil))
-	must(t, s.Attest(ctx, ds[0], []sign.Attestation{
+	must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
 		{Type: sign.Provenance, Predicate: withKey("older-key", t0)},
 		{Type: sign.Provenance, Predicate: withKey("newer-key", t0.Add(time.Hour))},
-	}, nil))
+	}, nil)))
 	r, err := Image(ctx, tag, v, verify.Expect{Repository: repoURL, Commit: commit, Severity: []string{"HIGH"}}, nil)
 	if err != nil {
 		t.Fatal(err)
