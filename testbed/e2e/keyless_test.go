@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,48 +65,9 @@ func startSigstore(t *testing.T, host string, claims map[string]any) privateSigs
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, fulcio.ServeArgs(cfgPath, dir, host, fulcioPort)...)
-	cmd.SysProcAttr = diesWithTest
-	logs, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting fulcio: %v", err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-
-	// Ready when it says it listens for HTTP (it logs one JSON line per
-	// event); the rest of its log goes to the test log.
-	addr := fmt.Sprintf("%s:%d", host, fulcioPort)
-	ready, exited := make(chan struct{}), make(chan []string, 1)
-	go func() {
-		var head []string
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.Contains(line, "listening on http at "+addr) {
-				close(ready)
-			}
-			if len(head) < 50 {
-				head = append(head, line)
-			}
-		}
-		exited <- head
-	}()
-	select {
-	case <-ready:
-	case head := <-exited:
-		t.Fatalf("fulcio exited before it listened on %s:\n%s", addr, strings.Join(head, "\n"))
-	case <-time.After(time.Minute):
-		t.Fatalf("fulcio did not listen on %s within a minute", addr)
-	}
-
-	// It says so just before it calls ListenAndServe (cmd/app/http.go), so
-	// its port may refuse for a moment longer: poll it, within the minute.
-	url := "http://" + addr
-	resp, err := getWhenListening(url+"/api/v1/rootCert", time.Minute)
+	url := fmt.Sprintf("http://%s:%d", host, fulcioPort)
+	startServer(t, dir, "fulcio", bin, fulcio.ServeArgs(cfgPath, dir, host, fulcioPort), func() error { return httpOK(url + "/api/v1/rootCert") })
+	resp, err := http.Get(url + "/api/v1/rootCert")
 	if err != nil {
 		t.Fatalf("reading Fulcio's root: %v", err)
 	}
@@ -240,21 +199,6 @@ func startServer(t *testing.T, dir, name, bin string, args []string, ready func(
 			fail(fmt.Sprintf("was not ready within a minute (%v)", err))
 		case <-tick.C:
 		}
-	}
-}
-
-// getWhenListening GETs url, retrying while the connection is refused
-// (the server has yet to listen), for up to wait.
-func getWhenListening(url string, wait time.Duration) (*http.Response, error) {
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := http.Get(url)
-		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
-			return resp, err
-		}
-		<-tick.C
 	}
 }
 
