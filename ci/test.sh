@@ -75,8 +75,14 @@ if [ "$status" -eq 0 ]; then
 	log "go test work (all but the bed's proof)"
 	# The e2e runs wait on the engine much of the time (services, probes,
 	# pulls) and share its cache, so four at a time finish sooner than two.
-	mapfile -t pkgs < <(go list work | grep -v '/testbed/proof$')
-	go test -count=1 -parallel 4 -timeout 60m "${pkgs[@]}" || status=$?
+	# A failing `go list` must fail the run, not leave `go test` with no
+	# packages (it would test the root package alone), so no pipe into mapfile.
+	if all="$(go list work)"; then
+		mapfile -t pkgs < <(grep -v '/testbed/proof$' <<<"$all")
+		go test -count=1 -parallel 4 -timeout 60m "${pkgs[@]}" || status=$?
+	else
+		status=1
+	fi
 fi
 
 # 5. Take the bed down, then check that nothing of it is left.
