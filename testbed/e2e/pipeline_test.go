@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"debug/elf"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -446,6 +447,60 @@ func TestFailingTestFailsTestStage(t *testing.T) {
 	}
 	if !strings.Contains(res.stdout, "gantry: build    cancelled") {
 		t.Errorf("the build still running was not cancelled by the failing test")
+	}
+}
+
+// A test that fails once and then passes (a flake) fails the first run and
+// passes the second, on the same engine: a failed verdict is never served
+// from the engine's cache, as go test never caches a failure. The injected
+// test asks a counter on the bridge address whether this is its first run.
+func TestFailedTestIsNotCached(t *testing.T) {
+	reg := bed(t)
+	t.Parallel() // every run has its own copy, image name and run cache
+	l, err := net.Listen("tcp", strings.Split(reg, ":")[0]+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if runs.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	dir := copyRepo(t, func(dir string) {
+		writeFile(t, dir, "app/internal/version/zz_flaky_test.go", fmt.Sprintf(`package version
+
+import (
+	"net/http"
+	"testing"
+)
+
+// Injected by the e2e TestFailedTestIsNotCached: fails on its first run only.
+func TestFlaky(t *testing.T) {
+	resp, err := http.Get("http://%s/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatal("deliberate flake injected by the e2e test: failing on the first run")
+	}
+}
+`, l.Addr()))
+	})
+	args := []string{"--dry-run", "--registry", reg, "--image", uniqueImage("flaky")}
+	first := run(t, dir, nil, args...)
+	if first.code != exitTest || !strings.Contains(first.stdout, "deliberate flake") {
+		t.Fatalf("first run: exit %d, want %d with the flake's output", first.code, exitTest)
+	}
+	second := run(t, dir, nil, args...)
+	if second.code != exitOK {
+		t.Fatalf("second run: exit %d, want 0: the first run's failure was replayed", second.code)
+	}
+	if n := runs.Load(); n != 2 {
+		t.Errorf("the flaky test ran %d times, want 2", n)
 	}
 }
 

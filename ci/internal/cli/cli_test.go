@@ -12,12 +12,15 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/options"
 )
 
-// repo makes a git repository holding a Dockerfile, committed.
+// repo makes a git repository holding a Dockerfile and a go.mod, committed.
 func repo(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	df := "FROM scratch\nUSER 65532:65532\nHEALTHCHECK CMD [\"/app\", \"healthcheck\"]\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "c"}} {
@@ -36,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dirty, "new-file"), []byte("x"), 0o644)
 	notGit := t.TempDir()
 	writeTestFile(t, notGit, "Dockerfile", "FROM scratch\n")
+	writeTestFile(t, notGit, "go.mod", "module example.com/app\n")
 	tagImages := filepath.Join(t.TempDir(), "images.json")
 	writeTestFile(t, filepath.Dir(tagImages), "images.json", `{"trivy": "aquasec/trivy:latest"}`)
 	withIgnore := repo(t)
@@ -64,6 +68,8 @@ func TestUsageErrors(t *testing.T) {
 		{"a release tag that doesn't exist", []string{"--dry-run", "--source", clean, "--ref", "refs/tags/v9.0.0"}, nil, "no such tag"},
 		{"a sha that isn't HEAD", []string{"--dry-run", "--source", clean, "--sha", "0123456789abcdef0123456789abcdef01234567"}, nil, "is not the checked-out commit"},
 		{"report dir in a source without .dockerignore", []string{"--dry-run", "--source", clean, "--report-dir", filepath.Join(clean, "reports")}, nil, "inside the build context"},
+		{"a test module without go.mod", []string{"--dry-run", "--source", clean, "--test-modules", ".,api"}, nil, "--test-modules: api has no go.mod"},
+		{"a test module outside the source", []string{"--dry-run", "--source", clean, "--test-modules", "../other"}, nil, `--test-modules: "../other" is not a directory inside --source`},
 		{"missing image set", []string{"--dry-run", "--source", clean, "--images", "/nonexistent.json"}, nil, "--images"},
 	}
 	for _, tt := range tests {
@@ -128,9 +134,10 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// What a run uploads, and so what its run-cache key covers: the shipped
-// modules for the test stage and the .dockerignore'd context for the build,
-// never the test bed, the docs or a report dir inside the source.
+// What a run uploads, and so what its run-cache key covers: each module of
+// --test-modules without the modules nested in it, plus the root files the
+// tests check, for the test stage; the .dockerignore'd context for the
+// build; never a report dir inside the source or an env file.
 func TestUploads(t *testing.T) {
 	dockerignore, err := os.ReadFile(filepath.Join("..", "..", "..", ".dockerignore"))
 	if err != nil {
@@ -138,25 +145,30 @@ func TestUploads(t *testing.T) {
 	}
 	tree := map[string]string{
 		"go.mod": "module x", "Dockerfile": "FROM scratch", ".dockerignore": string(dockerignore),
-		"app/main.go": "package main", "ci/main.go": "package main", "internal/testenv/testenv.go": "package testenv",
+		"app/main.go": "package main", "ci/go.mod": "module ci", "ci/main.go": "package main", "internal/testenv/testenv.go": "package testenv",
 		"testbed/go.mod": "module bed", "docs/testbed.md": "#", "README.md": "#",
 	}
+	service, both := []string{"."}, []string{".", "ci"}
 	tests := []struct {
 		name, reportDir, change string
+		modules                 []string
 		test, context           bool // whether each digest changes
 	}{
-		{"the service", "reports", "app/main.go", true, true},
-		{"a service test", "reports", "app/main_test.go", true, false},
-		{"the pipeline", "reports", "ci/internal/x/x.go", true, false},
-		{"the root module's internal packages", "reports", "internal/testenv/testenv.go", true, false},
-		{"the test bed", "reports", "testbed/internal/bed/bed.go", false, false},
-		{"the docs", "reports", "README.md", false, false},
-		{"the Dockerfile", "reports", "Dockerfile", true, true},
-		{"compose.yaml", "reports", "compose.yaml", true, false},
-		{"a report dir inside an uploaded module", "ci/reports", "ci/reports/trivy-linux-amd64.json", false, false},
-		{"a report dir outside the source", "/elsewhere", "ci/reports/x.json", true, false},
-		{"an env file in the service", "reports", "app/.env", false, false},
-		{"an env file variant", "reports", "ci/.env.local", false, false},
+		{"the service", "reports", "app/main.go", service, true, true},
+		{"a service test", "reports", "app/main_test.go", service, true, false},
+		{"the pipeline, not tested", "reports", "ci/internal/x/x.go", service, false, false},
+		{"the pipeline, tested", "reports", "ci/internal/x/x.go", both, true, false},
+		{"the root module's internal packages", "reports", "internal/testenv/testenv.go", service, true, false},
+		{"the test bed, a module never tested", "reports", "testbed/internal/bed/bed.go", both, false, false},
+		{"the docs, in the root module", "reports", "README.md", service, true, false},
+		{"the docs, for the pipeline alone", "reports", "README.md", []string{"ci"}, false, false},
+		{"the Dockerfile", "reports", "Dockerfile", service, true, true},
+		{"the Dockerfile, for the pipeline alone", "reports", "Dockerfile", []string{"ci"}, true, true},
+		{"compose.yaml", "reports", "compose.yaml", service, true, false},
+		{"a report dir inside an uploaded module", "ci/reports", "ci/reports/trivy-linux-amd64.json", both, false, false},
+		{"a report dir outside the source", "/elsewhere", "ci/reports/x.json", both, true, false},
+		{"an env file in the service", "reports", "app/.env", service, false, false},
+		{"an env file variant", "reports", "ci/.env.local", both, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,12 +180,12 @@ func TestUploads(t *testing.T) {
 			if !filepath.IsAbs(reports) {
 				reports = filepath.Join(src, reports)
 			}
-			u, err := planUploads(&options.Options{Source: src, ReportDir: reports})
+			u, err := planUploads(&options.Options{Source: src, ReportDir: reports, TestModules: tt.modules})
 			if err != nil {
 				t.Fatal(err)
 			}
 			digests := func() (string, string) {
-				a, err1 := u.test.digest(src)
+				a, err1 := u.testDigest(src)
 				b, err2 := u.context.digest(src)
 				if err1 != nil || err2 != nil {
 					t.Fatal(err1, err2)

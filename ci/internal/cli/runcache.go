@@ -87,7 +87,7 @@ func runKey(in *inputs) (string, error) {
 		}
 	}
 	if err == nil {
-		k.Test, err = in.uploads.test.digest(opts.Source)
+		k.Test, err = in.uploads.testDigest(opts.Source)
 	}
 	if err == nil {
 		k.Context, err = in.uploads.context.digest(opts.Source)

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,31 +20,11 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 )
 
-// shippedModules are the Go modules that make up what Gantry ships, tested
-// by the test stage, each with its own files: the service (the repository
-// root) and the pipeline. The test bed is a module of its own and is never
-// uploaded.
-var shippedModules = []struct {
-	dir   string
-	files []string
-}{
-	{".", []string{"go.mod", "go.sum", "app", "internal"}},
-	{"ci", []string{"ci"}},
-}
-
-// checkedPaths are the files the modules' tests check: the Dockerfile, its
-// .dockerignore and compose.yaml against the pins, the workflow against
-// its rules. Every module's upload has them.
+// checkedPaths are files at the repository root that a module's tests may
+// check (this repository's check the Dockerfile, its .dockerignore and
+// compose.yaml against the pins, the workflow against its rules): every
+// module's upload has them, wherever the module lies.
 var checkedPaths = []string{"Dockerfile", ".dockerignore", "compose.yaml", ".github"}
-
-// shippedPaths are all of those.
-func shippedPaths() []string {
-	var paths []string
-	for _, m := range shippedModules {
-		paths = append(paths, m.files...)
-	}
-	return append(paths, checkedPaths...)
-}
 
 // trivyignore is the scan's ignore file, at the repository root.
 const trivyignore = ".trivyignore"
@@ -62,8 +44,8 @@ func (u upload) digest(root string) (string, error) {
 
 // uploads are everything a run sends from --source.
 type uploads struct {
-	test        upload   // the shipped modules, as the run cache digests them
-	modules     []upload // each shipped module, in the order of shippedModules
+	modules     []upload // each of --test-modules, in its order
+	dirs        []string // their directories
 	context     upload   // the build context, .dockerignore applied
 	trivyignore bool     // whether there is a .trivyignore to send
 }
@@ -71,10 +53,23 @@ type uploads struct {
 // testModules are the test stage's modules, each its own upload.
 func (u uploads) testModules(c *dagger.Client, root string) []pipeline.Module {
 	var mods []pipeline.Module
-	for i, m := range shippedModules {
-		mods = append(mods, pipeline.Module{Dir: m.dir, Source: u.modules[i].dir(c, root)})
+	for i, m := range u.modules {
+		mods = append(mods, pipeline.Module{Dir: u.dirs[i], Source: m.dir(c, root)})
 	}
 	return mods
+}
+
+// testDigest digests every module's upload, as the run cache keys them.
+func (u uploads) testDigest(root string) (string, error) {
+	h := sha256.New()
+	for i, m := range u.modules {
+		d, err := m.digest(root)
+		if err != nil {
+			return "", fmt.Errorf("module %s: %w", u.dirs[i], err)
+		}
+		fmt.Fprintf(h, "%s %s\n", u.dirs[i], d)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // neverUploaded are left out of every upload, whatever the .dockerignore
@@ -107,17 +102,57 @@ func planUploads(opts *options.Options) (uploads, error) {
 		}
 		never = append(never, rel)
 	}
-	// After the .dockerignore's patterns, so that its exceptions can't bring
-	// them back.
-	u.test = upload{include: shippedPaths(), exclude: never}
-	for _, m := range shippedModules {
-		u.modules = append(u.modules, upload{include: append(slices.Clone(m.files), checkedPaths...), exclude: never})
+	// A module's upload is its directory without the modules nested in it
+	// (each is tested on its own, or not at all), as go sees a module.
+	nested, err := moduleDirs(opts.Source)
+	if err != nil {
+		return u, fmt.Errorf("--source %s: looking for Go modules: %w", opts.Source, err)
+	}
+	for _, dir := range opts.TestModules {
+		if !slices.Contains(nested, dir) {
+			return u, fmt.Errorf("--test-modules: %s has no go.mod under --source %s: list the directories of the Go modules to test, e.g. . for the repository root", dir, opts.Source)
+		}
+		exclude := slices.Clone(never)
+		for _, n := range nested {
+			if n != dir && (dir == "." || strings.HasPrefix(n, dir+"/")) {
+				exclude = append(exclude, n)
+			}
+		}
+		var include []string
+		if dir != "." {
+			include = append([]string{dir}, checkedPaths...)
+		}
+		u.modules = append(u.modules, upload{include: include, exclude: exclude})
+		u.dirs = append(u.dirs, dir)
 	}
 	u.context = upload{exclude: append(context, never...)}
 	if _, err := os.Stat(filepath.Join(opts.Source, trivyignore)); err == nil {
 		u.trivyignore = true
 	}
 	return u, nil
+}
+
+// moduleDirs lists the directories under root that hold a go.mod,
+// slash-separated and relative to root, skipping .git.
+func moduleDirs(root string) ([]string, error) {
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && d.Name() == "go.mod" {
+			rel, err := filepath.Rel(root, filepath.Dir(p))
+			if err != nil {
+				return err
+			}
+			dirs = append(dirs, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return dirs, err
 }
 
 // excluded reports whether the patterns leave rel out of an upload.

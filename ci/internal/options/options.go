@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/url"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -73,6 +75,9 @@ type Options struct {
 	RekorKeyFile string
 	RekorKey     []byte
 	LayerCache   string
+	// TestModules are the Go modules the test stage vets and tests:
+	// directories under Source, slash-separated, "." for the root.
+	TestModules []string
 }
 
 // Sigstore's public-good instance, where keyless signatures go by default.
@@ -113,6 +118,10 @@ func New(getenv func(string) string) *Options {
 		CARoots:       getenv("GANTRY_CA_ROOTS"),
 		RekorKeyFile:  getenv("GANTRY_REKOR_KEY"),
 		LayerCache:    getenv("GANTRY_LAYER_CACHE"),
+		TestModules:   []string{"."},
+	}
+	if v := getenv("GANTRY_TEST_MODULES"); v != "" {
+		o.TestModules = strings.Split(v, ",")
 	}
 	return o
 }
@@ -148,7 +157,30 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.IgnoreSCT, "insecure-ignore-sct", o.IgnoreSCT, "keyless promotion: accept certificates without a CT log timestamp (a private Fulcio without a CT log)")
 	fs.StringVar(&o.SignKey, "sign-key", o.SignKey, "cosign private key to sign with: a file, or env://VAR; its password in COSIGN_PASSWORD")
 	fs.StringVar(&o.LayerCache, "layer-cache", o.LayerCache, "registry REF:TAG to import and export the engine's layer cache, or \"off\" (env GANTRY_LAYER_CACHE; default in GitHub Actions: REGISTRY/IMAGE:buildcache)")
+	fs.StringSliceVar(&o.TestModules, "test-modules", o.TestModules, "Go modules the test stage vets and tests: directories under --source, \".\" for the root (env GANTRY_TEST_MODULES)")
 	fs.StringVar(&o.RunCache, "run-cache", o.RunCache, "directory of passed runs; \"off\" disables it (env GANTRY_RUN_CACHE; default: the user cache directory's gantry/runs)")
+}
+
+// checkTestModules cleans --test-modules and checks that each is a
+// directory inside --source (that it holds a module is checked with the
+// source's other files).
+func (o *Options) checkTestModules() error {
+	if len(o.TestModules) == 0 {
+		return usage(`--test-modules must list at least one module directory, e.g. "." for the repository root`)
+	}
+	seen := map[string]bool{}
+	for i, m := range o.TestModules {
+		clean := path.Clean(filepath.ToSlash(strings.TrimSpace(m)))
+		if m == "" || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+			return usage("--test-modules: %q is not a directory inside --source: give it relative to the repository root, e.g. . or services/api", m)
+		}
+		if seen[clean] {
+			return usage("--test-modules: %q is listed twice", m)
+		}
+		seen[clean] = true
+		o.TestModules[i] = clean
+	}
+	return nil
 }
 
 // checkServiceURL checks a Sigstore service's URL: http(s)://host[:port],
@@ -218,6 +250,9 @@ func (o *Options) Validate(getenv func(string) string) error {
 		return usage("--source must not be empty: pass the repository root, e.g. --source .")
 	}
 	if err := checkSeverity(o.Severity); err != nil {
+		return err
+	}
+	if err := o.checkTestModules(); err != nil {
 		return err
 	}
 	if _, err := name.NewRegistry(o.Registry, name.StrictValidation); err != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -75,23 +76,29 @@ func testModule(ctx context.Context, env Env, m Module, layered bool) (int, stri
 			return 0, "", err
 		}
 	}
+	// The exec must succeed: the engine caches an exec that returned, so
+	// with Expect: ReturnTypeAny a failure (a flaky one too) would be
+	// replayed on every later run of the same inputs and travel to other
+	// runners in the layer cache. A failed exec is never cached, so a
+	// failure comes back as an ExecError carrying the code and output, and
+	// the next run tests again, as go test does.
 	ctr := base.
 		WithServiceBinding("db", postgres(env, "test")).
 		WithEnvVariable("TEST_DATABASE_URL", databaseURL("db")).
 		WithEnvVariable("GOWORK", "off").
 		WithDirectory("/src", m.Source).
 		WithWorkdir(path.Join("/src", m.Dir)).
-		WithExec([]string{"sh", "-c", "go vet ./... && go test -count=1 ./... 2>&1"}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
-	if err != nil {
+		WithExec([]string{"sh", "-c", "go vet ./... && go test -count=1 ./... 2>&1"})
+	_, err := ctr.Sync(ctx)
+	var ee *dagger.ExecError
+	switch {
+	case err == nil:
+		return 0, "", nil
+	case errors.As(err, &ee) && ee.ExitCode > 0:
+		return ee.ExitCode, fmt.Sprintf("%s\n%s", failingOutput(ee.Stdout), tail(ee.Stderr, 40)), nil
+	default:
 		return 0, "", fmt.Errorf("running the tests of module %s: %w", m.Dir, err)
 	}
-	if code == 0 {
-		return 0, "", nil
-	}
-	out, _ := ctr.Stdout(ctx)
-	stderr, _ := ctr.Stderr(ctx)
-	return code, fmt.Sprintf("%s\n%s", failingOutput(out), tail(stderr, 40)), nil
 }
 
 // Where a layered Go container keeps its caches: in its file system.
