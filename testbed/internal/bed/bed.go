@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/compose"
 	"github.com/gantry-ci/gantry/testbed/internal/cosign"
 	"github.com/gantry-ci/gantry/testbed/internal/daggerbuild"
+	"github.com/gantry-ci/gantry/testbed/internal/debian"
 	"github.com/gantry-ci/gantry/testbed/internal/dockercli"
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
@@ -114,6 +115,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// and read only by steps that need it (after it is done).
 	var (
 		daggerBin, composeBin, trivyBin, cosignBin string
+		composeVersion                             string
 		fulcioBin, rekorBin, trillianDir           string
 		engineLayer, golangLayer, postgresLayer    string
 		engineImage                                v1.Image
@@ -151,33 +153,34 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		return step.Skip("%s (open), %s (basic auth, user %s)", Registry, AuthRegistry, AuthUsername)
 	}, regTasks...)
 
-	// Go builds, one after the other (two cores): Dagger, Compose, Trivy,
-	// cosign, Fulcio, Trillian, Rekor.
+	// Go builds, one after the other (two cores): Dagger, Trivy, Fulcio,
+	// Trillian, Rekor. Compose and cosign come prebuilt from Debian,
+	// alongside them.
 	buildDagger := p.add("build-dagger", func(ctx context.Context, s *step.Step) error {
 		var err error
 		daggerBin, err = daggerbuild.Build(ctx, s, b.cache)
 		return err
 	})
-	buildCompose := p.add("build-compose", func(ctx context.Context, s *step.Step) error {
-		var err error
-		composeBin, err = compose.Build(ctx, s, b.cache)
-		return err
-	}, buildDagger)
 	buildTrivy := p.add("build-trivy", func(ctx context.Context, s *step.Step) error {
 		var err error
 		trivyBin, err = standin.BuildTrivy(ctx, s, b.cache)
 		return err
-	}, buildCompose)
-	buildCosign := p.add("build-cosign", func(ctx context.Context, s *step.Step) error {
+	}, buildDagger)
+	fetchCompose := p.add("fetch-compose", func(ctx context.Context, s *step.Step) error {
 		var err error
-		cosignBin, err = cosign.Build(ctx, s, b.cache)
+		composeBin, composeVersion, err = compose.Fetch(ctx, s, b.cache)
 		return err
-	}, buildTrivy)
+	}, host)
+	p.add("fetch-cosign", func(ctx context.Context, s *step.Step) error {
+		var err error
+		cosignBin, _, err = cosign.Fetch(ctx, s, b.cache)
+		return err
+	}, host)
 	buildFulcio := p.add("build-fulcio", func(ctx context.Context, s *step.Step) error {
 		var err error
 		fulcioBin, err = fulcio.Build(ctx, s, b.cache)
 		return err
-	}, buildCosign)
+	}, buildTrivy)
 	buildTrillian := p.add("build-trillian", func(ctx context.Context, s *step.Step) error {
 		var err error
 		trillianDir, err = rekor.BuildTrillian(ctx, s, b.cache)
@@ -227,7 +230,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 
 	// Stand-in images, pushed to the registry (and some loaded into Docker).
 	probe := p.add("image-busybox", func(ctx context.Context, s *step.Step) error {
-		deb, v, err := standin.FetchBusybox(ctx, s, b.cache)
+		deb, v, err := debian.Fetch(ctx, s, b.cache, standin.BusyboxSuite, standin.BusyboxPackage)
 		if err != nil {
 			return err
 		}
@@ -291,8 +294,8 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	}, registries)
 	// docker compose.
 	p.add("compose-plugin", func(ctx context.Context, s *step.Step) error {
-		return compose.Install(ctx, s, composeBin)
-	}, buildCompose, docker)
+		return compose.Install(ctx, s, composeBin, composeVersion)
+	}, fetchCompose, docker)
 	// Proof: the SDK connects through the CLI and runs the probe.
 	p.add("engine-verify", func(ctx context.Context, s *step.Step) error {
 		s.Doing("dagger.Connect and a command in %s", set.Probe)

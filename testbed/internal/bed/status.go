@@ -95,10 +95,10 @@ func (b *Bed) Status(ctx context.Context, w io.Writer) bool {
 		line("compose", "not installed")
 	}
 	if envErr == nil {
-		if v, err := cosign.BinVersion(ctx, env.CosignBin); err == nil {
-			line("cosign", "%s (%s)", v, env.CosignBin)
+		if _, err := os.Stat(env.CosignBin); err == nil {
+			line("cosign", "Debian's %s package (%s)", cosign.Package, env.CosignBin)
 		} else {
-			line("cosign", "%s: %v", env.CosignBin, err)
+			line("cosign", "%v", err)
 		}
 		if v, err := fulcio.BinVersion(ctx, env.FulcioBin); err == nil {
 			line("fulcio", "%s (%s)", v, env.FulcioBin)

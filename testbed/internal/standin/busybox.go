@@ -13,8 +13,6 @@ import (
 
 	"github.com/gantry-ci/gantry/testbed/internal/cache"
 	"github.com/gantry-ci/gantry/testbed/internal/layer"
-	"github.com/gantry-ci/gantry/testbed/internal/rootfs"
-	"github.com/gantry-ci/gantry/testbed/internal/step"
 )
 
 // BusyboxPackage is the Debian package the probe's binary comes from.
@@ -38,59 +36,6 @@ func BusyboxTag(debVersion string) string {
 
 // BusyboxRef is the probe's reference for a Debian package version.
 func BusyboxRef(debVersion string) string { return Repo + "busybox:" + BusyboxTag(debVersion) }
-
-// FetchBusybox returns the busybox-static package of BusyboxSuite, cached
-// in c, and its version. It downloads it with apt-get using a private
-// configuration under the cache (its own sources list and package lists),
-// so the host's apt setup is not touched.
-func FetchBusybox(ctx context.Context, s *step.Step, c cache.Dir) (deb, version string, err error) {
-	dir := c.Path("debs-" + BusyboxSuite)
-	if debs, _ := filepath.Glob(filepath.Join(dir, BusyboxPackage+"_*.deb")); len(debs) == 1 {
-		deb = debs[0]
-	} else {
-		if err := os.RemoveAll(dir); err != nil {
-			return "", "", err
-		}
-		for _, d := range []string{"lists/partial", "cache/archives/partial"} {
-			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-				return "", "", err
-			}
-		}
-		sources := filepath.Join(dir, "sources.list")
-		if err := os.WriteFile(sources, []byte("deb "+rootfs.Mirror+" "+BusyboxSuite+" main\n"), 0o644); err != nil {
-			return "", "", err
-		}
-		apt := func(args ...string) *exec.Cmd {
-			cmd := s.Command(ctx, "apt-get", append([]string{"-q",
-				"-o", "Dir::Etc::SourceList=" + sources, "-o", "Dir::Etc::SourceParts=/dev/null",
-				"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
-				"-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
-				"-o", "APT::Sandbox::User=root"}, args...)...)
-			cmd.Dir = dir
-			return cmd
-		}
-		s.Doing("apt-get download %s from Debian %s", BusyboxPackage, BusyboxSuite)
-		if err := s.Exec(apt("update")); err != nil {
-			return "", "", err
-		}
-		if err := s.Exec(apt("download", BusyboxPackage)); err != nil {
-			return "", "", err
-		}
-		// Keep only the package: the lists are large and stale tomorrow.
-		os.RemoveAll(filepath.Join(dir, "lists"))
-		os.RemoveAll(filepath.Join(dir, "cache"))
-		debs, _ := filepath.Glob(filepath.Join(dir, BusyboxPackage+"_*.deb"))
-		if len(debs) != 1 {
-			return "", "", fmt.Errorf("apt-get download left %d %s packages in %s", len(debs), BusyboxPackage, dir)
-		}
-		deb = debs[0]
-	}
-	out, err := exec.CommandContext(ctx, "dpkg-deb", "-f", deb, "Version").Output()
-	if err != nil {
-		return "", "", fmt.Errorf("reading the version of %s: %w", deb, err)
-	}
-	return deb, strings.TrimSpace(string(out)), nil
-}
 
 // Busybox assembles the probe from the busybox-static package at deb:
 // the static binary with a symlink for every applet in /bin (sh, wget, …),
