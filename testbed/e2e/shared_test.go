@@ -28,7 +28,10 @@ import (
 func TestSharedEngine(t *testing.T) {
 	reg := bed(t)
 	engineTCP := testenv.Require(t, "the test bed serves its engine on TCP: run `go run ./testbed up` and source its env file", "TESTBED_ENGINE_TCP")[0]
-	t.Parallel()
+	// Not parallel: its four runs at once are the heaviest load of the
+	// package, and beside three more runs on 2 cores they pushed the
+	// load average to 13-17 (2026-12-03). Go runs it before the
+	// parallel tests, alone.
 
 	// The first clone's tests report each time they run, to a counter on
 	// the bridge address that the engine's containers reach.
