@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,10 +24,6 @@ import (
 
 // defaultDBRepository is where Trivy 0.69 fetches its DB by default.
 const defaultDBRepository = "mirror.gcr.io/aquasec/trivy-db:2"
-
-// trivyFindingsExit is what Trivy exits with when it finds anything; any
-// other non-zero code is a crash. The gate itself reads the JSON report.
-const trivyFindingsExit = 42
 
 // ScanInput is what the scan stage takes.
 type ScanInput struct {
@@ -171,7 +168,7 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 		WithWorkdir("/work")
 	args := []string{"trivy", "image", "--input", "/work/image.tar", "--cache-dir", "/cache",
 		"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--scanners", "vuln", "--list-all-pkgs",
-		"--format", "json", "--output", "/work/report.json", "--exit-code", fmt.Sprint(trivyFindingsExit)}
+		"--format", "json", "--output", "/work/report.json"}
 	if in.IgnoreUnfixed {
 		args = append(args, "--ignore-unfixed")
 	}
@@ -179,26 +176,27 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 		ctr = ctr.WithFile("/work/.trivyignore", in.Ignorefile)
 		args = append(args, "--ignorefile", "/work/.trivyignore")
 	}
-	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
-	if err != nil {
+	// Trivy exits 0 with or without findings (no --exit-code: the gate
+	// reads the JSON report), so any other exit is a crash. The exec must
+	// succeed: the engine caches an exec that returned, and a crash (a
+	// timeout, a transient fault) must not be replayed on the next run of
+	// the same image and DB. A failed exec is never cached.
+	ctr = ctr.WithExec(args)
+	if _, err := ctr.Sync(ctx); err != nil {
+		var ee *dagger.ExecError
+		if errors.As(err, &ee) {
+			return platformScan{}, fmt.Errorf("trivy crashed (exit %d):\n%s", ee.ExitCode, tail(ee.Stderr, 20))
+		}
 		return platformScan{}, fmt.Errorf("running trivy: %w", err)
-	}
-	stderr, _ := ctr.Stderr(ctx)
-	if code != 0 && code != trivyFindingsExit {
-		return platformScan{}, fmt.Errorf("trivy crashed (exit %d):\n%s", code, tail(stderr, 20))
 	}
 	data, err := ctr.File("/work/report.json").Contents(ctx)
 	if err != nil {
-		return platformScan{}, fmt.Errorf("trivy exited %d without a report: %w\n%s", code, err, tail(stderr, 20))
+		stderr, _ := ctr.Stderr(ctx)
+		return platformScan{}, fmt.Errorf("trivy exited 0 without a report: %w\n%s", err, tail(stderr, 20))
 	}
 	rep, err := scanreport.Parse([]byte(data))
 	if err != nil {
 		return platformScan{}, err
-	}
-	// Trivy's exit code and its report must agree, or something is off.
-	if (code == trivyFindingsExit) != (len(rep.Findings) > 0) {
-		return platformScan{}, fmt.Errorf("trivy exited %d but its report lists %d finding(s)", code, len(rep.Findings))
 	}
 	// The report must cover the service's binary: a report that recognised
 	// nothing has no findings and would pass.
