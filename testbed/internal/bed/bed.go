@@ -24,6 +24,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
+	"github.com/gantry-ci/gantry/testbed/internal/modbuild"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
 	"github.com/gantry-ci/gantry/testbed/internal/rekor"
 	"github.com/gantry-ci/gantry/testbed/internal/rootfs"
@@ -161,6 +162,19 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		daggerBin, err = daggerbuild.Build(ctx, s, b.cache)
 		return err
 	})
+	// The builds' module downloads, one after the other (network-bound),
+	// while Dagger compiles: on a fresh machine they were a good part of
+	// each build's time.
+	var prefetched *task
+	for _, sp := range []modbuild.Spec{standin.TrivySpec(), fulcio.Spec(), rekor.TrillianSpec(), rekor.Spec()} {
+		needs := []*task{host}
+		if prefetched != nil {
+			needs = []*task{prefetched}
+		}
+		prefetched = p.add("prefetch-"+sp.Name, func(ctx context.Context, s *step.Step) error {
+			return modbuild.Prefetch(ctx, s, b.cache, sp)
+		}, needs...)
+	}
 	buildTrivy := p.add("build-trivy", func(ctx context.Context, s *step.Step) error {
 		var err error
 		trivyBin, err = standin.BuildTrivy(ctx, s, b.cache)

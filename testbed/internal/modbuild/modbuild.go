@@ -156,6 +156,39 @@ func build(ctx context.Context, s *step.Step, c cache.Dir, sp Spec, out string) 
 	return nil
 }
 
+// Prefetch downloads the modules the build of sp needs, unless its output
+// is cached: network-bound work that runs while other builds hold the two
+// cores, so that the build finds them downloaded and only compiles. It
+// lists the packages in the module cache's read-only copy (-mod=readonly
+// writes nothing), which downloads what they import, and no more.
+func Prefetch(ctx context.Context, s *step.Step, c cache.Dir, sp Spec) error {
+	goVersion, err := GoVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(BinDir(c, sp, goVersion)); err == nil {
+		return step.Skip("%s %s is built", sp.Module, sp.Version)
+	}
+	mod, err := Fetch(ctx, s, sp.Module, sp.Version, sp.Sum, sp.NoSumDB)
+	if err != nil {
+		return step.Skip("%v: its build will download it", err)
+	}
+	s.Doing("downloading the modules %s %s builds with", sp.Module, sp.Version)
+	args := []string{"list", "-deps", "-f", "{{.ImportPath}}"}
+	if len(sp.Tags) > 0 {
+		args = append(args, "-tags", strings.Join(sp.Tags, ","))
+	}
+	cmd := s.Command(ctx, "go", append(args, sp.Packages...)...)
+	cmd.Dir = mod.Dir
+	cmd.Env = append(goEnv(sp.Module, sp.NoSumDB), sp.Env...)
+	cmd.Env = append(cmd.Env, "GOFLAGS=-buildvcs=false -mod=readonly")
+	if _, err := s.Output(cmd); err != nil {
+		// Only a head start: the build downloads what is missing.
+		return step.Skip("not all of %s %s's modules downloaded (%v): its build will", sp.Module, sp.Version, err)
+	}
+	return nil
+}
+
 // Fetch downloads module@version through the module proxy and checks its
 // hash against sum when sum is set.
 func Fetch(ctx context.Context, s *step.Step, module, version, sum string, noSumDB bool) (Download, error) {

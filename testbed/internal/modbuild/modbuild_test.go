@@ -1,8 +1,15 @@
 package modbuild
 
 import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gantry-ci/gantry/testbed/internal/cache"
+	"github.com/gantry-ci/gantry/testbed/internal/step"
 )
 
 func TestValidate(t *testing.T) {
@@ -50,5 +57,27 @@ func TestKeyChangesWithInputs(t *testing.T) {
 	}
 	if base.Key("go1.27.0") == k {
 		t.Error("key ignores the Go version")
+	}
+}
+
+// Prefetch downloads the modules a build imports, through the module
+// proxy, into an empty module cache: cobra's build needs pflag.
+func TestPrefetchDownloadsWhatTheBuildImports(t *testing.T) {
+	modcache := t.TempDir()
+	t.Setenv("GOMODCACHE", modcache)
+	t.Cleanup(func() { exec.Command("go", "clean", "-modcache").Run() }) // its files are read-only
+	sp := Spec{Name: "cobra", Module: "github.com/spf13/cobra", Version: "v1.8.0", Packages: []string{"."}, Output: "x"}
+	var log bytes.Buffer
+	err := step.New(&log, t.TempDir()).Run(context.Background(), "prefetch", func(ctx context.Context, s *step.Step) error {
+		return Prefetch(ctx, s, cache.Dir(t.TempDir()), sp)
+	})
+	if err != nil {
+		t.Fatalf("Prefetch: %v\n%s", err, log.String())
+	}
+	if strings.Contains(log.String(), "skipped") || strings.Contains(log.String(), "its build will") {
+		t.Fatalf("Prefetch did not download:\n%s", log.String())
+	}
+	if pflag, _ := filepath.Glob(filepath.Join(modcache, "github.com", "spf13", "pflag@*")); len(pflag) == 0 {
+		t.Errorf("pflag, which cobra imports, is not in the module cache:\n%s", log.String())
 	}
 }
