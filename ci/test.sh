@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
 
-log() { printf '\n=== %s\n' "$*" >&2; }
+# Each phase's line says when it started, so a run's log shows where the
+# time went (docs/testbed.md records a fresh machine's phases).
+started=$SECONDS
+log() { printf '\n=== [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*" >&2; }
 
 pgbin=/usr/lib/postgresql/15/bin
 
@@ -90,4 +93,5 @@ log "taking the test bed down"
 go run ./testbed down || status=$?
 TESTBED_EXPECT_DOWN=1 go test -count=1 -run 'TestDown' ./testbed/proof || status=$?
 
+log "done, exit $status"
 exit "$status"
