@@ -37,25 +37,30 @@ func TestProbe(t *testing.T) {
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc
-		wantErr string
+		// healthTimeout is patient where the server answers, tiny where
+		// it never does, so the probe's own deadline is what ends it.
+		healthTimeout time.Duration
+		wantErr       string
 	}{
-		{"healthy", func(w http.ResponseWriter, r *http.Request) {}, ""},
+		{"healthy", func(w http.ResponseWriter, r *http.Request) {}, 30 * time.Second, ""},
 		{"unavailable", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("{\"status\":\"unavailable\"}\n"))
-		}, `status 503: {"status":"unavailable"}`},
+		}, 30 * time.Second, `status 503: {"status":"unavailable"}`},
 		{"too slow", func(w http.ResponseWriter, r *http.Request) {
+			// Answers 200 only to a probe without a deadline; a
+			// minute is far beyond the probe's 1.01 s on any machine.
 			select {
 			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
+			case <-time.After(time.Minute):
 			}
-		}, "deadline exceeded"},
+		}, 10 * time.Millisecond, "deadline exceeded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
-			err := Probe(context.Background(), srv.URL+"/health", 10*time.Millisecond)
+			err := Probe(context.Background(), srv.URL+"/health", tt.healthTimeout)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Errorf("Probe: %v", err)

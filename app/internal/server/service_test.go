@@ -45,21 +45,29 @@ func (s *service) shutdown() error {
 	return s.runErr
 }
 
+// patient is the health and shutdown timeout of a test that expects the
+// database to answer or a request to finish: far above what any loaded
+// machine needs, so only a real fault reaches it.
+const patient = 30 * time.Second
+
 type options struct {
 	healthTimeout   time.Duration
 	shutdownTimeout time.Duration
 	// routes adds test-only routes before the server starts.
 	routes func(s *server.Server, db *database.DB)
+	// listenerClosed, when set, is closed once the server closes its
+	// listener.
+	listenerClosed chan struct{}
 }
 
 // start runs the service against dsn; it is stopped when the test ends.
 func start(t *testing.T, dsn string, opts options) *service {
 	t.Helper()
 	if opts.healthTimeout == 0 {
-		opts.healthTimeout = 500 * time.Millisecond
+		opts.healthTimeout = patient
 	}
 	if opts.shutdownTimeout == 0 {
-		opts.shutdownTimeout = 5 * time.Second
+		opts.shutdownTimeout = patient
 	}
 	env := map[string]string{
 		"DATABASE_URL":     dsn,
@@ -93,6 +101,9 @@ func start(t *testing.T, dsn string, opts options) *service {
 	if err != nil {
 		t.Fatalf("listening: %v", err)
 	}
+	if opts.listenerClosed != nil {
+		ln = &notifyingListener{Listener: ln, closed: opts.listenerClosed}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{URL: "http://" + ln.Addr().String(), DB: db, Server: srv, Logs: logs, stop: cancel, stopped: make(chan error, 1)}
 	go func() {
@@ -106,6 +117,19 @@ func start(t *testing.T, dsn string, opts options) *service {
 		}
 	})
 	return s
+}
+
+// notifyingListener closes closed when the listener is closed.
+type notifyingListener struct {
+	net.Listener
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *notifyingListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { close(l.closed) })
+	return err
 }
 
 // response is one HTTP exchange, read whole.
@@ -145,7 +169,8 @@ func (s *service) fetch(path string, header ...string) (response, error) {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	// Only against a hang: every exchange in these tests ends well before.
+	client := &http.Client{Timeout: 2 * time.Minute}
 	begin := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {

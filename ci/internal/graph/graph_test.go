@@ -20,12 +20,13 @@ func frozen() Option {
 }
 
 // within fails the test if ch is not closed soon: a deadline for a stage
-// that would otherwise block forever, not a synchronization.
+// that would otherwise block forever, not a synchronization. A minute, so
+// that only a deadlock reaches it, never a loaded machine.
 func within(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatalf("timed out waiting for %s", what)
 	}
 }

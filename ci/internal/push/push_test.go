@@ -443,22 +443,24 @@ func TestLongRetryAfterIsNotWaited(t *testing.T) {
 // A registry that accepts the connection and never answers fails the
 // publish after the response timeout, instead of hanging it.
 func TestStalledRegistryTimesOut(t *testing.T) {
-	var stalled atomic.Bool
+	// Reads work; writes are never answered. Only writes get the short
+	// response timeout, which the stall makes sure to reach on any
+	// machine; reads get the default, so a loaded machine cannot time
+	// them out instead.
+	isWrite := func(r *http.Request) bool { return r.Method == http.MethodPut || r.Method == http.MethodPost }
 	repo, _ := hooked(t, func(w http.ResponseWriter, r *http.Request) bool {
-		if stalled.Load() {
+		if isWrite(r) {
 			<-r.Context().Done() // until the client gives up
 			return true
 		}
 		return false
 	})
-	// Reading the current tags works; then the registry stops answering.
-	tr := NewTransport(100 * time.Millisecond)
-	var once sync.Once
+	short, patient := NewTransport(100*time.Millisecond), NewTransport(ResponseTimeout)
 	hook := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		if r.Method == http.MethodPut || r.Method == http.MethodPost {
-			once.Do(func() { stalled.Store(true) })
+		if isWrite(r) {
+			return short.RoundTrip(r)
 		}
-		return tr.RoundTrip(r)
+		return patient.RoundTrip(r)
 	})
 	_, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"latest"}, Insecure: true,
 		Backoff: fastBackoff, Transport: hook}, randomImage(t))
