@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,4 +280,18 @@ func headSHA(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// bridgeServer serves h on the bridge address of the bed's registry, which
+// the engine's containers reach, until the test ends; it returns host:port.
+func bridgeServer(t *testing.T, reg string, h http.HandlerFunc) string {
+	t.Helper()
+	l, err := net.Listen("tcp", strings.Split(reg, ":")[0]+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
 }

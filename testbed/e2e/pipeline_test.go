@@ -457,18 +457,12 @@ func TestFailingTestFailsTestStage(t *testing.T) {
 func TestFailedTestIsNotCached(t *testing.T) {
 	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
-	l, err := net.Listen("tcp", strings.Split(reg, ":")[0]+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var runs atomic.Int64
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := bridgeServer(t, reg, func(w http.ResponseWriter, r *http.Request) {
 		if runs.Add(1) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	})
 	dir := copyRepo(t, func(dir string) {
 		writeFile(t, dir, "app/internal/version/zz_flaky_test.go", fmt.Sprintf(`package version
 
@@ -488,7 +482,7 @@ func TestFlaky(t *testing.T) {
 		t.Fatal("deliberate flake injected by the e2e test: failing on the first run")
 	}
 }
-`, l.Addr()))
+`, addr))
 	})
 	args := []string{"--dry-run", "--registry", reg, "--image", uniqueImage("flaky")}
 	first := run(t, dir, nil, args...)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,14 +34,8 @@ func TestSharedEngine(t *testing.T) {
 
 	// The first clone's tests report each time they run, to a counter on
 	// the bridge address that the engine's containers reach.
-	l, err := net.Listen("tcp", strings.Split(reg, ":")[0]+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ran atomic.Int64
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran.Add(1) })}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	addr := bridgeServer(t, reg, func(w http.ResponseWriter, r *http.Request) { ran.Add(1) })
 	reporting := func(dir string) {
 		writeFile(t, dir, "app/internal/version/zz_shared_engine_test.go", fmt.Sprintf(`package version
 
@@ -59,7 +52,7 @@ func TestReportsThatItRan(t *testing.T) {
 	}
 	resp.Body.Close()
 }
-`, l.Addr()))
+`, addr))
 	}
 
 	type clone struct {
