@@ -78,6 +78,11 @@ type Options struct {
 	// TestModules are the Go modules the test stage vets and tests:
 	// directories under Source, slash-separated, "." for the root.
 	TestModules []string
+
+	// rekorChosen says GANTRY_REKOR_URL was set; flags is where Bind put
+	// the flags, to ask whether --rekor-url was given.
+	rekorChosen bool
+	flags       *pflag.FlagSet
 }
 
 // Sigstore's public-good instance, where keyless signatures go by default.
@@ -119,6 +124,7 @@ func New(getenv func(string) string) *Options {
 		RekorKeyFile:  getenv("GANTRY_REKOR_KEY"),
 		LayerCache:    getenv("GANTRY_LAYER_CACHE"),
 		TestModules:   []string{"."},
+		rekorChosen:   getenv("GANTRY_REKOR_URL") != "",
 	}
 	if v := getenv("GANTRY_TEST_MODULES"); v != "" {
 		o.TestModules = strings.Split(v, ",")
@@ -128,6 +134,7 @@ func New(getenv func(string) string) *Options {
 
 // Bind registers every option as a flag on fs.
 func (o *Options) Bind(fs *pflag.FlagSet) {
+	o.flags = fs
 	fs.StringVar(&o.Source, "source", o.Source, "repository root to build (holds the Dockerfile)")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "run every stage but publish")
 	fs.StringVar(&o.Registry, "registry", o.Registry, "registry host[:port] to publish to (env GANTRY_REGISTRY)")
@@ -206,6 +213,13 @@ func checkServiceURL(flag, v string, offOK bool) error {
 
 // RekorOff reports whether keyless signatures skip the transparency log.
 func (o *Options) RekorOff() bool { return o.RekorURL == "off" }
+
+// RekorDefault reports whether keyless signatures go to Sigstore's public
+// log only by default: neither --rekor-url nor GANTRY_REKOR_URL chose it.
+func (o *Options) RekorDefault() bool {
+	chosen := o.rekorChosen || (o.flags != nil && o.flags.Changed("rekor-url"))
+	return !chosen && o.RekorURL == DefaultRekorURL
+}
 
 // Publishing reports whether this run pushes to a registry.
 func (o *Options) Publishing() bool {

@@ -280,3 +280,33 @@ func TestFulcioRootsAreRead(t *testing.T) {
 		t.Errorf("a non-PEM --ca-roots: %v, want a usage error", err)
 	}
 }
+
+// Only a log nobody chose is the default: a private repository may still
+// send its signatures to Sigstore's public log by naming it (issue 21).
+func TestRekorDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want bool
+	}{
+		{name: "nothing given", want: true},
+		{name: "the public log named by flag", args: []string{"--rekor-url", DefaultRekorURL}},
+		{name: "the public log named in the environment", env: map[string]string{"GANTRY_REKOR_URL": DefaultRekorURL}},
+		{name: "a private log", args: []string{"--rekor-url", "https://rekor.internal.example"}},
+		{name: "no log", args: []string{"--rekor-url", "off"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := New(env(tt.env))
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			o.Bind(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if got := o.RekorDefault(); got != tt.want {
+				t.Errorf("RekorDefault() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -87,8 +87,10 @@ type Claims struct {
 	Subject string `json:"sub"`
 	// JobWorkflowRef is GitHub's OWNER/REPO/.github/workflows/F@REF, which
 	// Fulcio certifies as https://github.com/ + it.
-	JobWorkflowRef string           `json:"job_workflow_ref"`
-	Expiry         *jwt.NumericDate `json:"exp"`
+	JobWorkflowRef string `json:"job_workflow_ref"`
+	// RepositoryVisibility is public, private or internal.
+	RepositoryVisibility string           `json:"repository_visibility"`
+	Expiry               *jwt.NumericDate `json:"exp"`
 }
 
 // SameWorkflow is a pattern for the certificate identity Fulcio gives any

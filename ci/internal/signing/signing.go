@@ -83,6 +83,9 @@ type Input struct {
 	// FulcioURL and RekorURL are where keyless signatures go; RekorURL ""
 	// means no transparency log.
 	FulcioURL, RekorURL string
+	// RekorDefault says RekorURL is Sigstore's public log only because
+	// nobody chose a log (neither --rekor-url nor GANTRY_REKOR_URL).
+	RekorDefault bool
 	// Publishing says the run pushes; only then is a token requested.
 	Publishing bool
 	Now        func() time.Time
@@ -143,6 +146,15 @@ func keyless(ctx context.Context, in Input) (Plan, error) {
 	}
 	if k.Claims, err = ReadClaims(raw, in.Now()); err != nil {
 		return Plan{}, fmt.Errorf("--sign keyless: %v", err)
+	}
+	// A public log's entries are public forever: the certificate in each
+	// names the repository, its workflow and the commit.
+	if vis := k.Claims.RepositoryVisibility; in.RekorDefault && vis != "public" {
+		what := "the repository is " + vis
+		if vis == "" {
+			what = "the OIDC token does not say the repository is public (no repository_visibility claim)"
+		}
+		return Plan{}, fmt.Errorf("--sign keyless: %s, and a keyless signature would write its name, workflow and commit into Sigstore's public transparency log %s: pass --rekor-url %s to accept that, --rekor-url URL for a private log, or sign with --sign-key", what, in.RekorURL, in.RekorURL)
 	}
 	return Plan{Keyless: k}, nil
 }

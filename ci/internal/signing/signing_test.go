@@ -130,6 +130,12 @@ func TestDecideKeyless(t *testing.T) {
 		return map[string]any{"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/app:ref:refs/heads/main",
 			"job_workflow_ref": "acme/app/.github/workflows/ci.yml@refs/heads/main", "exp": exp.Unix()}
 	}
+	visible := func(v string) *ActionsOIDC {
+		c := claims(now.Add(5 * time.Minute))
+		c["repository_visibility"] = v
+		svc, _ := tokenService(t, c)
+		return svc
+	}
 	good, _ := tokenService(t, claims(now.Add(5*time.Minute)))
 	expired, _ := tokenService(t, claims(now.Add(-time.Second)))
 	junk, _ := tokenService(t, nil)
@@ -148,6 +154,14 @@ func TestDecideKeyless(t *testing.T) {
 		{name: "not a JWT", in: Input{Mode: Keyless, OIDC: junk}, err: "the OIDC token is not a JWT"},
 		{name: "refused", in: Input{Mode: Keyless, OIDC: &wrong}, err: "401 Unauthorized"},
 		{name: "unreachable", in: Input{Mode: Keyless, OIDC: unreachable}, err: "requesting the OIDC token from 127.0.0.1:1"},
+		// Issue 21: a private repository's keyless signature would publish
+		// its name, workflow and commits in Sigstore's public log.
+		{name: "public repository, public log by default", in: Input{Mode: Keyless, OIDC: visible("public"), RekorDefault: true}},
+		{name: "private repository, public log by default", in: Input{Mode: Keyless, OIDC: visible("private"), RekorDefault: true},
+			err: "the repository is private, and a keyless signature would write its name, workflow and commit into Sigstore's public transparency log https://rekor.example: pass --rekor-url https://rekor.example to accept that"},
+		{name: "internal repository, public log by default", in: Input{Mode: Keyless, OIDC: visible("internal"), RekorDefault: true}, err: "the repository is internal, and"},
+		{name: "visibility unknown, public log by default", in: Input{Mode: Keyless, OIDC: good, RekorDefault: true}, err: "no repository_visibility claim"},
+		{name: "private repository, log chosen", in: Input{Mode: Keyless, OIDC: visible("private")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
