@@ -42,7 +42,7 @@ func Decide(c Context) (Plan, error) {
 		latest = strings.TrimPrefix(c.Ref, "refs/heads/") == c.DefaultBranch
 	case strings.HasPrefix(c.Ref, "refs/tags/"):
 		v := strings.TrimPrefix(c.Ref, "refs/tags/")
-		if !isRelease(v) {
+		if !IsRelease(v) {
 			break
 		}
 		plan.Version = strings.TrimPrefix(v, "v")
@@ -77,10 +77,10 @@ func PullRequest(event, ref string) bool {
 	return strings.HasPrefix(event, "pull_request") || strings.HasPrefix(ref, "refs/pull/")
 }
 
-// isRelease reports whether tag is a release tag: v and a full semantic
+// IsRelease reports whether tag is a release tag: v and a full semantic
 // version with three components (semver also accepts v1 and v1.2, which
 // Gantry does not treat as releases).
-func isRelease(tag string) bool {
+func IsRelease(tag string) bool {
 	if !semver.IsValid(tag) {
 		return false
 	}
@@ -92,7 +92,7 @@ func isRelease(tag string) bool {
 func finals(all []string, self string) []string {
 	var out []string
 	for _, t := range all {
-		if t != self && isRelease(t) && semver.Prerelease(t) == "" {
+		if t != self && IsRelease(t) && semver.Prerelease(t) == "" {
 			out = append(out, t)
 		}
 	}
