@@ -63,9 +63,9 @@ func run(ctx context.Context, args []string) error {
 	verifyRef := fs.String("verify", "", "verify IMAGE (tag or digest) and print the report as JSON; publish nothing")
 	keyFile := fs.String("key", "", "with --verify: the PEM public key the image must be signed with")
 	var policy sign.Policy
-	fs.StringVar(&policy.Identity, "certificate-identity", "", "with --verify, keyless: the signer's identity (certificate subject)")
-	fs.StringVar(&policy.IdentityRegexp, "certificate-identity-regexp", "", "with --verify, keyless: a pattern the signer's identity must match")
-	fs.StringVar(&policy.Issuer, "certificate-oidc-issuer", "", "with --verify, keyless: the signer's OIDC issuer")
+	keylessPolicy := fs.String("keyless-policy", "", "with --verify, keyless: who may have signed, as JSON (identity.Policy)")
+	fs.StringVar(&policy.Subject, "certificate-identity", "", "with --verify, keyless: the signer's exact identity (certificate subject)")
+	fs.StringVar(&policy.SubjectRegexp, "certificate-identity-regexp", "", "with --verify, keyless: a pattern the signer's identity must match")
 	caRoots := fs.String("ca-roots", "", "with --verify, keyless: PEM file of the Fulcio certificates to trust (default: Sigstore's public roots)")
 	fs.BoolVar(&policy.IgnoreSCT, "insecure-ignore-sct", false, "with --verify, keyless: accept certificates without a CT log timestamp")
 	fs.BoolVar(&policy.IgnoreTlog, "insecure-ignore-tlog", false, "with --verify, keyless: accept signatures not in a transparency log")
@@ -102,6 +102,11 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	if *verifyRef != "" {
+		if *keylessPolicy != "" {
+			if err := json.Unmarshal([]byte(*keylessPolicy), &policy.Identity); err != nil {
+				return fmt.Errorf("--keyless-policy: %w", err)
+			}
+		}
 		v, err := verifier(ctx, *keyFile, *caRoots, *rekorKey, policy)
 		if err != nil {
 			return err

@@ -209,7 +209,7 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 		rekor = ""
 	}
 	sign, err := signing.Decide(ctx, signing.Input{Mode: opts.Sign, KeyRef: opts.SignKey, Password: password, HasPassword: hasPassword,
-		OIDC: oidc, FulcioURL: opts.FulcioURL, RekorURL: rekor, RekorDefault: opts.RekorDefault(), Publishing: opts.Publishing(), Now: time.Now, Getenv: keyEnv})
+		OIDC: oidc, FulcioURL: opts.FulcioURL, RekorURL: rekor, RekorDefault: opts.RekorDefault(), DefaultBranch: opts.DefaultBranch, Publishing: opts.Publishing(), Now: time.Now, Getenv: keyEnv})
 	if err != nil {
 		return nil, &options.UsageError{Msg: err.Error()}
 	}

@@ -156,8 +156,11 @@ func promotion(in *inputs, s sealed, out io.Writer) (pipeline.Promotion, bool) {
 // promotionSigner is who must have signed the image a release promotes,
 // in words and, when keyless, as a policy; or why nobody can be.
 //
-// Keyless, that is the workflow file this run is, at any ref (main signed
-// it; a tag releases it), under the issuer of this run's token. The
+// Keyless, that is the workflow file this run is, of this repository (by
+// name and ID), run by a push to the default branch or a release tag (main
+// signed it; a tag releases it) for this commit, under the issuer of this
+// run's token, as the certificate says: a pull request's or a branch's
+// signature never counts, whatever its provenance claims. The
 // roots are Sigstore's public ones (TUF, in the engine), or --ca-roots for
 // a private Fulcio, with --rekor-key for its Rekor; without Rekor
 // (--rekor-url off) nothing proves when a signature was made, so it
@@ -167,10 +170,13 @@ func promotionSigner(in *inputs) (signer string, keyless *verify.Keyless, why st
 		return "this key", nil, ""
 	}
 	k := in.sign.Keyless
-	pattern, err := k.Claims.SameWorkflow()
+	policy, err := k.Claims.Release(in.opts.DefaultBranch)
 	if err != nil {
 		return "", nil, err.Error()
 	}
+	// The certificate must vouch for this very commit, whatever the
+	// provenance claims.
+	policy.SHA = in.sha
 	o := in.opts
 	if o.FulcioURL != options.DefaultFulcioURL && len(o.Roots) == 0 {
 		return "", nil, "it would verify against " + o.FulcioURL + "'s roots, and none were given: pass them with --ca-roots FILE"
@@ -178,8 +184,7 @@ func promotionSigner(in *inputs) (signer string, keyless *verify.Keyless, why st
 	if len(o.Roots) > 0 && k.RekorURL != "" && len(o.RekorKey) == 0 {
 		return "", nil, "its signatures are in " + k.RekorURL + ", whose key was not given: pass it with --rekor-key FILE"
 	}
-	workflow, _, _ := strings.Cut(k.Claims.JobWorkflowRef, "@")
-	return "workflow " + workflow, &verify.Keyless{IdentityRegexp: pattern, Issuer: k.Claims.Issuer, Roots: o.Roots,
+	return "workflow " + policy.Workflow + " of " + policy.Repository, &verify.Keyless{Policy: policy, Roots: o.Roots,
 		IgnoreSCT: o.IgnoreSCT, IgnoreTlog: k.RekorURL == "", RekorKey: o.RekorKey}, ""
 }
 

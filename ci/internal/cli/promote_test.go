@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/signing"
@@ -25,7 +25,9 @@ import (
 // signing plan and options.
 func TestPromotionSigner(t *testing.T) {
 	const issuer = "https://token.actions.githubusercontent.com"
-	tagRun := signing.Claims{Issuer: issuer, JobWorkflowRef: "acme/app/.github/workflows/ci.yml@refs/tags/v1.2.3"}
+	sha := strings.Repeat("a", 40)
+	tagRun := signing.Claims{Issuer: issuer, JobWorkflowRef: "acme/app/.github/workflows/ci.yml@refs/tags/v1.2.3",
+		Repository: "acme/app", RepositoryID: "7", Ref: "refs/tags/v1.2.3", EventName: "push"}
 	keyless := func(rekor string) signing.Plan {
 		return signing.Plan{Keyless: &signing.KeylessPlan{Claims: tagRun, RekorURL: rekor}}
 	}
@@ -42,21 +44,22 @@ func TestPromotionSigner(t *testing.T) {
 	}{
 		{name: "key", plan: signing.Plan{Key: &signing.KeyPair{Public: []byte("pub")}}, signer: "this key"},
 		{name: "public Sigstore", plan: keyless(options.DefaultRekorURL), opts: options.Options{FulcioURL: options.DefaultFulcioURL},
-			signer: "workflow acme/app/.github/workflows/ci.yml"},
+			signer: "workflow .github/workflows/ci.yml of acme/app"},
 		{name: "private Fulcio without roots", plan: keyless(""), opts: options.Options{FulcioURL: "http://10.0.0.5:5555"},
 			why: "http://10.0.0.5:5555's roots, and none were given: pass them with --ca-roots FILE"},
 		{name: "private Fulcio, no Rekor", plan: keyless(""), opts: options.Options{FulcioURL: "http://10.0.0.5:5555", Roots: roots, IgnoreSCT: true},
-			signer: "workflow acme/app/.github/workflows/ci.yml", roots: true, ignoreTlog: true},
+			signer: "workflow .github/workflows/ci.yml of acme/app", roots: true, ignoreTlog: true},
 		{name: "private Fulcio and Rekor", plan: keyless("http://10.0.0.5:5556"),
 			opts:   options.Options{FulcioURL: "http://10.0.0.5:5555", Roots: roots, RekorKey: []byte("PEM key"), IgnoreSCT: true},
-			signer: "workflow acme/app/.github/workflows/ci.yml", roots: true, rekorKey: true},
+			signer: "workflow .github/workflows/ci.yml of acme/app", roots: true, rekorKey: true},
 		{name: "private Rekor without its key", plan: keyless("http://10.0.0.5:5556"), opts: options.Options{FulcioURL: "http://10.0.0.5:5555", Roots: roots},
 			why: "its signatures are in http://10.0.0.5:5556, whose key was not given: pass it with --rekor-key FILE"},
 		{name: "a token without a workflow", plan: signing.Plan{Keyless: &signing.KeylessPlan{Claims: signing.Claims{Issuer: issuer}}},
 			opts: options.Options{FulcioURL: options.DefaultFulcioURL}, why: "names no workflow"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			signer, k, why := promotionSigner(&inputs{opts: &tt.opts, sign: tt.plan})
+			tt.opts.DefaultBranch = "main"
+			signer, k, why := promotionSigner(&inputs{opts: &tt.opts, sign: tt.plan, sha: sha})
 			if tt.why != "" {
 				if !strings.Contains(why, tt.why) || k != nil {
 					t.Errorf("why = %q, policy %+v; want no policy and %q", why, k, tt.why)
@@ -72,14 +75,16 @@ func TestPromotionSigner(t *testing.T) {
 				}
 				return
 			}
-			if k.Issuer != issuer || (len(k.Roots) > 0) != tt.roots || k.IgnoreTlog != tt.ignoreTlog || k.IgnoreSCT != tt.opts.IgnoreSCT ||
+			if (len(k.Roots) > 0) != tt.roots || k.IgnoreTlog != tt.ignoreTlog || k.IgnoreSCT != tt.opts.IgnoreSCT ||
 				(len(k.RekorKey) > 0) != tt.rekorKey {
 				t.Errorf("policy %+v", k)
 			}
-			re := regexp.MustCompile(k.IdentityRegexp)
-			if !re.MatchString("https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main") ||
-				re.MatchString("https://github.com/acme/app/.github/workflows/other.yml@refs/heads/main") {
-				t.Errorf("identity pattern %s does not single out ci.yml of acme/app", k.IdentityRegexp)
+			// The certificate must vouch for this commit, and for a push of
+			// main or a release tag of ci.yml of acme/app.
+			want := identity.Policy{Issuer: issuer, Repository: "acme/app", RepositoryID: "7", Workflow: ".github/workflows/ci.yml",
+				Trigger: "push", DefaultBranch: "main", SHA: sha}
+			if k.Policy != want || k.Subject != "" || k.SubjectRegexp != "" {
+				t.Errorf("identity policy %+v, want %+v", k.Policy, want)
 			}
 		})
 	}

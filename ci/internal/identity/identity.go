@@ -143,7 +143,7 @@ func (p Policy) Describe() string {
 	if p.Workflow != "" {
 		what = p.Workflow
 	}
-	s := fmt.Sprintf("%s of %s run by %s of %s", what, p.Repository, p.Trigger, p.refs())
+	s := fmt.Sprintf("%s of %s, run by %s for %s", what, p.Repository, p.Trigger, p.refs())
 	if p.SHA != "" {
 		s += " at " + p.SHA
 	}

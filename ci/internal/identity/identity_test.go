@@ -74,7 +74,7 @@ func TestCheck(t *testing.T) {
 		{name: "feature branch push", p: pinned, c: with(func(c *Cert) {
 			c.Subject = "https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/feature"
 			c.Ref = "refs/heads/feature"
-		}), want: "a run for refs/heads/feature; want .github/workflows/ci.yml of acme/app run by push of refs/heads/main or a release tag"},
+		}), want: "a run for refs/heads/feature; want .github/workflows/ci.yml of acme/app, run by push for refs/heads/main or a release tag"},
 		{name: "pull_request_target on main", p: pinned, c: with(func(c *Cert) { c.Trigger = "pull_request_target" }),
 			want: "a run triggered by pull_request_target"},
 		{name: "workflow_dispatch", p: release, c: with(func(c *Cert) { c.Trigger = "workflow_dispatch" }), want: "a run triggered by workflow_dispatch"},

@@ -1,6 +1,7 @@
 package options
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/pem"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
 
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
@@ -34,13 +36,19 @@ type Verify struct {
 	TokenEnv      string
 	ImagesFile    string
 	EngineTimeout time.Duration
+	// DefaultBranch is the branch whose pushes sign (with release tags),
+	// unless --certificate-github-workflow-ref names one ref.
+	DefaultBranch string
+
+	flags *pflag.FlagSet // to ask which keyless flags were given
 }
 
 // NewVerify returns verify's options with defaults from the environment.
 func NewVerify(getenv func(string) string) *Verify {
 	return &Verify{
 		Repository:    getenv("GITHUB_REPOSITORY"),
-		Keyless:       verify.Keyless{Issuer: verify.GitHubIssuer},
+		Keyless:       verify.Keyless{Policy: identity.Policy{Issuer: identity.GitHubIssuer, Trigger: identity.Push}},
+		DefaultBranch: cmp.Or(getenv("GANTRY_DEFAULT_BRANCH"), "main"),
 		Severity:      []string{"HIGH", "CRITICAL"},
 		Username:      getenv("GITHUB_ACTOR"),
 		TokenEnv:      "GITHUB_TOKEN",
@@ -52,9 +60,17 @@ func NewVerify(getenv func(string) string) *Verify {
 // Bind registers verify's flags on fs.
 func (v *Verify) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&v.Key, "key", v.Key, "PEM public key the image must be signed with (cosign.pub); without it, keyless")
-	fs.StringVar(&v.Keyless.Identity, "certificate-identity", "", "keyless: the signer's identity, e.g. https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main")
-	fs.StringVar(&v.Keyless.IdentityRegexp, "certificate-identity-regexp", "", "keyless: a pattern the signer's identity must match (default: any workflow of --repository)")
-	fs.StringVar(&v.Keyless.Issuer, "certificate-oidc-issuer", v.Keyless.Issuer, "keyless: the signer's OIDC issuer")
+	v.flags = fs
+	p := &v.Keyless.Policy
+	fs.StringVar(&v.Keyless.Subject, "certificate-identity", "", "keyless: the signer's exact identity, e.g. https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main")
+	fs.StringVar(&v.Keyless.SubjectRegexp, "certificate-identity-regexp", "", "keyless: a pattern the signer's identity must match (default: any workflow of --repository)")
+	fs.StringVar(&p.Issuer, "certificate-oidc-issuer", p.Issuer, "keyless: the signer's OIDC issuer")
+	fs.StringVar(&p.Repository, "certificate-github-workflow-repository", "", "keyless: OWNER/REPO the certificate must name (default: --repository)")
+	fs.StringVar(&p.Trigger, "certificate-github-workflow-trigger", p.Trigger, "keyless: the event that started the signing run")
+	fs.StringVar(&p.Ref, "certificate-github-workflow-ref", "", "keyless: the exact ref of the signing run (default: refs/heads/--default-branch or a release tag refs/tags/vX.Y.Z)")
+	fs.StringVar(&p.SHA, "certificate-github-workflow-sha", "", "keyless: the commit of the signing run (default: --commit, else any)")
+	fs.StringVar(&p.Name, "certificate-github-workflow-name", "", "keyless: the signing workflow's name (default: any)")
+	fs.StringVar(&v.DefaultBranch, "default-branch", v.DefaultBranch, "keyless: the branch whose pushes sign (env GANTRY_DEFAULT_BRANCH)")
 	fs.StringVar(&v.CARoots, "ca-roots", "", "keyless: PEM file of the Fulcio certificates to trust, for a private Sigstore (default: Sigstore's public roots)")
 	fs.BoolVar(&v.Keyless.IgnoreSCT, "insecure-ignore-sct", false, "keyless: accept certificates without a CT log timestamp (a Fulcio without a CT log)")
 	fs.BoolVar(&v.Keyless.IgnoreTlog, "insecure-ignore-tlog", false, "keyless: accept signatures that are not in a transparency log")
@@ -105,7 +121,10 @@ func (v *Verify) Validate(getenv func(string) string) error {
 // --ca-roots.
 func (v *Verify) checkSigner() error {
 	k := &v.Keyless
-	keyless := k.Identity != "" || k.IdentityRegexp != "" || v.CARoots != "" || v.RekorKeyFile != "" || k.IgnoreSCT || k.IgnoreTlog
+	keyless := v.CARoots != "" || v.RekorKeyFile != "" || k.IgnoreSCT || k.IgnoreTlog
+	for _, f := range keylessFlags {
+		keyless = keyless || (v.flags != nil && v.flags.Changed(f))
+	}
 	if v.Key != "" {
 		if keyless {
 			return usage("--key and the keyless flags (--certificate-*, --ca-roots, --rekor-key, --insecure-ignore-*) contradict each other: verify a key or an identity")
@@ -114,20 +133,38 @@ func (v *Verify) checkSigner() error {
 		v.PublicKey, err = readPublicKey("--key", v.Key, "cosign.pub from `cosign generate-key-pair`, not the private key")
 		return err
 	}
-	if k.Identity != "" && k.IdentityRegexp != "" {
+	if k.Subject != "" && k.SubjectRegexp != "" {
 		return usage("--certificate-identity and --certificate-identity-regexp contradict each other: pass one")
 	}
-	if k.IdentityRegexp != "" {
-		if _, err := regexp.Compile(k.IdentityRegexp); err != nil {
+	if k.SubjectRegexp != "" {
+		if _, err := regexp.Compile(k.SubjectRegexp); err != nil {
 			return usage("--certificate-identity-regexp: %v", err)
 		}
 	}
-	if k.Identity == "" && k.IdentityRegexp == "" {
-		// Any workflow of the repository, at any ref.
-		k.IdentityRegexp = "^" + regexp.QuoteMeta("https://github.com/"+v.Repository+"/.github/workflows/") + "[^@]+@refs/"
+	p := &k.Policy
+	if u, err := url.Parse(p.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return usage("--certificate-oidc-issuer: %q is not an issuer URL such as %s", p.Issuer, identity.GitHubIssuer)
 	}
-	if u, err := url.Parse(k.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return usage("--certificate-oidc-issuer: %q is not an issuer URL such as %s", k.Issuer, verify.GitHubIssuer)
+	p.Repository = cmp.Or(p.Repository, v.Repository)
+	if err := checkRepository(p.Repository); err != nil {
+		return usage("--certificate-github-workflow-repository: %q is not a GitHub OWNER/REPO: %v", p.Repository, err)
+	}
+	if p.Trigger == "" {
+		return usage("--certificate-github-workflow-trigger must not be empty: the event of the signing run, e.g. push")
+	}
+	if p.Ref != "" && !strings.HasPrefix(p.Ref, "refs/") {
+		return usage("--certificate-github-workflow-ref: %q is not a full ref: use refs/heads/BRANCH or refs/tags/TAG", p.Ref)
+	}
+	if err := checkBranch(v.DefaultBranch); err != nil {
+		return usage("--default-branch: %q is not a valid branch name (%v): pass the branch's name, e.g. main", v.DefaultBranch, err)
+	}
+	p.DefaultBranch = v.DefaultBranch
+	p.SHA = cmp.Or(p.SHA, v.Commit)
+	if p.SHA != "" && !shaRE.MatchString(p.SHA) {
+		return usage("--certificate-github-workflow-sha: %q is not a full 40-character lower-case hex commit SHA", p.SHA)
+	}
+	if v.Commit != "" && p.SHA != v.Commit {
+		return usage("--commit %s and --certificate-github-workflow-sha %s contradict each other: pass one", v.Commit, p.SHA)
 	}
 	var err error
 	if k.Roots, err = readRoots(v.CARoots); err != nil || v.RekorKeyFile == "" {
@@ -142,6 +179,11 @@ func (v *Verify) checkSigner() error {
 	k.RekorKey, err = readPublicKey("--rekor-key", v.RekorKeyFile, "the Rekor's key, from its /api/v1/log/publicKey")
 	return err
 }
+
+// keylessFlags are the flags that only a keyless verification takes.
+var keylessFlags = []string{"certificate-identity", "certificate-identity-regexp", "certificate-oidc-issuer",
+	"certificate-github-workflow-repository", "certificate-github-workflow-trigger", "certificate-github-workflow-ref",
+	"certificate-github-workflow-sha", "certificate-github-workflow-name"}
 
 // readPublicKey reads a PEM public key file for flag; want says what to
 // pass instead of something else.

@@ -9,13 +9,13 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 )
 
 func TestVerifyValidate(t *testing.T) {
@@ -43,14 +43,28 @@ func TestVerifyValidate(t *testing.T) {
 		name string
 		args []string
 		err  string
-		// identity is the keyless identity pattern the image must match,
-		// checked against these subjects.
-		matches, misses []string
+		// policy is who a keyless signature must be by, when not the
+		// safe default (a push to main or a release tag of acme/app).
+		policy *identity.Policy
 	}{
 		{name: "key", args: []string{img, "--key", pub}},
-		{name: "keyless by default: any workflow of the repository", args: []string{img},
-			matches: []string{"https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main", "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"},
-			misses:  []string{"https://github.com/acme/app-fork/.github/workflows/ci.yml@refs/heads/main", "https://github.com/evil/app/.github/workflows/ci.yml@refs/heads/main", "https://github.com/acme/app/.github/workflows/ci.yml"}},
+		{name: "keyless by default: a push to main or a release tag of the repository", args: []string{img}},
+		{name: "keyless, another default branch", args: []string{img, "--default-branch", "trunk"},
+			policy: &identity.Policy{Issuer: identity.GitHubIssuer, Repository: "acme/app", Trigger: "push", DefaultBranch: "trunk"}},
+		{name: "keyless, cosign's GitHub flags", args: []string{img, "--certificate-github-workflow-repository", "acme/other",
+			"--certificate-github-workflow-trigger", "workflow_dispatch", "--certificate-github-workflow-ref", "refs/heads/release",
+			"--certificate-github-workflow-sha", strings.Repeat("b", 40), "--certificate-github-workflow-name", "ci"},
+			policy: &identity.Policy{Issuer: identity.GitHubIssuer, Repository: "acme/other", Trigger: "workflow_dispatch", Ref: "refs/heads/release",
+				DefaultBranch: "main", SHA: strings.Repeat("b", 40), Name: "ci"}},
+		{name: "keyless, the commit pins the certificate's", args: []string{img, "--commit", strings.Repeat("c", 40)},
+			policy: &identity.Policy{Issuer: identity.GitHubIssuer, Repository: "acme/app", Trigger: "push", DefaultBranch: "main", SHA: strings.Repeat("c", 40)}},
+		{name: "commit and certificate commit differ", args: []string{img, "--commit", strings.Repeat("c", 40), "--certificate-github-workflow-sha", strings.Repeat("d", 40)},
+			err: "contradict each other"},
+		{name: "no trigger", args: []string{img, "--certificate-github-workflow-trigger", ""}, err: "--certificate-github-workflow-trigger must not be empty"},
+		{name: "a short ref", args: []string{img, "--certificate-github-workflow-ref", "main"}, err: `--certificate-github-workflow-ref: "main" is not a full ref`},
+		{name: "a bad certificate SHA", args: []string{img, "--certificate-github-workflow-sha", "abc"}, err: "not a full 40-character"},
+		{name: "a bad certificate repository", args: []string{img, "--certificate-github-workflow-repository", "acme"}, err: "not a GitHub OWNER/REPO"},
+		{name: "key and a GitHub flag", args: []string{img, "--key", pub, "--certificate-github-workflow-ref", "refs/heads/main"}, err: "--key and the keyless flags"},
 		{name: "keyless, one identity", args: []string{img, "--certificate-identity", "https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main"}},
 		{name: "keyless, private Sigstore", args: []string{img, "--ca-roots", roots, "--insecure-ignore-sct", "--insecure-ignore-tlog", "--certificate-oidc-issuer", "http://127.0.0.1:5555"}},
 		{name: "keyless, private Sigstore with Rekor", args: []string{img, "--ca-roots", roots, "--rekor-key", pub, "--insecure-ignore-sct", "--certificate-oidc-issuer", "http://127.0.0.1:5555"}},
@@ -94,14 +108,18 @@ func TestVerifyValidate(t *testing.T) {
 			if v.RekorKeyFile != "" && len(v.Keyless.RekorKey) == 0 {
 				t.Error("--rekor-key not read")
 			}
-			if v.Key == "" && v.Keyless.Identity == "" && v.Keyless.IdentityRegexp == "" {
-				t.Error("keyless with no identity to check")
+			if v.Key != "" {
+				return
 			}
-			for _, s := range append(tt.matches, tt.misses...) {
-				ok := regexp.MustCompile(v.Keyless.IdentityRegexp).MatchString(s)
-				if want := !slices.Contains(tt.misses, s); ok != want {
-					t.Errorf("identity %q matches = %v, want %v (pattern %s)", s, ok, want, v.Keyless.IdentityRegexp)
-				}
+			want := identity.Policy{Issuer: identity.GitHubIssuer, Repository: "acme/app", Trigger: "push", DefaultBranch: "main"}
+			if strings.Contains(tt.name, "private Sigstore") {
+				want.Issuer = "http://127.0.0.1:5555"
+			}
+			if tt.policy != nil {
+				want = *tt.policy
+			}
+			if v.Keyless.Policy != want {
+				t.Errorf("policy %+v, want %+v", v.Keyless.Policy, want)
 			}
 		})
 	}

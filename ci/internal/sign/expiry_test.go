@@ -26,6 +26,8 @@ import (
 	"github.com/sigstore/rekor/pkg/types"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 )
 
 // pastLog is a transparency log whose clock stands where the test puts
@@ -133,20 +135,27 @@ func newTestCA(t *testing.T, from, until time.Time) *testCA {
 	return &testCA{key: key, cert: cert, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
+// mainPush is what Fulcio certifies for a push to main of a/b's ci.yml.
+func mainPush() identity.Cert {
+	return identity.Cert{Subject: "https://github.com/a/b/.github/workflows/ci.yml@refs/heads/main", Issuer: identity.GitHubIssuer,
+		Repository: "https://github.com/a/b", RepositoryID: "7", Trigger: "push", Ref: "refs/heads/main", SHA: strings.Repeat("a", 40)}
+}
+
 // signer is a keyless signer as NewKeyless makes one: an ephemeral key,
-// certified for identity (issuer's) from one time until another, with
-// Fulcio's own extensions, entering what it signs in log.
-func (ca *testCA) signer(t *testing.T, identity, issuer string, from, until time.Time, log transparencyLog) *Signer {
+// certified for id from one time until another, with Fulcio's own
+// extensions, entering what it signs in log.
+func (ca *testCA) signer(t *testing.T, id identity.Cert, from, until time.Time, log transparencyLog) *Signer {
 	t.Helper()
 	key, err := cosign.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	exts, err := certificate.Extensions{Issuer: issuer}.Render()
+	exts, err := certificate.Extensions{Issuer: id.Issuer, SourceRepositoryURI: id.Repository, SourceRepositoryIdentifier: id.RepositoryID,
+		BuildTrigger: id.Trigger, SourceRepositoryRef: id.Ref, SourceRepositoryDigest: id.SHA}.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
-	uri, err := url.Parse(identity)
+	uri, err := url.Parse(id.Subject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,9 +183,8 @@ func TestKeylessSignatureOutlivesItsCertificate(t *testing.T) {
 	issued := now.Add(-48 * time.Hour)
 	expired := issued.Add(10 * time.Minute)
 	ca := newTestCA(t, issued.Add(-time.Hour), now.Add(time.Hour))
-	const identity, issuer = "https://github.com/a/b/.github/workflows/ci.yml@refs/heads/main", "https://token.actions.githubusercontent.com"
 	log := newPastLog(t)
-	policy := Policy{Roots: ca.pem, Identity: identity, Issuer: issuer, IgnoreSCT: true, RekorKey: log.publicPEM(t)}
+	policy := Policy{Roots: ca.pem, Identity: identity.Release("a/b", "main"), IgnoreSCT: true, RekorKey: log.publicPEM(t)}
 	otherLog := newPastLog(t).publicPEM(t)
 	attestations := []Attestation{{Type: Provenance, Predicate: []byte(`{"buildDefinition":{"buildType":"https://example.com/t"},"runDetails":{"builder":{"id":"https://example.com/b"}}}`)}}
 
@@ -197,7 +205,7 @@ func TestKeylessSignatureOutlivesItsCertificate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			log.at = tt.logged
-			s := ca.signer(t, identity, issuer, issued, expired, log)
+			s := ca.signer(t, mainPush(), issued, expired, log)
 			d := pushRandom(t)
 			if err := s.Sign(ctx, []name.Digest{d}, nil); err != nil {
 				t.Fatal(err)

@@ -21,6 +21,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/tuf"
 	"golang.org/x/oauth2"
+
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 )
 
 // Keyless is where a keyless signer gets its certificate, and with what.
@@ -147,10 +149,11 @@ type Policy struct {
 	// intermediates). Empty: Sigstore's public-good instance, whose roots,
 	// CT log and Rekor keys come from its TUF repository, as cosign does.
 	Roots []byte
-	// Identity and Issuer are the certificate's subject (for GitHub
-	// Actions, https://github.com/OWNER/REPO/.github/workflows/F@REF) and
-	// OIDC issuer, exact; IdentityRegexp matches the subject instead.
-	Identity, IdentityRegexp, Issuer string
+	// Identity is who may have signed, as the certificate must say.
+	Identity identity.Policy
+	// Subject (exact) or SubjectRegexp narrows the certificate's subject
+	// further, as cosign's --certificate-identity(-regexp) do.
+	Subject, SubjectRegexp string
 	// IgnoreSCT accepts certificates without a CT log's timestamp (a
 	// Fulcio without a CT log); IgnoreTlog accepts signatures that are not
 	// in a transparency log, which then verify only while the certificate
@@ -161,24 +164,36 @@ type Policy struct {
 	RekorKey []byte
 }
 
-// NewKeylessVerifier checks signatures against p, as `cosign verify
-// --certificate-identity … --certificate-oidc-issuer …` does.
+// NewKeylessVerifier checks signatures against p: cosign's verification
+// (`cosign verify --certificate-identity-regexp … --certificate-oidc-issuer
+// …`), then p.Identity against each certificate's extensions.
 func NewKeylessVerifier(ctx context.Context, p Policy) (*Verifier, error) {
-	if p.Issuer == "" || (p.Identity == "") == (p.IdentityRegexp == "") {
-		return nil, errors.New("a keyless policy needs an issuer and one of an identity or an identity pattern")
+	if err := p.Identity.Validate(); err != nil {
+		return nil, err
+	}
+	if p.Subject != "" && p.SubjectRegexp != "" {
+		return nil, errors.New("a keyless policy takes an exact subject or a subject pattern, not both")
+	}
+	// cosign rejects other subjects with a bare "no matching identity";
+	// the repository's workflows get through to the policy, which says
+	// which ref and trigger it refused.
+	id := cosign.Identity{Issuer: p.Identity.Issuer, Subject: p.Subject, SubjectRegExp: p.SubjectRegexp}
+	if id.Subject == "" && id.SubjectRegExp == "" {
+		id.SubjectRegExp = p.Identity.SubjectRegexp()
 	}
 	co := cosign.CheckOpts{
-		Identities: []cosign.Identity{{Issuer: p.Issuer, Subject: p.Identity, SubjectRegExp: p.IdentityRegexp}},
+		Identities: []cosign.Identity{id},
 		IgnoreSCT:  p.IgnoreSCT,
 		IgnoreTlog: p.IgnoreTlog,
 	}
+	pol := p.Identity
 	if len(p.Roots) == 0 {
 		tm, err := cosign.TrustedRoot()
 		if err != nil {
 			return nil, fmt.Errorf("reading Sigstore's trusted root: %w", err)
 		}
 		co.TrustedMaterial = tm
-		return &Verifier{base: co}, nil
+		return &Verifier{base: co, identity: &pol}, nil
 	}
 	certs, err := cryptoutils.UnmarshalCertificatesFromPEM(p.Roots)
 	if err != nil || len(certs) == 0 {
@@ -212,7 +227,7 @@ func NewKeylessVerifier(ctx context.Context, p Policy) (*Verifier, error) {
 			return nil, fmt.Errorf("reading the CT log public keys: %w", err)
 		}
 	}
-	return &Verifier{base: co}, nil
+	return &Verifier{base: co, identity: &pol}, nil
 }
 
 func isSelfSigned(c *x509.Certificate) bool {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 )
 
 // caPEM is a self-signed CA certificate, the shape of a Fulcio root.
@@ -21,6 +23,7 @@ func publicPEM(t *testing.T) []byte {
 
 func TestKeylessPolicy(t *testing.T) {
 	roots := caPEM(t)
+	release := identity.Policy{Issuer: "https://issuer", Repository: "a/b", Trigger: "push", DefaultBranch: "main"}
 	tests := []struct {
 		name   string
 		p      Policy
@@ -29,16 +32,17 @@ func TestKeylessPolicy(t *testing.T) {
 		// rekorKeys is how many log keys the verifier trusts.
 		rekorKeys int
 	}{
-		{name: "identity", p: Policy{Roots: roots, Identity: "https://github.com/a/b/.github/workflows/ci.yml@refs/heads/main", Issuer: "https://issuer", IgnoreSCT: true, IgnoreTlog: true},
-			signer: "https://github.com/a/b/.github/workflows/ci.yml@refs/heads/main (issuer https://issuer)"},
-		{name: "pattern", p: Policy{Roots: roots, IdentityRegexp: "^https://github.com/a/b/", Issuer: "https://issuer", IgnoreSCT: true, IgnoreTlog: true},
-			signer: "an identity matching ^https://github.com/a/b/ (issuer https://issuer)"},
-		{name: "no issuer", p: Policy{Roots: roots, Identity: "x"}, err: "needs an issuer"},
-		{name: "identity and pattern", p: Policy{Roots: roots, Identity: "x", IdentityRegexp: "y", Issuer: "i"}, err: "one of an identity or an identity pattern"},
-		{name: "roots not PEM", p: Policy{Roots: []byte("junk"), Identity: "x", Issuer: "i"}, err: "no PEM certificates"},
-		{name: "a private Rekor", p: Policy{Roots: roots, Identity: "x", Issuer: "https://issuer", IgnoreSCT: true, RekorKey: publicPEM(t)},
-			signer: "x (issuer https://issuer)", rekorKeys: 1},
-		{name: "a Rekor key that is none", p: Policy{Roots: roots, Identity: "x", Issuer: "i", IgnoreSCT: true, RekorKey: roots}, err: "reading the Rekor public key"},
+		{name: "release policy", p: Policy{Roots: roots, Identity: release, IgnoreSCT: true, IgnoreTlog: true},
+			signer: "a workflow of a/b, run by push for refs/heads/main or a release tag (issuer https://issuer)"},
+		{name: "and an exact subject", p: Policy{Roots: roots, Identity: release, Subject: "https://github.com/a/b/.github/workflows/ci.yml@refs/heads/main", IgnoreSCT: true, IgnoreTlog: true},
+			signer: "a workflow of a/b, run by push for refs/heads/main or a release tag, as https://github.com/a/b/.github/workflows/ci.yml@refs/heads/main (issuer https://issuer)"},
+		{name: "no issuer", p: Policy{Roots: roots, Identity: identity.Policy{Repository: "a/b", Trigger: "push", DefaultBranch: "main"}}, err: "needs the OIDC issuer"},
+		{name: "no trigger", p: Policy{Roots: roots, Identity: identity.Policy{Issuer: "i", Repository: "a/b", DefaultBranch: "main"}}, err: "needs the trigger"},
+		{name: "subject and pattern", p: Policy{Roots: roots, Identity: release, Subject: "x", SubjectRegexp: "y"}, err: "an exact subject or a subject pattern, not both"},
+		{name: "roots not PEM", p: Policy{Roots: []byte("junk"), Identity: release}, err: "no PEM certificates"},
+		{name: "a private Rekor", p: Policy{Roots: roots, Identity: release, IgnoreSCT: true, RekorKey: publicPEM(t)},
+			signer: "a workflow of a/b, run by push for refs/heads/main or a release tag (issuer https://issuer)", rekorKeys: 1},
+		{name: "a Rekor key that is none", p: Policy{Roots: roots, Identity: release, IgnoreSCT: true, RekorKey: roots}, err: "reading the Rekor public key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

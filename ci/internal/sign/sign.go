@@ -9,6 +9,7 @@ package sign
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -40,6 +41,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
 	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 )
 
 // Predicate types, as cosign's --type names them.
@@ -205,6 +208,9 @@ func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, 
 // or against a keyless policy (NewKeylessVerifier).
 type Verifier struct {
 	base cosign.CheckOpts // all but the registry and claim checks
+	// identity is who a keyless signature's certificate must name; nil
+	// for a key.
+	identity *identity.Policy
 }
 
 // NewVerifier reads a PEM public key.
@@ -235,14 +241,48 @@ func (s *Signer) Verifier() *Verifier { return keyVerifier(s.sv) }
 // Signer names who the verifier accepts, for messages: "the key", or the
 // keyless identity and issuer.
 func (v *Verifier) Signer() string {
-	if len(v.base.Identities) == 0 {
+	if v.identity == nil {
 		return "the key"
 	}
-	id := v.base.Identities[0]
-	if id.Subject != "" {
-		return fmt.Sprintf("%s (issuer %s)", id.Subject, id.Issuer)
+	s := v.identity.Describe()
+	if id := v.base.Identities[0]; id.Subject != "" {
+		s += ", as " + id.Subject
 	}
-	return fmt.Sprintf("an identity matching %s (issuer %s)", id.SubjectRegExp, id.Issuer)
+	return s + " (issuer " + v.identity.Issuer + ")"
+}
+
+// vouched keeps the verified signatures whose certificate the policy
+// accepts, each with what its certificate says (all of them, with nil, for
+// a key). None kept is an error saying why the first was refused.
+func (v *Verifier) vouched(sigs []oci.Signature) ([]oci.Signature, []*identity.Cert, error) {
+	if v.identity == nil {
+		return sigs, make([]*identity.Cert, len(sigs)), nil
+	}
+	var keep []oci.Signature
+	var certs []*identity.Cert
+	var first error
+	for _, s := range sigs {
+		c, err := s.Cert()
+		if err == nil && c == nil {
+			err = errors.New("a keyless signature without a certificate")
+		}
+		var id identity.Cert
+		if err == nil {
+			id, err = identity.FromCertificate(c)
+		}
+		if err == nil {
+			err = v.identity.Check(id)
+		}
+		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		keep, certs = append(keep, s), append(certs, &id)
+	}
+	if len(keep) == 0 {
+		return nil, nil, cmp.Or(first, errors.New("no signatures"))
+	}
+	return keep, certs, nil
 }
 
 func (v *Verifier) opts(ropts []remote.Option, claims func(oci.Signature, v1.Hash, map[string]any) error) *cosign.CheckOpts {
@@ -254,7 +294,11 @@ func (v *Verifier) opts(ropts []remote.Option, claims func(oci.Signature, v1.Has
 
 // VerifySignature checks that d has a signature by this key.
 func (v *Verifier) VerifySignature(ctx context.Context, d name.Digest, ropts []remote.Option) error {
-	if _, _, err := cosign.VerifyImageSignatures(ctx, d, v.opts(ropts, cosign.SimpleClaimVerifier)); err != nil {
+	sigs, _, err := cosign.VerifyImageSignatures(ctx, d, v.opts(ropts, cosign.SimpleClaimVerifier))
+	if err == nil {
+		_, _, err = v.vouched(sigs)
+	}
+	if err != nil {
 		return fmt.Errorf("verifying the signature of %s: %w", d, err)
 	}
 	return nil
@@ -265,16 +309,23 @@ func (v *Verifier) VerifySignature(ctx context.Context, d name.Digest, ropts []r
 type Statement struct {
 	PredicateType string          `json:"predicateType"`
 	Predicate     json.RawMessage `json:"predicate"`
+	// Signer is what the signing certificate vouches for; nil for a key.
+	// A claim in the predicate that it does not vouch for is not trusted.
+	Signer *identity.Cert `json:"-"`
 }
 
 // VerifyAttestations returns every attestation of d signed by this key,
 // each a statement about d.
 func (v *Verifier) VerifyAttestations(ctx context.Context, d name.Digest, ropts []remote.Option) ([]Statement, error) {
 	atts, _, err := cosign.VerifyImageAttestations(ctx, d, v.opts(ropts, cosign.IntotoSubjectClaimVerifier))
+	var certs []*identity.Cert
+	if err == nil {
+		atts, certs, err = v.vouched(atts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("verifying the attestations of %s: %w", d, err)
 	}
-	return statements(d, atts)
+	return statements(d, atts, certs)
 }
 
 // VerifyWritten is VerifyAttestations of only the attestation layers
@@ -323,13 +374,14 @@ func (v *Verifier) VerifyWritten(ctx context.Context, d name.Digest, layers []v1
 	if len(atts) != len(mine) {
 		return fail(fmt.Errorf("%d of the %d attestations written verify", len(atts), len(mine)))
 	}
-	return statements(d, atts)
+	return statements(d, atts, make([]*identity.Cert, len(atts)))
 }
 
-// statements reads the in-toto statements out of verified attestations.
-func statements(d name.Digest, atts []oci.Signature) ([]Statement, error) {
+// statements reads the in-toto statements out of verified attestations,
+// each signed by what certs[i] says.
+func statements(d name.Digest, atts []oci.Signature, certs []*identity.Cert) ([]Statement, error) {
 	var out []Statement
-	for _, a := range atts {
+	for i, a := range atts {
 		env, err := a.Payload()
 		if err != nil {
 			return nil, err
@@ -346,6 +398,7 @@ func statements(d name.Digest, atts []oci.Signature) ([]Statement, error) {
 		if err := json.Unmarshal(body, &st); err != nil {
 			return nil, fmt.Errorf("reading an attestation of %s: %w", d, err)
 		}
+		st.Signer = certs[i]
 		out = append(out, st)
 	}
 	if len(out) == 0 {

@@ -8,12 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 )
 
 // Audience is the audience Fulcio accepts tokens for.
@@ -81,28 +82,45 @@ func (a *ActionsOIDC) Token(ctx context.Context) (string, error) {
 	return out.Value, nil
 }
 
-// Claims are the parts of an OIDC token the plan names.
+// Claims are the parts of an OIDC token the plan names: what Fulcio will
+// certify (its GitHub extensions are made of them).
 type Claims struct {
 	Issuer  string `json:"iss"`
 	Subject string `json:"sub"`
 	// JobWorkflowRef is GitHub's OWNER/REPO/.github/workflows/F@REF, which
 	// Fulcio certifies as https://github.com/ + it.
 	JobWorkflowRef string `json:"job_workflow_ref"`
+	Repository     string `json:"repository"`    // OWNER/REPO
+	RepositoryID   string `json:"repository_id"` // GitHub's numeric ID
+	Ref            string `json:"ref"`
+	SHA            string `json:"sha"`
+	EventName      string `json:"event_name"` // the trigger: push, pull_request, …
 	// RepositoryVisibility is public, private or internal.
 	RepositoryVisibility string           `json:"repository_visibility"`
 	Expiry               *jwt.NumericDate `json:"exp"`
 }
 
-// SameWorkflow is a pattern for the certificate identity Fulcio gives any
-// run, at any ref, of the workflow file these claims name: the signer a
-// release may promote the image of (a push to main signs as
-// …/ci.yml@refs/heads/main, its tag as …/ci.yml@refs/tags/v1.2.3).
-func (c Claims) SameWorkflow() (string, error) {
-	workflow, _, ok := strings.Cut(c.JobWorkflowRef, "@")
-	if !ok || strings.Count(workflow, "/") < 2 {
-		return "", fmt.Errorf("the OIDC token names no workflow (job_workflow_ref %q)", c.JobWorkflowRef)
+// Cert is what Fulcio's certificate for this token will vouch for.
+func (c Claims) Cert() identity.Cert {
+	return identity.Cert{Subject: "https://github.com/" + c.JobWorkflowRef, Issuer: c.Issuer,
+		Repository: "https://github.com/" + c.Repository, RepositoryID: c.RepositoryID,
+		Trigger: c.EventName, Ref: c.Ref, SHA: c.SHA}
+}
+
+// Release is the policy for signatures that count as this workflow's:
+// the workflow file the token names, of its repository (by name and ID),
+// run by a push to defaultBranch or a release tag. The signer a release
+// may promote the image of (a push to main signs as …/ci.yml@refs/heads/main,
+// its tag releases it), and the run record's.
+func (c Claims) Release(defaultBranch string) (identity.Policy, error) {
+	path, _, ok := strings.Cut(c.JobWorkflowRef, "@")
+	workflow, found := strings.CutPrefix(path, c.Repository+"/")
+	if !ok || c.Repository == "" || !found || workflow == "" {
+		return identity.Policy{}, fmt.Errorf("the OIDC token names no workflow of its repository (job_workflow_ref %q, repository %q)", c.JobWorkflowRef, c.Repository)
 	}
-	return "^" + regexp.QuoteMeta("https://github.com/"+workflow+"@refs/"), nil
+	p := identity.Release(c.Repository, defaultBranch)
+	p.Issuer, p.RepositoryID, p.Workflow = c.Issuer, c.RepositoryID, workflow
+	return p, nil
 }
 
 // tokenAlgorithms are the signature algorithms of OIDC tokens (RFC 7518).

@@ -86,6 +86,9 @@ type Input struct {
 	// RekorDefault says RekorURL is Sigstore's public log only because
 	// nobody chose a log (neither --rekor-url nor GANTRY_REKOR_URL).
 	RekorDefault bool
+	// DefaultBranch is the branch whose pushes may sign keylessly, with
+	// release tags.
+	DefaultBranch string
 	// Publishing says the run pushes; only then is a token requested.
 	Publishing bool
 	Now        func() time.Time
@@ -146,6 +149,15 @@ func keyless(ctx context.Context, in Input) (Plan, error) {
 	}
 	if k.Claims, err = ReadClaims(raw, in.Now()); err != nil {
 		return Plan{}, fmt.Errorf("--sign keyless: %v", err)
+	}
+	// A signature nobody would trust is not made: promotion, the run
+	// record and verify accept only the release policy's signers.
+	policy, err := k.Claims.Release(in.DefaultBranch)
+	if err == nil {
+		err = policy.Check(k.Claims.Cert())
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("--sign keyless: this run's OIDC token is not one whose signatures count: %v; publish from a push to %s or a release tag, or pass --sign off", err, in.DefaultBranch)
 	}
 	// A public log's entries are public forever: the certificate in each
 	// names the repository, its workflow and the commit.

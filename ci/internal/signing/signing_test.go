@@ -128,8 +128,17 @@ func TestDecideKeyless(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	claims := func(exp time.Time) map[string]any {
 		return map[string]any{"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/app:ref:refs/heads/main",
-			"job_workflow_ref": "acme/app/.github/workflows/ci.yml@refs/heads/main", "exp": exp.Unix()}
+			"job_workflow_ref": "acme/app/.github/workflows/ci.yml@refs/heads/main", "exp": exp.Unix(),
+			"repository": "acme/app", "repository_id": "7", "ref": "refs/heads/main", "sha": strings.Repeat("a", 40), "event_name": "push"}
 	}
+	// The tokens hostile code gets: a pull request's, a branch's.
+	pullRequest := claims(now.Add(5 * time.Minute))
+	pullRequest["job_workflow_ref"], pullRequest["ref"], pullRequest["event_name"] =
+		"acme/app/.github/workflows/ci.yml@refs/pull/7/merge", "refs/pull/7/merge", "pull_request"
+	pr, _ := tokenService(t, pullRequest)
+	branch := claims(now.Add(5 * time.Minute))
+	branch["job_workflow_ref"], branch["ref"] = "acme/app/.github/workflows/ci.yml@refs/heads/feature", "refs/heads/feature"
+	feature, _ := tokenService(t, branch)
 	visible := func(v string) *ActionsOIDC {
 		c := claims(now.Add(5 * time.Minute))
 		c["repository_visibility"] = v
@@ -154,6 +163,11 @@ func TestDecideKeyless(t *testing.T) {
 		{name: "not a JWT", in: Input{Mode: Keyless, OIDC: junk}, err: "the OIDC token is not a JWT"},
 		{name: "refused", in: Input{Mode: Keyless, OIDC: &wrong}, err: "401 Unauthorized"},
 		{name: "unreachable", in: Input{Mode: Keyless, OIDC: unreachable}, err: "requesting the OIDC token from 127.0.0.1:1"},
+		// Issue 21: a signature that promotion, the run record and verify
+		// would refuse is not made.
+		{name: "a pull request's token", in: Input{Mode: Keyless, OIDC: pr},
+			err: "this run's OIDC token is not one whose signatures count: signed by https://github.com/acme/app/.github/workflows/ci.yml@refs/pull/7/merge (ref refs/pull/7/merge, trigger pull_request): a run triggered by pull_request"},
+		{name: "a branch's token", in: Input{Mode: Keyless, OIDC: feature}, err: "a run for refs/heads/feature; want .github/workflows/ci.yml of acme/app, run by push for refs/heads/main or a release tag; publish from a push to main or a release tag, or pass --sign off"},
 		// Issue 21: a private repository's keyless signature would publish
 		// its name, workflow and commits in Sigstore's public log.
 		{name: "public repository, public log by default", in: Input{Mode: Keyless, OIDC: visible("public"), RekorDefault: true}},
@@ -165,7 +179,7 @@ func TestDecideKeyless(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.in.Publishing, tt.in.Now = true, func() time.Time { return now }
+			tt.in.Publishing, tt.in.Now, tt.in.DefaultBranch = true, func() time.Time { return now }, "main"
 			tt.in.FulcioURL, tt.in.RekorURL = "https://fulcio.example", "https://rekor.example"
 			p, err := Decide(context.Background(), tt.in)
 			if tt.err != "" {

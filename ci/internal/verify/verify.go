@@ -5,9 +5,12 @@
 package verify
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 )
 
 // Expect is what the image must be.
@@ -17,15 +20,14 @@ type Expect struct {
 	Severity   []string // the scan gate to re-apply to the newest scan
 }
 
-// GitHubIssuer is the OIDC issuer of GitHub Actions' tokens.
-const GitHubIssuer = "https://token.actions.githubusercontent.com"
-
 // Keyless is who must have signed an image keylessly, and which Sigstore
-// to trust, as cosign's --certificate-* flags say it.
+// to trust.
 type Keyless struct {
-	// Identity (exact) or IdentityRegexp is the certificate's subject;
-	// Issuer its OIDC issuer.
-	Identity, IdentityRegexp, Issuer string
+	// Policy is who may have signed, as the certificate must say.
+	Policy identity.Policy
+	// Subject (exact) or SubjectRegexp narrows the certificate's subject
+	// further: cosign's --certificate-identity(-regexp).
+	Subject, SubjectRegexp string
 	// Roots holds PEM Fulcio certificates; empty: Sigstore's public roots.
 	Roots []byte
 	// IgnoreSCT and IgnoreTlog are cosign's --insecure-ignore-sct and
@@ -38,11 +40,13 @@ type Keyless struct {
 // Args are gantry-publish --verify's flags for k, with the roots and the
 // Rekor key (if any) in the files rootsPath and rekorKeyPath.
 func (k Keyless) Args(rootsPath, rekorKeyPath string) []string {
-	args := []string{"--certificate-oidc-issuer", k.Issuer}
-	if k.Identity != "" {
-		args = append(args, "--certificate-identity", k.Identity)
-	} else {
-		args = append(args, "--certificate-identity-regexp", k.IdentityRegexp)
+	policy, _ := json.Marshal(k.Policy) // strings only: it can't fail
+	args := []string{"--keyless-policy", string(policy)}
+	if k.Subject != "" {
+		args = append(args, "--certificate-identity", k.Subject)
+	}
+	if k.SubjectRegexp != "" {
+		args = append(args, "--certificate-identity-regexp", k.SubjectRegexp)
 	}
 	if len(k.Roots) > 0 {
 		args = append(args, "--ca-roots", rootsPath)

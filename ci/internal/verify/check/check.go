@@ -113,7 +113,15 @@ func provenance(sts []sign.Statement, exp verify.Expect) (verify.Check, *verify.
 		repo, _ := ext["repository"].(string)
 		commit, _ := ext["commit"].(string)
 		ref, _ := ext["ref"].(string)
-		found = append(found, fmt.Sprintf("%s@%s", cmp.Or(repo, "(no repository)"), cmp.Or(commit, "(no commit)")))
+		claims := fmt.Sprintf("%s@%s", cmp.Or(repo, "(no repository)"), cmp.Or(commit, "(no commit)"))
+		// Keyless, the provenance is the signer's word: its commit and
+		// ref must be the ones the certificate vouches for.
+		if c := st.Signer; c != nil && (commit != c.SHA || ref != c.Ref || !strings.EqualFold(repo, c.Repository)) {
+			found = append(found, fmt.Sprintf("%s (ref %s), signed by a run of %s (ref %s) of %s", claims, cmp.Or(ref, "(none)"),
+				cmp.Or(c.SHA, "(no commit)"), cmp.Or(c.Ref, "(none)"), cmp.Or(c.Repository, "(no repository)")))
+			continue
+		}
+		found = append(found, claims)
 		if repo != exp.Repository || (exp.Commit != "" && commit != exp.Commit) {
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
 	"github.com/gantry-ci/gantry/ci/internal/attest"
+	"github.com/gantry-ci/gantry/ci/internal/identity"
 	"github.com/gantry-ci/gantry/ci/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
@@ -253,5 +254,45 @@ func TestBuiltCarriesTheRunKey(t *testing.T) {
 	}
 	if r.Built == nil || r.Built.RunKey != "newer-key" {
 		t.Errorf("built = %+v, want the newest provenance's run key", r.Built)
+	}
+}
+
+// Issue 21: keyless, the provenance is the signer's own word. A run for one
+// commit (a pull request's, say) could sign a provenance that names main's;
+// only a provenance whose commit, ref and repository are the ones the
+// signing certificate vouches for counts.
+func TestProvenanceMustMatchTheCertificate(t *testing.T) {
+	main := &identity.Cert{Repository: repoURL, Ref: "refs/heads/main", SHA: commit}
+	other := strings.Repeat("e", 40)
+	stmt := func(c *identity.Cert) sign.Statement {
+		return sign.Statement{PredicateType: sign.PredicateURI(sign.Provenance), Predicate: provenanceOf(t, commit, t0), Signer: c}
+	}
+	exp := verify.Expect{Repository: repoURL, Commit: commit}
+	for _, tt := range []struct {
+		name   string
+		signer *identity.Cert
+		want   string // part of the failed check's detail; "" passes
+	}{
+		{name: "a key's signature (no certificate)", signer: nil},
+		{name: "certified for this commit and ref", signer: main},
+		{name: "certified for another commit", signer: &identity.Cert{Repository: repoURL, Ref: "refs/heads/main", SHA: other},
+			want: "signed by a run of " + other + " (ref refs/heads/main)"},
+		{name: "certified for a pull request's ref", signer: &identity.Cert{Repository: repoURL, Ref: "refs/pull/7/merge", SHA: commit},
+			want: "(ref refs/pull/7/merge)"},
+		{name: "certified for another repository", signer: &identity.Cert{Repository: "https://github.com/evil/gantry", Ref: "refs/heads/main", SHA: commit},
+			want: "of https://github.com/evil/gantry"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, built := provenance([]sign.Statement{stmt(tt.signer)}, exp)
+			if tt.want == "" {
+				if !c.OK || built == nil || built.Commit != commit {
+					t.Fatalf("check %+v, built %+v; want it to pass", c, built)
+				}
+				return
+			}
+			if c.OK || built != nil || !strings.Contains(c.Detail, tt.want) {
+				t.Errorf("check %+v, built %+v; want a failure that says %q", c, built, tt.want)
+			}
+		})
 	}
 }
