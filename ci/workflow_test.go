@@ -12,15 +12,19 @@ import (
 
 // workflow is the part of a GitHub Actions workflow these checks read.
 type workflow struct {
-	Permissions yaml.Node `yaml:"permissions"`
-	Concurrency struct {
-		Group            string `yaml:"group"`
-		CancelInProgress *bool  `yaml:"cancel-in-progress"`
-	} `yaml:"concurrency"`
-	Jobs map[string]struct {
+	On          map[string]yaml.Node `yaml:"on"`
+	Permissions yaml.Node            `yaml:"permissions"`
+	Jobs        map[string]struct {
+		If             string            `yaml:"if"`
+		Environment    string            `yaml:"environment"`
 		TimeoutMinutes int               `yaml:"timeout-minutes"`
 		Permissions    map[string]string `yaml:"permissions"`
-		Steps          []struct {
+		Concurrency    struct {
+			Group            string `yaml:"group"`
+			CancelInProgress *bool  `yaml:"cancel-in-progress"`
+			Queue            string `yaml:"queue"`
+		} `yaml:"concurrency"`
+		Steps []struct {
 			Uses yaml.Node      `yaml:"uses"`
 			Run  string         `yaml:"run"`
 			With map[string]any `yaml:"with"`
@@ -34,7 +38,9 @@ var (
 )
 
 // checkWorkflow lists what the workflow gets wrong: it must do nothing but
-// run the pipeline, with pinned actions, least privilege and bounded time.
+// run the pipeline, with pinned actions, least privilege and bounded time;
+// only pushes publish, in an environment, one run at a time, none dropped;
+// a pull request's code never gets a token that signs or writes (issue 21).
 func checkWorkflow(data []byte) []string {
 	var w workflow
 	if err := yaml.Unmarshal(data, &w); err != nil {
@@ -44,8 +50,12 @@ func checkWorkflow(data []byte) []string {
 	if w.Permissions.Kind != yaml.MappingNode || len(w.Permissions.Content) != 0 {
 		bad = append(bad, "top-level permissions must be {}: each job asks for its own")
 	}
-	if !strings.Contains(w.Concurrency.Group, "github.ref") || w.Concurrency.CancelInProgress == nil || *w.Concurrency.CancelInProgress {
-		bad = append(bad, "concurrency must group by github.ref without cancel-in-progress")
+	for event := range w.On {
+		if event != "push" && event != "pull_request" {
+			// pull_request_target and workflow_run run untrusted code
+			// with the repository's secrets and a write token.
+			bad = append(bad, "triggered by "+event+": only push and pull_request")
+		}
 	}
 	if len(w.Jobs) == 0 {
 		bad = append(bad, "no jobs")
@@ -57,10 +67,26 @@ func checkWorkflow(data []byte) []string {
 		if len(j.Permissions) == 0 {
 			bad = append(bad, name+": no job permissions")
 		}
+		publishes := false
 		for k, v := range j.Permissions {
 			if v == "write" && k != "packages" && k != "id-token" {
 				bad = append(bad, name+": writes "+k)
 			}
+			publishes = publishes || v == "write"
+		}
+		if publishes {
+			if j.If != "github.event_name == 'push'" {
+				bad = append(bad, name+": writes packages or gets an OIDC token, so it must run only for pushes (if: github.event_name == 'push')")
+			}
+			if j.Environment == "" {
+				bad = append(bad, name+": publishes outside a protected environment")
+			}
+			c := j.Concurrency
+			if c.Group == "" || strings.Contains(c.Group, "github.ref") || c.CancelInProgress == nil || *c.CancelInProgress || c.Queue != "max" {
+				bad = append(bad, name+": publishing runs must queue in one group per repository: concurrency with a fixed group, cancel-in-progress: false, queue: max")
+			}
+		} else if j.If != "github.event_name == 'pull_request'" {
+			bad = append(bad, name+": a job without write permissions is the pull requests' (if: github.event_name == 'pull_request')")
 		}
 		var runs []string
 		for _, s := range j.Steps {
@@ -103,6 +129,15 @@ func TestWorkflow(t *testing.T) {
 		{"cancelled runs", "cancel-in-progress: false", "cancel-in-progress: true"},
 		{"a second command", "      - run: go run ./ci\n", "      - run: make deploy\n      - run: go run ./ci\n"},
 		{"writing contents", "contents: read", "contents: write"},
+		// Issue 21: who may publish.
+		{"a pull request's job gets an OIDC token", "      packages: read # the layer cache, read-only\n",
+			"      packages: read # the layer cache, read-only\n      id-token: write\n"},
+		{"a pull request's job writes packages", "packages: read # the layer cache, read-only", "packages: write"},
+		{"publishing for pull requests too", "    if: github.event_name == 'push'\n", ""},
+		{"publishing outside the environment", "    environment: release\n", ""},
+		{"publishing runs grouped per ref", "group: gantry-publish", "group: gantry-${{ github.ref }}"},
+		{"a pending release dropped", "      queue: max\n", ""},
+		{"untrusted code with secrets", "  pull_request:\n", "  pull_request_target:\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,7 +96,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return pipeline.ExitInternal
 	}
 	defer closeSession(in, disconnect, stdout)
-	env := pipeline.Env{Client: client, Images: in.images, RunID: in.id}
+	env := pipeline.Env{Client: client, Images: in.images, RunID: in.id, Publishing: in.opts.Publishing()}
 	layers := probeLayerCache(ctx, env, in, stdout, stderr)
 	plan := in.plan(client)
 	var outcome pipeline.Outcome

@@ -34,7 +34,7 @@ func databaseURL(host string) string {
 // goContainer is the pinned Go image with shared module and build caches.
 func goContainer(env Env) *dagger.Container {
 	return env.Client.Container().From(env.Images.Go).
-		WithMountedCache("/go/pkg/mod", env.Client.CacheVolume("gantry-go-mod")).
-		WithMountedCache("/root/.cache/go-build", env.Client.CacheVolume("gantry-go-build")).
+		WithMountedCache("/go/pkg/mod", env.volume("gantry-go-mod")).
+		WithMountedCache("/root/.cache/go-build", env.volume("gantry-go-build")).
 		WithEnvVariable("GOFLAGS", "-mod=readonly")
 }
