@@ -66,6 +66,36 @@ func gantry(t *testing.T) string {
 	return binPath
 }
 
+var (
+	publishOnce sync.Once
+	publishPath string
+	publishErr  error
+)
+
+// gantryPublish builds the publisher on the host once per test process,
+// for tests that sign by hand as hostile code would.
+func gantryPublish(t *testing.T) string {
+	t.Helper()
+	root := repoRoot(t)
+	publishOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gantry-e2e-publish-")
+		if err != nil {
+			publishErr = err
+			return
+		}
+		publishPath = filepath.Join(dir, "gantry-publish")
+		cmd := exec.Command("go", "build", "-o", publishPath, "./cmd/gantry-publish")
+		cmd.Dir = filepath.Join(root, "ci")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			publishErr = errors.New(string(out))
+		}
+	})
+	if publishErr != nil {
+		t.Fatalf("building gantry-publish: %v", publishErr)
+	}
+	return publishPath
+}
+
 // repoRoot is the Gantry checkout these tests belong to: two levels up
 // from testbed/e2e, where the pipeline's module is ci/.
 func repoRoot(t *testing.T) string {

@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/gantry-ci/gantry/internal/testenv"
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
 	"github.com/gantry-ci/gantry/testbed/internal/oidcissuer"
@@ -234,19 +238,58 @@ func TestKeylessSigning(t *testing.T) {
 	env["GITHUB_TOKEN"] = "x"
 	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/gantry",
 		"--fulcio-url", ss.fulcioURL, "--rekor-url", ss.rekorURL}
+	keyless := []string{"--certificate-oidc-issuer", ss.issuer.URL, "--ca-roots", ss.roots, "--insecure-ignore-sct", "--rekor-key", ss.rekorKey}
+	repo := reg + "/" + image
+
+	// Issue 21: code that got a pull request's OIDC token (the old
+	// workflow gave same-repository pull requests `id-token: write` and
+	// `packages: write`), or a branch's, signs an image of its own by hand
+	// under main's SHA tag, with a provenance that claims main's commit
+	// and ref. Its certificate is real and its signatures are in Rekor;
+	// only the ref and trigger the certificate vouches for give it away.
+	pr := oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/pull/7/merge", sha, workflow)
+	pr["event_name"] = "pull_request"
+	branch := oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/heads/feature", sha, workflow)
+	for _, h := range []struct {
+		name   string
+		claims map[string]any
+		says   []string
+	}{
+		{"a pull request's", pr, []string{"ref refs/pull/7/merge, trigger pull_request", "a run triggered by pull_request"}},
+		{"a branch's", branch, []string{"ref refs/heads/feature, trigger push", "a run for refs/heads/feature"}},
+	} {
+		signAsHostile(t, ss, h.claims, repo, sha, sha)
+		res := verifyImage(t, dir, append(keyless, "--repository", "gantry-ci/gantry", repo+":"+sha)...)
+		if res.code != exitUnverified || !strings.Contains(res.stdout, "✗ signature") {
+			t.Errorf("verify of the image signed with %s token: exit %d, want %d and a failed signature:\n%s", h.name, res.code, exitUnverified, res.stdout)
+		}
+		for _, want := range h.says {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("verify of the image signed with %s token does not say %q:\n%s", h.name, want, res.stdout)
+			}
+		}
+	}
+	ss.issuer.SetClaims(oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/heads/main", sha, workflow))
+	issued := ss.issuer.Issued.Load()
+
+	// main's run finds the branch's image under its SHA tag: no run record
+	// (it would otherwise take it as its own passed run), every stage runs.
 	res := run(t, dir, env, args...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0", res.code)
+	}
+	if want := "gantry: no run record in " + repo + ":" + sha + ":"; !strings.Contains(res.stdout, want) ||
+		!strings.Contains(res.stdout, "a run for refs/heads/feature") {
+		t.Errorf("main's run does not say it found no run record (%q, naming the branch's ref):\n%s", want, res.stdout)
 	}
 	published := time.Now()
 	if want := "Signed keyless as `" + identity + "` (OIDC issuer `" + ss.issuer.URL + "`"; !strings.Contains(res.stdout, want) {
 		t.Errorf("the summary does not say %q:\n%s", want, res.stdout)
 	}
 	// One token to plan the run, a fresh one to sign with.
-	if n := ss.issuer.Issued.Load(); n != 2 {
+	if n := ss.issuer.Issued.Load() - issued; n != 2 {
 		t.Errorf("%d tokens requested, want 2", n)
 	}
-	repo := reg + "/" + image
 	latest := repo + ":latest"
 	if _, err := cosignVerify(t, ss.signer(identity), "verify", latest); err != nil {
 		t.Errorf("cosign verify --certificate-identity %s %s failed", identity, latest)
@@ -271,8 +314,8 @@ func TestKeylessSigning(t *testing.T) {
 		t.Errorf("the provenance names commit %q (%v), want %s", p.BuildDefinition.ExternalParameters.Commit, err, sha)
 	}
 
-	keyless := []string{"--certificate-oidc-issuer", ss.issuer.URL, "--ca-roots", ss.roots, "--insecure-ignore-sct", "--rekor-key", ss.rekorKey}
-	// By default verify accepts any workflow of --repository.
+	// By default verify accepts any workflow of --repository pushed to
+	// main or a release tag.
 	if res := verifyImage(t, dir, append(keyless, "--repository", "gantry-ci/gantry", "--commit", sha, latest)...); res.code != exitOK ||
 		strings.Count(res.stdout, "✓") != 3 {
 		t.Errorf("verify keyless: exit %d, want 0 and three passing checks:\n%s", res.code, res.stdout)
@@ -305,7 +348,7 @@ func TestKeylessSigning(t *testing.T) {
 	if rel.code != exitOK {
 		t.Fatalf("releasing: exit %d, want 0", rel.code)
 	}
-	if !strings.Contains(rel.stdout, "signed by workflow gantry-ci/gantry/"+workflow) || !strings.Contains(rel.stdout, "promoted "+tested+" (built ") {
+	if !strings.Contains(rel.stdout, "signed by workflow "+workflow+" of gantry-ci/gantry") || !strings.Contains(rel.stdout, "promoted "+tested+" (built ") {
 		t.Errorf("the release does not say it promoted %s, signed by the workflow:\n%s", tested, rel.stdout)
 	}
 	if got := digestOf(t, repo+":2.0.0"); got != tested {
@@ -332,17 +375,35 @@ func TestKeylessWithoutATokenExits2(t *testing.T) {
 	}
 	defer is.Close()
 	dir := copyRepo(t, nil)
+	withToken := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": is.TokenURL(), "ACTIONS_ID_TOKEN_REQUEST_TOKEN": is.RequestToken}
+	main := oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/heads/main", strings.Repeat("a", 40), ".github/workflows/ci.yml")
+	pr := oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/pull/7/merge", strings.Repeat("a", 40), ".github/workflows/ci.yml")
+	pr["event_name"] = "pull_request"
+	private := oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/heads/main", strings.Repeat("a", 40), ".github/workflows/ci.yml")
+	private["repository_visibility"] = "private"
 	for _, tt := range []struct {
-		name string
-		env  map[string]string
-		args []string
-		want string
+		name   string
+		env    map[string]string
+		claims map[string]any
+		args   []string
+		want   string
 	}{
 		{name: "no id-token permission", args: []string{"--sign", "keyless"}, want: "`permissions: id-token: write`"},
 		{name: "refused", env: map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": is.TokenURL(), "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "wrong-request-token"},
 			want: "401 Unauthorized"},
+		// Issue 21: a signature nobody would accept is not made.
+		{name: "a pull request's token, publishing as main", env: withToken, claims: pr, args: []string{"--event", "push", "--ref", "refs/heads/main"},
+			want: "this run's OIDC token is not one whose signatures count"},
+		// Issue 21: a private repository's names stay out of the public log.
+		{name: "a private repository and the public log", env: withToken, claims: private,
+			want: "the repository is private, and a keyless signature would write its name"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			claims := main
+			if tt.claims != nil {
+				claims = tt.claims
+			}
+			is.SetClaims(claims)
 			env := map[string]string{"GITHUB_TOKEN": "x", "_EXPERIMENTAL_DAGGER_RUNNER_HOST": "tcp://127.0.0.1:1"}
 			for k, v := range tt.env {
 				env[k] = v
@@ -362,5 +423,62 @@ func TestKeylessWithoutATokenExits2(t *testing.T) {
 				t.Errorf("tags %v were pushed", tags)
 			}
 		})
+	}
+}
+
+// gantryBuildType is the buildType of Gantry's provenance
+// (docs/provenance.md).
+const gantryBuildType = "https://github.com/gantry-ci/gantry/blob/main/docs/provenance.md#v1"
+
+// signAsHostile plays code that got the job's OIDC token for claims: it
+// pushes an image of its own under repo:tag and signs and attests it by
+// hand, with gantry-publish (any code could), the provenance claiming
+// commit and main's ref.
+func signAsHostile(t *testing.T, ss privateSigstore, claims map[string]any, repo, tag, commit string) {
+	t.Helper()
+	ss.issuer.SetClaims(claims)
+	req, err := http.NewRequest(http.MethodGet, ss.issuer.TokenURL()+"&audience=sigstore", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ss.issuer.RequestToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct{ Value string }
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.Value == "" {
+		t.Fatalf("a token from the bed's issuer: %s %v", resp.Status, err)
+	}
+
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(repo+"@"+d.String(), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prov := filepath.Join(dir, "provenance.json")
+	claimsMain := fmt.Sprintf(`{"buildDefinition":{"buildType":%q,"externalParameters":{"repository":"https://github.com/gantry-ci/gantry","ref":"refs/heads/main","commit":%q}},
+"runDetails":{"builder":{"id":"https://github.com/gantry-ci/gantry/.github/workflows/ci.yml@refs/heads/main"},"metadata":{"finishedOn":%q}}}`,
+		gantryBuildType, commit, time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(prov, []byte(claimsMain), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gantryPublish(t), "--from", d.String(), "--repository", repo, "--tag", tag, "--insecure",
+		"--fulcio-url", ss.fulcioURL, "--rekor-url", ss.rekorURL, "--attest", "slsaprovenance1="+prov, "--output", filepath.Join(dir, "out.json"))
+	cmd.Env = append(os.Environ(), "GANTRY_ID_TOKEN="+tok.Value)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("signing by hand: %v\n%s", err, out)
 	}
 }
