@@ -115,6 +115,12 @@ func cachedRun(ctx context.Context, c runcache.Cache, key string, in *inputs, ou
 	if e.Summary.Image != imageName(in.opts) {
 		return summary.Summary{}, false
 	}
+	// A publishing run's outcome is what it published: an entry that
+	// published nothing can't stand for one (whatever wrote it).
+	if in.opts.Publishing() && len(e.Summary.Refs) == 0 {
+		fmt.Fprintf(out, "gantry: the recorded run published nothing, this run publishes; running every stage\n")
+		return summary.Summary{}, false
+	}
 	if len(e.Summary.Refs) > 0 {
 		// The entry may only say what this run would have published.
 		var want []string
