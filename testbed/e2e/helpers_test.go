@@ -123,6 +123,11 @@ func copyRepo(t *testing.T, edit func(dir string)) string {
 		}
 		rel, _ := filepath.Rel(src, p)
 		if skip[rel] {
+			if !d.IsDir() {
+				// A git worktree's .git is a file; SkipDir on a file
+				// would skip the rest of its directory.
+				return nil
+			}
 			return filepath.SkipDir
 		}
 		target := filepath.Join(dst, rel)
