@@ -82,7 +82,12 @@ if [ "$status" -eq 0 ]; then
 	# packages (it would test the root package alone), so no pipe into mapfile.
 	if all="$(go list work)"; then
 		mapfile -t pkgs < <(grep -v '/testbed/proof$' <<<"$all")
+		export GANTRY_E2E_TIMINGS="$pgdir/e2e-timings.txt"
 		go test -count=1 -parallel 4 -timeout 60m "${pkgs[@]}" || status=$?
+		if [ -s "$GANTRY_E2E_TIMINGS" ]; then
+			log "e2e tests, slowest first"
+			cat "$GANTRY_E2E_TIMINGS" >&2
+		fi
 	else
 		status=1
 	fi

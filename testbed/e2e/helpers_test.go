@@ -30,6 +30,7 @@ import (
 // the bed is not up.
 func bed(t *testing.T) string {
 	t.Helper()
+	timed(t)
 	return testenv.Require(t, "the offline test bed is not up: run `go run ./testbed up` and source the env file it prints",
 		"TESTBED_REGISTRY", "GANTRY_IMAGES", "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "_EXPERIMENTAL_DAGGER_CLI_BIN")[0]
 }

@@ -226,8 +226,8 @@ func (s privateSigstore) signer(identity string) signer {
 // verify`, and it refuses them against another log's key. What this does
 // not reach: SCTs (no CT log) and Sigstore's public TUF roots.
 func TestKeylessSigning(t *testing.T) {
-	reg := bed(t)
 	t.Parallel()
+	reg := bed(t)
 	dir := copyRepo(t, nil)
 	sha := headSHA(t, dir)
 	const workflow = ".github/workflows/ci.yml"
@@ -363,8 +363,8 @@ func TestKeylessSigning(t *testing.T) {
 // Keyless signing that can't get a token is bad input: exit 2 with one
 // line, before the engine is contacted (it points nowhere here).
 func TestKeylessWithoutATokenExits2(t *testing.T) {
-	reg := bed(t)
 	t.Parallel()
+	reg := bed(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

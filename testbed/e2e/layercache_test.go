@@ -21,8 +21,8 @@ const (
 // cache that is not a cache, unreachable, or refusing pushes is one
 // warning and a run that passes.
 func TestLayerCacheNeverFailsTheRun(t *testing.T) {
-	reg := bed(t)
 	t.Parallel()
+	reg := bed(t)
 	host := strings.Split(reg, ":")[0]
 	refusing := host + ":" + refusingCachePort
 	refusingRegistry(t, refusing, func(r *http.Request) bool {

@@ -137,8 +137,8 @@ func verifyImage(t *testing.T, dir string, args ...string) result {
 // A wrong password is bad input: exit 2 before the engine is contacted (it
 // points nowhere here), and nothing is pushed.
 func TestWrongSigningPasswordPushesNothing(t *testing.T) {
-	reg := bed(t)
 	t.Parallel()
+	reg := bed(t)
 	key, _ := keyPair(t, "right")
 	dir := copyRepo(t, nil)
 	image := uniqueImage("badpass")
@@ -187,8 +187,8 @@ func refusingRegistry(t *testing.T, addr string, refuse func(*http.Request) bool
 // the publish (exit 8) and is left with no tag at all: no image tag was
 // written, and the signature tags are taken back.
 func TestAttestationFailureLeavesNoTags(t *testing.T) {
-	reg := bed(t)
 	t.Parallel()
+	reg := bed(t)
 	host, _, _ := strings.Cut(reg, ":")
 	addr := host + ":5004"
 	put := func(r *http.Request, suffix string) bool {
@@ -369,8 +369,8 @@ func dbDigest(t *testing.T) string {
 // rebuilt: the digest tested on main is rescanned, attested again and
 // tagged. One that someone re-pushed unsigned is rebuilt instead.
 func TestPromotion(t *testing.T) {
-	reg := bed(t)
 	t.Parallel()
+	reg := bed(t)
 	key, pub := keyPair(t, "pw")
 	env := map[string]string{"GITHUB_TOKEN": "x", "COSIGN_PASSWORD": "pw"}
 	publish := func(t *testing.T, dir, image string, args ...string) result {
