@@ -171,6 +171,7 @@ type inputs struct {
 	uploads  uploads
 	dbDigest string // of the Trivy DB; empty if it could not be read
 	key      string // the run key (see runKey); empty if it could not be computed
+	dirty    bool   // the work tree has uncommitted changes (--allow-dirty)
 	getenv   func(string) string
 	started  time.Time
 }
@@ -258,7 +259,7 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 		return nil, err
 	}
 	return &inputs{opts: opts, images: set, sha: git.SHA, ref: git.Ref, tags: plan, labels: lbls, runtime: runtime,
-		token: token, sign: sign, id: newRunID(), uploads: up, getenv: getenv}, nil
+		token: token, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0}, nil
 }
 
 // newRunID is unique per run (see pipeline.Env.RunID).

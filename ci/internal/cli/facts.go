@@ -25,6 +25,7 @@ func (in *inputs) facts() attest.Run {
 		Flags: map[string]any{
 			"severity": o.Severity, "ignoreUnfixed": o.IgnoreUnfixed, "latest": o.Latest,
 			"defaultBranch": o.DefaultBranch, "skipTests": o.SkipTests, "sign": o.Sign,
+			"dirty": in.dirty,
 		},
 		Images: map[string]string{
 			"go": in.images.Go, "runtime": in.images.Runtime, "postgres": in.images.Postgres,

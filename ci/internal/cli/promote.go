@@ -67,6 +67,12 @@ func findSealed(ctx context.Context, env pipeline.Env, in *inputs, p pipeline.Pl
 		vin.PublicKey = in.sign.Key.Public
 	}
 	rep, err := pipeline.Verify(ctx, env, vin)
+	s.judge(rep, err)
+	return s, true
+}
+
+// judge takes the verified image as the commit's record, or says why not.
+func (s *sealed) judge(rep verify.Report, err error) {
 	switch {
 	case err != nil:
 		s.why = firstLine(err.Error())
@@ -76,10 +82,12 @@ func findSealed(ctx context.Context, env pipeline.Env, in *inputs, p pipeline.Pl
 		s.why = rep.Detail("provenance")
 	case rep.Built == nil:
 		s.why = "its provenance says nothing of the build"
+	case rep.Built.Dirty:
+		// Its signed record says its files were not the commit's.
+		s.why = "it was built from a work tree with uncommitted changes (--allow-dirty)"
 	default:
 		s.rep = rep
 	}
-	return s, true
 }
 
 // recorded returns the summary of the run the sealed image records, when

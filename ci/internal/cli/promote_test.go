@@ -182,3 +182,35 @@ func TestRecorded(t *testing.T) {
 		})
 	}
 }
+
+// Issue 21: a build from a dirty work tree (--allow-dirty) is not the
+// commit: never promoted, never a run record, whatever else verifies.
+func TestDirtyBuildIsNoRecord(t *testing.T) {
+	passed := []verify.Check{{Name: "signature", OK: true}, {Name: "provenance", OK: true}, {Name: "scan", OK: true}}
+	for _, tt := range []struct {
+		name  string
+		built verify.Built
+		why   string
+	}{
+		{name: "clean", built: verify.Built{Commit: strings.Repeat("c", 40)}},
+		{name: "dirty", built: verify.Built{Commit: strings.Repeat("c", 40), Dirty: true}, why: "uncommitted changes (--allow-dirty)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var s sealed
+			s.judge(verify.Report{Digest: "sha256:d", Checks: passed, Built: &tt.built}, nil)
+			if tt.why == "" {
+				if s.why != "" || s.rep.Built == nil {
+					t.Fatalf("why = %q, want the record taken", s.why)
+				}
+				return
+			}
+			if !strings.Contains(s.why, tt.why) || s.rep.Built != nil {
+				t.Errorf("why = %q, rep %+v; want %q and no record", s.why, s.rep, tt.why)
+			}
+			var out bytes.Buffer
+			if _, ok := promotion(&inputs{opts: &options.Options{}}, s, &out); ok || !strings.Contains(out.String(), tt.why) {
+				t.Errorf("promotion: %v, %q", ok, out.String())
+			}
+		})
+	}
+}

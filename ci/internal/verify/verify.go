@@ -77,6 +77,9 @@ type Built struct {
 	Builder  string    `json:"builder"`
 	Finished time.Time `json:"finished"`
 	RunKey   string    `json:"runKey,omitempty"` // the run's key, if it recorded one
+	// Dirty says the work tree had uncommitted changes (--allow-dirty):
+	// what was built is not the commit.
+	Dirty bool `json:"dirty,omitempty"`
 }
 
 // Report is the outcome of verifying one image.

@@ -126,6 +126,9 @@ func provenance(sts []sign.Statement, exp verify.Expect) (verify.Check, *verify.
 			continue
 		}
 		b := &verify.Built{Commit: commit, Ref: ref, Builder: p.RunDetails.Builder.ID}
+		if flags, ok := ext["flags"].(map[string]any); ok {
+			b.Dirty, _ = flags["dirty"].(bool)
+		}
 		if in, ok := p.BuildDefinition.InternalParameters.(map[string]any); ok {
 			b.RunKey, _ = in[attest.RunKeyParameter].(string)
 		}

@@ -296,3 +296,19 @@ func TestProvenanceMustMatchTheCertificate(t *testing.T) {
 		})
 	}
 }
+
+// Issue 21: --allow-dirty is in the signed provenance, and read back.
+func TestBuiltSaysDirty(t *testing.T) {
+	for _, dirty := range []bool{false, true} {
+		p, err := attest.Provenance(attest.Run{Builder: attest.LocalBuilder, Repository: repoURL, Ref: "refs/heads/main", SHA: commit,
+			Flags: map[string]any{"dirty": dirty}, Started: t0}, t0.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, built := provenance([]sign.Statement{{PredicateType: sign.PredicateURI(sign.Provenance), Predicate: p}},
+			verify.Expect{Repository: repoURL, Commit: commit})
+		if !c.OK || built == nil || built.Dirty != dirty {
+			t.Errorf("dirty=%v: check %+v, built %+v", dirty, c, built)
+		}
+	}
+}
