@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,15 +15,16 @@ import (
 	"strings"
 
 	"dagger.io/dagger"
+
+	"github.com/gantry-ci/gantry/ci/internal/owned"
 )
 
 // HostPublisher compiles cmd/gantry-publish from the source's ci module on
-// the host, for the engine's platform, into a path named by a digest of
-// everything the binary is built from (the module's sources, the Go
-// version, the target). A binary at that path is never rewritten: runs
-// from other checkouts, at once, find it or write their own, and the
-// engine never syncs a file that changes under it. It runs in the pinned
-// runtime image, which holds CA certificates and nothing else.
+// the host, for the engine's platform, into the user's cache directory,
+// under a path named by a digest of everything the binary is built from
+// (the module's sources, the Go version, the target); see keepPublisher.
+// It runs in the pinned runtime image, which holds CA certificates and
+// nothing else.
 func HostPublisher(client *dagger.Client, source string) PublisherFunc {
 	return func(ctx context.Context, platform dagger.Platform) (*dagger.File, error) {
 		goos, goarch, goarm, err := goPlatform(string(platform))
@@ -40,35 +42,105 @@ func HostPublisher(client *dagger.Client, source string) PublisherFunc {
 		}
 		dir, err := os.UserCacheDir()
 		if err != nil {
-			dir = os.TempDir()
+			// Never a shared directory such as /tmp: whoever could plant a
+			// binary there would get the signing key and the tokens.
+			return nil, fmt.Errorf("gantry-publish is kept in the user's cache directory, and there is none (%v): set XDG_CACHE_HOME or HOME", err)
 		}
-		out := filepath.Join(dir, "gantry", "publisher", key[:32], "gantry-publish")
-		if _, err := os.Stat(out); err == nil {
-			return client.Host().File(out), nil
-		}
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return nil, err
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(out), ".gantry-publish-*")
+		out, err := keepPublisher(filepath.Join(dir, "gantry", "publisher"), key[:32], func(path string) error {
+			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", path, "./cmd/gantry-publish")
+			cmd.Dir = modDir
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
+				"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("compiling gantry-publish on the host: %w\n%s", err, msg)
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		tmp.Close()
-		defer os.Remove(tmp.Name())
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp.Name(), "./cmd/gantry-publish")
-		cmd.Dir = modDir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
-			"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("compiling gantry-publish on the host: %w\n%s", err, msg)
-		}
-		// Another run may have put the same binary there meanwhile; either
-		// way the path now holds it, and nothing rewrites it after.
-		if err := os.Link(tmp.Name(), out); err != nil && !os.IsExist(err) {
-			return nil, fmt.Errorf("storing gantry-publish: %w", err)
-		}
 		return client.Host().File(out), nil
 	}
+}
+
+// keepPublisher returns the path of the publisher built from key, under
+// base: the one there, or one build writes. It gets the decrypted key and
+// the tokens, so every directory on the way must be the user's own, and
+// the binary too, with the digest recorded (in gantry-publish.sha256) when
+// it was built. A binary at that path is never rewritten: runs from other
+// checkouts, at once, find it or write their own, and the engine never
+// syncs a file that changes under it.
+func keepPublisher(base, key string, build func(path string) error) (string, error) {
+	dir := filepath.Join(base, key)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	for _, d := range []string{filepath.Dir(base), base, dir} {
+		if err := owned.Check(d, owned.Dir); err != nil {
+			return "", fmt.Errorf("keeping gantry-publish: %w; remove %s and run again", err, d)
+		}
+	}
+	out := filepath.Join(dir, "gantry-publish")
+	sumFile := out + ".sha256"
+	if _, err := os.Lstat(out); errors.Is(err, fs.ErrNotExist) {
+		tmp, err := os.CreateTemp(dir, ".gantry-publish-*")
+		if err != nil {
+			return "", err
+		}
+		tmp.Close()
+		defer os.Remove(tmp.Name())
+		if err := build(tmp.Name()); err != nil {
+			return "", err
+		}
+		sum, err := fileDigest(tmp.Name())
+		if err != nil {
+			return "", err
+		}
+		tmpSum := tmp.Name() + ".sha256"
+		if err := os.WriteFile(tmpSum, []byte(sum+"\n"), 0o600); err != nil {
+			return "", err
+		}
+		defer os.Remove(tmpSum)
+		// The digest first, then the binary: a binary is never there
+		// without one. Another run may have put the same ones there
+		// meanwhile; either way nothing rewrites them after.
+		for _, l := range [][2]string{{tmpSum, sumFile}, {tmp.Name(), out}} {
+			if err := os.Link(l[0], l[1]); err != nil && !errors.Is(err, fs.ErrExist) {
+				return "", fmt.Errorf("storing gantry-publish: %w", err)
+			}
+		}
+	}
+	for _, f := range []string{sumFile, out} {
+		if err := owned.Check(f, owned.File); err != nil {
+			return "", fmt.Errorf("keeping gantry-publish: %w; remove %s and run again", err, dir)
+		}
+	}
+	want, err := os.ReadFile(sumFile)
+	if err != nil {
+		return "", err
+	}
+	got, err := fileDigest(out)
+	if err != nil {
+		return "", err
+	}
+	if got != strings.TrimSpace(string(want)) {
+		return "", fmt.Errorf("%s is not the binary built there (sha256 %s, recorded %s): remove %s and run again", out, got, strings.TrimSpace(string(want)), dir)
+	}
+	return out, nil
+}
+
+// fileDigest is the hex sha256 of a file's content.
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ProgramDigest identifies the Gantry that runs, the same way on every

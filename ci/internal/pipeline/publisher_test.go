@@ -3,6 +3,7 @@ package pipeline
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -56,6 +57,92 @@ func TestSourceDigest(t *testing.T) {
 			}
 			if tt.extra == nil {
 				base = got
+			}
+		})
+	}
+}
+
+// Issue 21: gantry-publish gets the decrypted key and the tokens, so the
+// binary a run hands the engine must be the one built there, in
+// directories nobody else can write.
+func TestKeepPublisher(t *testing.T) {
+	builds := 0
+	build := func(path string) error {
+		builds++
+		return os.WriteFile(path, []byte("#!/bin/true\n"), 0o755)
+	}
+	newBase := func(t *testing.T) string {
+		root := t.TempDir()
+		if err := os.Chmod(root, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(root, "gantry", "publisher")
+	}
+
+	t.Run("built once, then found", func(t *testing.T) {
+		base := newBase(t)
+		builds = 0
+		first, err := keepPublisher(base, "k1", build)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := keepPublisher(base, "k1", build)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first != second || builds != 1 {
+			t.Errorf("paths %s, %s after %d builds; want one path, one build", first, second, builds)
+		}
+	})
+
+	for _, tt := range []struct {
+		name   string
+		attack func(t *testing.T, dir string) // dir holds the binary
+		want   string
+	}{
+		{name: "a changed binary", want: "is not the binary built there", attack: func(t *testing.T, dir string) {
+			f, err := os.OpenFile(filepath.Join(dir, "gantry-publish"), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("backdoor")
+			f.Close()
+		}},
+		{name: "a binary planted without its digest", want: "gantry-publish.sha256", attack: func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "gantry-publish.sha256")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a directory others may write", want: "others may write it", attack: func(t *testing.T, dir string) {
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a binary others may write", want: "others may write it", attack: func(t *testing.T, dir string) {
+			if err := os.Chmod(filepath.Join(dir, "gantry-publish"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a symlink to a binary elsewhere", want: "is a symlink", attack: func(t *testing.T, dir string) {
+			bin := filepath.Join(dir, "gantry-publish")
+			elsewhere := filepath.Join(t.TempDir(), "x")
+			if err := os.Rename(bin, elsewhere); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(elsewhere, bin); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := newBase(t)
+			path, err := keepPublisher(base, "k1", build)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.attack(t, filepath.Dir(path))
+			if _, err := keepPublisher(base, "k1", build); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to say %q", err, tt.want)
 			}
 		})
 	}

@@ -19,12 +19,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/patternmatcher"
 
+	"github.com/gantry-ci/gantry/ci/internal/owned"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 )
 
@@ -103,28 +103,15 @@ func Open(dir string) (Cache, error) {
 	return Cache{Dir: dir, mac: key}, nil
 }
 
-// private checks that path is no symlink, is owned by this user, and that
-// nobody else may write it (nor, for the key file, read it).
+// private checks that path is the user's own (package owned), and for
+// the key file that nobody else may read it.
 func private(path string, dir bool) error {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return err
-	}
-	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("%s is a symlink: point --run-cache at the directory itself", path)
-	case dir && !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", path)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d): use a run cache of your own", path, st.Uid, os.Getuid())
-	}
-	bad := fs.FileMode(0o022)
+	kind := owned.Dir
 	if !dir {
-		bad = 0o077
+		kind = owned.Secret
 	}
-	if fi.Mode().Perm()&bad != 0 {
-		return fmt.Errorf("%s has mode %v: others may write it; chmod go-w it (0600 for the key) or use another --run-cache", path, fi.Mode().Perm())
+	if err := owned.Check(path, kind); err != nil {
+		return fmt.Errorf("%w: use a run cache of your own (--run-cache), private to you (chmod go-w, 0600 for the key)", err)
 	}
 	return nil
 }
