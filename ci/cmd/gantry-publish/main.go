@@ -245,7 +245,7 @@ func seal(req push.Request, s *sign.Signer, atts []sign.Attestation, out *push.R
 			defer cancel()
 			rest, rerr := req.Options(rctx)
 			if rerr == nil {
-				rerr = snap.Restore(rest)
+				rerr = snap.Restore(s.Wrote(), rest)
 			}
 			if rerr != nil {
 				return errors.Join(err, fmt.Errorf("putting the signature tags back: %w", rerr))

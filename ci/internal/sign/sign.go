@@ -18,7 +18,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -72,6 +74,32 @@ type Signer struct {
 	sv          signature.SignerVerifier
 	cert, chain []byte          // PEM; keyless only
 	log         transparencyLog // keyless with a transparency log
+
+	mu    sync.Mutex
+	wrote map[string]v1.Hash // tag -> the manifest this signer wrote there last
+}
+
+// written records that the signer wrote the manifest of sigs under tag.
+func (s *Signer) written(tag name.Tag, sigs oci.Signatures) error {
+	h, err := sigs.Digest()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wrote == nil {
+		s.wrote = map[string]v1.Hash{}
+	}
+	s.wrote[tag.String()] = h
+	return nil
+}
+
+// Wrote is what the signer wrote: the manifest under each signature and
+// attestation tag, as it wrote it (Snapshot.Restore undoes only those).
+func (s *Signer) Wrote() map[string]v1.Hash {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.wrote)
 }
 
 // LoadKey loads a signing key: a cosign-format private key (what `cosign
@@ -140,11 +168,29 @@ func (s *Signer) Sign(ctx context.Context, digests []name.Digest, ropts []remote
 		if err != nil {
 			return fmt.Errorf("attaching the signature of %s: %w", d, err)
 		}
-		if err := ociremote.WriteSignatures(d.Repository, se, ociremote.WithRemoteOptions(ropts...)); err != nil {
+		sigs, err := se.Signatures()
+		if err != nil {
+			return err
+		}
+		if err := s.write(d, sigs, ociremote.SignatureTag, ropts); err != nil {
 			return fmt.Errorf("writing the signature of %s: %w", d, err)
 		}
 	}
 	return nil
+}
+
+// write writes sigs under d's tag (tagOf), as cosign's WriteSignatures and
+// WriteAttestations do, and records the manifest it wrote: the very object
+// written, since building it again need not give the same bytes.
+func (s *Signer) write(d name.Digest, sigs oci.Signatures, tagOf func(name.Reference, ...ociremote.Option) (name.Tag, error), ropts []remote.Option) error {
+	tag, err := tagOf(d)
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(tag, sigs, ropts...); err != nil {
+		return err
+	}
+	return s.written(tag, sigs)
 }
 
 // Attest wraps each predicate in an in-toto statement about d, signs it
@@ -197,7 +243,11 @@ func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, 
 		}
 		written = append(written, dg)
 	}
-	if err := ociremote.WriteAttestations(d.Repository, se, ociremote.WithRemoteOptions(ropts...)); err != nil {
+	sigs, err := se.Attestations()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.write(d, sigs, ociremote.AttestationTag, ropts); err != nil {
 		return nil, fmt.Errorf("writing the attestations of %s: %w", d, err)
 	}
 	return written, nil

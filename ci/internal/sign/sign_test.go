@@ -202,7 +202,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if _, err := now.Attest(ctx, fresh, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := snap.Restore(nil); err != nil {
+	if err := snap.Restore(now.Wrote(), nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	tags, err := remote.List(signed.Context())
@@ -218,6 +218,39 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	if err := now.Verifier().VerifySignature(ctx, signed, nil); err == nil {
 		t.Error("the failed publish's signature stayed")
+	}
+}
+
+// Issue 21: two runs sign the same digest; the first fails after the
+// second signed too. Its restore must not put the signature tag back to
+// what it was before both: that would delete the second run's signature,
+// which that run's tags now rely on. It leaves a tag someone else wrote
+// since, and still undoes one that holds its own write alone.
+func TestRestoreLeavesAnotherRunsWrites(t *testing.T) {
+	ctx := context.Background()
+	failing, _ := loaded(t)
+	other, _ := loaded(t)
+	shared := pushRandom(t)
+	alone := pushRandomTo(t, shared.Context())
+
+	snap, err := Take([]name.Digest{shared, alone}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := failing.Sign(ctx, []name.Digest{shared, alone}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Sign(ctx, []name.Digest{shared}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Restore(failing.Wrote(), nil); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if err := other.Verifier().VerifySignature(ctx, shared, nil); err != nil {
+		t.Errorf("the other run's signature is gone: %v", err)
+	}
+	if err := failing.Verifier().VerifySignature(ctx, alone, nil); err == nil {
+		t.Error("the failed run's own signature of the digest nobody else signed stayed")
 	}
 }
 

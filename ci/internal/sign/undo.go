@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 
@@ -42,12 +43,20 @@ func Take(digests []name.Digest, ropts []remote.Option) (Snapshot, error) {
 	return s, nil
 }
 
-// Restore puts every recorded tag back: a tag that existed points where it
-// did, one that did not is deleted (by tag, or, on registries that can't
-// delete tags, by the digest it points at). It says which it could not.
-func (s Snapshot) Restore(ropts []remote.Option) error {
+// Restore puts back every recorded tag that still holds what this run
+// wrote there (wrote, from Signer.Wrote): a tag that existed points where
+// it did, one that did not is deleted (by tag, or, on registries that
+// can't delete tags, by the digest it points at). A tag that holds
+// anything else is another run's now (its signatures, added after this
+// run's), and is left as it is: undoing it would delete them. It says
+// which it could not put back.
+func (s Snapshot) Restore(wrote map[string]v1.Hash, ropts []remote.Option) error {
 	var errs []error
 	for _, tag := range s.tags {
+		mine, ok := wrote[tag.String()]
+		if !ok {
+			continue // this run never wrote it
+		}
 		now, err := remote.Head(tag, ropts...)
 		if push.IsNotFound(err) {
 			if s.prev[tag.String()] != nil {
@@ -58,6 +67,9 @@ func (s Snapshot) Restore(ropts []remote.Option) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reading %s: %w", tag, err))
 			continue
+		}
+		if now.Digest != mine {
+			continue // another run wrote it since
 		}
 		if p := s.prev[tag.String()]; p != nil {
 			if p.Digest != now.Digest {
