@@ -42,8 +42,8 @@ const (
 // resolves to one index digest; labels, user, healthcheck and reports are
 // there; each platform's binary is built for its architecture.
 func TestFullRunPublishesMultiArch(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, nil)
 	image := uniqueImage("full")
 	out := filepath.Join(t.TempDir(), "github-output")
@@ -169,8 +169,8 @@ func binaryMachine(t *testing.T, img v1.Image, file string) elf.Machine {
 // An app linked against vulnerable module versions fails at scan, with the
 // scan exit code and a findings table, and publishes nothing.
 func TestVulnerableDependencyFailsScan(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, addVulnerableDependency(t))
 	image := uniqueImage("vuln")
 	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--registry", reg, "--image", image, "--username", "e2e")
@@ -221,8 +221,8 @@ func addVulnerableDependency(t *testing.T) func(dir string) {
 // runs: a smoke failure would exit 5 first), so Trivy finds no Go binary,
 // and the run ends with a scan error, not a clean pass.
 func TestScanThatMissesTheBinaryIsAnError(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, func(dir string) {
 		df := readFile(t, filepath.Join(dir, "Dockerfile"))
 		hidden := strings.Replace(df, "      -o /out/app ./app\n",
@@ -244,8 +244,8 @@ func TestScanThatMissesTheBinaryIsAnError(t *testing.T) {
 
 // A service that can't become healthy fails at smoke and publishes nothing.
 func TestUnhealthyServiceFailsSmoke(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, func(dir string) {
 		writeFile(t, dir, "app/zz_broken.go", "package main\n\nimport \"os\"\n\n// Injected by the e2e test: the service dies at start.\nfunc init() {\n\tif len(os.Args) == 1 {\n\t\tos.Exit(3)\n\t}\n}\n")
 	})
@@ -262,8 +262,8 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 // latest never moves back in history: publish C2, then C1, its parent (a
 // re-run of an old workflow): C1 gets its SHA tag, latest stays on C2.
 func TestLatestNeverMovesBack(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, nil)
 	c1 := headSHA(t, dir)
 	writeFile(t, dir, "app/internal/version/zz_e2e.go", "package version\n\n// Injected by the e2e test: a second commit.\n")
@@ -300,8 +300,8 @@ func TestLatestNeverMovesBack(t *testing.T) {
 // A publishing run can't skip the test stage: exit 2 before the engine is
 // contacted, pointing at --dry-run, and nothing published.
 func TestPublishingNeedsTests(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, nil)
 	image := uniqueImage("notests")
 	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "_EXPERIMENTAL_DAGGER_RUNNER_HOST": "docker-container://gantry-e2e-no-such-engine"},
@@ -316,8 +316,8 @@ func TestPublishingNeedsTests(t *testing.T) {
 
 // --dry-run runs everything but publish and writes nothing to the registry.
 func TestDryRunWritesNothing(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, nil)
 	image := uniqueImage("dry")
 	res := run(t, dir, nil, "--dry-run", "--skip-tests", "--registry", reg, "--image", image)
@@ -335,8 +335,8 @@ func TestDryRunWritesNothing(t *testing.T) {
 // A registry that needs credentials: a wrong token fails at publish without
 // showing the token; the right one publishes.
 func TestRegistryCredentials(t *testing.T) {
-	bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	bed(t)
 	reg, user, pass := os.Getenv("TESTBED_AUTH_REGISTRY"), os.Getenv("TESTBED_AUTH_USERNAME"), os.Getenv("TESTBED_AUTH_PASSWORD")
 	if reg == "" || pass == "" {
 		t.Fatal("the bed exports no TESTBED_AUTH_REGISTRY / TESTBED_AUTH_PASSWORD")
@@ -391,8 +391,8 @@ func faultyRegistry(t *testing.T, addr string, n int64) *atomic.Int64 {
 
 // Publishing retries transient registry failures, and gives up cleanly.
 func TestPublishRetriesTransientFailures(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	host, _, _ := strings.Cut(reg, ":")
 	dir := copyRepo(t, nil)
 	tests := []struct {
@@ -432,8 +432,8 @@ func TestPublishRetriesTransientFailures(t *testing.T) {
 // shows the test's output. The build runs alongside the tests; here it
 // takes minutes, and the failing test cancels it.
 func TestFailingTestFailsTestStage(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, func(dir string) {
 		writeFile(t, dir, "app/internal/version/zz_e2e_test.go", "package version\n\nimport \"testing\"\n\nfunc TestInjectedByE2E(t *testing.T) {\n\tt.Fatal(\"deliberate failure injected by the e2e test\")\n}\n")
 		slowBuild(t, dir)
@@ -455,8 +455,8 @@ func TestFailingTestFailsTestStage(t *testing.T) {
 // from the engine's cache, as go test never caches a failure. The injected
 // test asks a counter on the bridge address whether this is its first run.
 func TestFailedTestIsNotCached(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	var runs atomic.Int64
 	addr := bridgeServer(t, reg, func(w http.ResponseWriter, r *http.Request) {
 		if runs.Add(1) == 1 {
@@ -512,8 +512,8 @@ func slowBuild(t *testing.T, dir string) {
 // A scan that fails while smoke still runs ends the run with the scan's
 // code, cancels smoke and publishes nothing.
 func TestScanFailureCancelsSmoke(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, func(dir string) {
 		addVulnerableDependency(t)(dir)
 		// The service takes 80 s to listen, within smoke's 90 s deadline.
@@ -538,8 +538,8 @@ func TestScanFailureCancelsSmoke(t *testing.T) {
 // An engine that can't be reached fails within --engine-timeout with a hint,
 // instead of hanging.
 func TestUnreachableEngine(t *testing.T) {
-	bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	bed(t)
 	dir := copyRepo(t, nil)
 	res := run(t, dir, map[string]string{"_EXPERIMENTAL_DAGGER_RUNNER_HOST": "docker-container://gantry-e2e-no-such-engine"},
 		"--dry-run", "--engine-timeout", "20s", "--image", "e2e/unreachable")
@@ -555,8 +555,8 @@ func TestUnreachableEngine(t *testing.T) {
 // reports and step outputs; a moved tag, --rerun or a changed file run every
 // stage again.
 func TestRunCache(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, nil)
 	image := uniqueImage("cache")
 	repo := reg + "/" + image
@@ -640,8 +640,8 @@ func TestRunCache(t *testing.T) {
 // A run whose source changes while it runs is not recorded: what was
 // hashed before may not be what the engine received and tested.
 func TestRunCacheSkipsASourceThatChanged(t *testing.T) {
-	reg := bed(t)
 	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
 	dir := copyRepo(t, nil)
 	env := map[string]string{"GANTRY_RUN_CACHE": t.TempDir()}
 	args := []string{"--dry-run", "--skip-tests", "--registry", reg, "--image", uniqueImage("edited")}
