@@ -96,7 +96,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return pipeline.ExitInternal
 	}
 	defer closeSession(in, disconnect, stdout)
-	env := pipeline.Env{Client: client, Images: in.images, RunID: in.id, Publishing: in.opts.Publishing()}
+	env := pipeline.Env{Client: client, Images: in.images, RunID: in.id}
 	layers := probeLayerCache(ctx, env, in, stdout, stderr)
 	plan := in.plan(client)
 	var outcome pipeline.Outcome
@@ -284,7 +284,7 @@ func lookup(getenv func(string) string, k string) (string, bool) {
 func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	o := in.opts
 	p := pipeline.Plan{
-		Test: pipeline.TestInput{Modules: in.uploads.testModules(client, o.Source), Layered: o.LayerCache != "off"},
+		Test: pipeline.TestInput{Modules: in.uploads.testModules(client, o.Source)},
 		Build: pipeline.BuildInput{
 			Context: in.uploads.context.dir(client, o.Source),
 			Args: []dagger.BuildArg{

@@ -39,18 +39,6 @@ type Env struct {
 	// RunID is unique per run: it keeps Dagger from reusing the results of
 	// probes and publishes, which must happen every time.
 	RunID string
-	// Publishing says the run publishes. Its cache volumes are its own: on
-	// a shared engine a pull request's tests write the Go build cache too,
-	// and a publishing run must never compile from what they wrote.
-	Publishing bool
-}
-
-// volume is the cache volume name for this run's trust level.
-func (e Env) volume(name string) *dagger.CacheVolume {
-	if e.Publishing {
-		return e.Client.CacheVolume(name + "-publish")
-	}
-	return e.Client.CacheVolume(name)
 }
 
 // Plan is a run's input, decided before any stage runs.

@@ -30,11 +30,3 @@ func postgres(env Env, key string) *dagger.Service {
 func databaseURL(host string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s:5432/%s?sslmode=disable", pgUser, pgPassword, host, pgDB)
 }
-
-// goContainer is the pinned Go image with shared module and build caches.
-func goContainer(env Env) *dagger.Container {
-	return env.Client.Container().From(env.Images.Go).
-		WithMountedCache("/go/pkg/mod", env.volume("gantry-go-mod")).
-		WithMountedCache("/root/.cache/go-build", env.volume("gantry-go-build")).
-		WithEnvVariable("GOFLAGS", "-mod=readonly")
-}
