@@ -36,12 +36,12 @@ func Check(path string, kind int) error {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
 		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d)", path, st.Uid, os.Getuid())
 	}
-	bad := fs.FileMode(0o022)
+	bad, may := fs.FileMode(0o022), "write"
 	if kind == Secret {
-		bad = 0o077
+		bad, may = 0o077, "read or write"
 	}
 	if fi.Mode().Perm()&bad != 0 {
-		return fmt.Errorf("%s has mode %v: others may write it", path, fi.Mode().Perm())
+		return fmt.Errorf("%s has mode %v: others may %s it", path, fi.Mode().Perm(), may)
 	}
 	return nil
 }

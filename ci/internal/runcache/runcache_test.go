@@ -407,7 +407,7 @@ func TestOpenRefusesUnsafeDirs(t *testing.T) {
 			open(t, d)
 			os.Chmod(filepath.Join(d, keyFile), 0o644)
 			return d
-		}, "others may write it"},
+		}, "others may read or write it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
