@@ -11,6 +11,7 @@
 package identity
 
 import (
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -91,21 +92,15 @@ func FromCertificate(c *x509.Certificate) (Cert, error) {
 	if repo == "" && ext.GithubWorkflowRepository != "" {
 		repo = server + ext.GithubWorkflowRepository
 	}
-	or := func(a, b string) string {
-		if a != "" {
-			return a
-		}
-		return b
-	}
 	return Cert{
 		Subject:      subject,
 		Issuer:       ext.Issuer,
 		Repository:   repo,
 		RepositoryID: ext.SourceRepositoryIdentifier,
 		Name:         ext.GithubWorkflowName,
-		Trigger:      or(ext.BuildTrigger, ext.GithubWorkflowTrigger),
-		Ref:          or(ext.SourceRepositoryRef, ext.GithubWorkflowRef),
-		SHA:          or(ext.SourceRepositoryDigest, ext.GithubWorkflowSHA),
+		Trigger:      cmp.Or(ext.BuildTrigger, ext.GithubWorkflowTrigger),
+		Ref:          cmp.Or(ext.SourceRepositoryRef, ext.GithubWorkflowRef),
+		SHA:          cmp.Or(ext.SourceRepositoryDigest, ext.GithubWorkflowSHA),
 	}, nil
 }
 

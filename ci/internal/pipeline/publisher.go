@@ -17,6 +17,7 @@ import (
 	"dagger.io/dagger"
 
 	"github.com/gantry-ci/gantry/ci/internal/owned"
+	"github.com/gantry-ci/gantry/ci/internal/runcache"
 )
 
 // HostPublisher compiles cmd/gantry-publish from the source's ci module on
@@ -92,7 +93,7 @@ func keepPublisher(base, key string, build func(path string) error) (string, err
 		if err := build(tmp.Name()); err != nil {
 			return "", err
 		}
-		sum, err := fileDigest(tmp.Name())
+		sum, err := runcache.FileDigest(tmp.Name())
 		if err != nil {
 			return "", err
 		}
@@ -119,7 +120,7 @@ func keepPublisher(base, key string, build func(path string) error) (string, err
 	if err != nil {
 		return "", err
 	}
-	got, err := fileDigest(out)
+	got, err := runcache.FileDigest(out)
 	if err != nil {
 		return "", err
 	}
@@ -127,20 +128,6 @@ func keepPublisher(base, key string, build func(path string) error) (string, err
 		return "", fmt.Errorf("%s is not the binary built there (sha256 %s, recorded %s): remove %s and run again", out, got, strings.TrimSpace(string(want)), dir)
 	}
 	return out, nil
-}
-
-// fileDigest is the hex sha256 of a file's content.
-func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ProgramDigest identifies the Gantry that runs, the same way on every
