@@ -35,67 +35,50 @@ func bed(t *testing.T) string {
 		"TESTBED_REGISTRY", "GANTRY_IMAGES", "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "_EXPERIMENTAL_DAGGER_CLI_BIN")[0]
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// binary is a program of the ci module, built once per test process.
+type binary struct {
+	name, pkg string // the file's name; the package, relative to ci/
+	once      sync.Once
+	path      string
+	err       error
+}
 
-// gantry builds the pipeline binary once per test process.
-func gantry(t *testing.T) string {
+// get builds b on first use, from the ci module's directory: that builds
+// it with or without the workspace.
+func (b *binary) get(t *testing.T) string {
 	t.Helper()
 	root := repoRoot(t)
-	buildOnce.Do(func() {
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "gantry-e2e-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "gantry")
-		// From the ci module's directory: that builds the pipeline with
-		// or without the workspace.
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		b.path = filepath.Join(dir, b.name)
+		cmd := exec.Command("go", "build", "-o", b.path, b.pkg)
 		cmd.Dir = filepath.Join(root, "ci")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = errors.New(string(out))
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("building the pipeline: %v", buildErr)
+	if b.err != nil {
+		t.Fatalf("building %s: %v", b.name, b.err)
 	}
-	return binPath
+	return b.path
 }
 
 var (
-	publishOnce sync.Once
-	publishPath string
-	publishErr  error
+	pipelineBin = &binary{name: "gantry", pkg: "."}
+	// The publisher on the host, for tests that sign by hand as hostile
+	// code would.
+	publisherBin = &binary{name: "gantry-publish", pkg: "./cmd/gantry-publish"}
 )
 
-// gantryPublish builds the publisher on the host once per test process,
-// for tests that sign by hand as hostile code would.
-func gantryPublish(t *testing.T) string {
-	t.Helper()
-	root := repoRoot(t)
-	publishOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gantry-e2e-publish-")
-		if err != nil {
-			publishErr = err
-			return
-		}
-		publishPath = filepath.Join(dir, "gantry-publish")
-		cmd := exec.Command("go", "build", "-o", publishPath, "./cmd/gantry-publish")
-		cmd.Dir = filepath.Join(root, "ci")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			publishErr = errors.New(string(out))
-		}
-	})
-	if publishErr != nil {
-		t.Fatalf("building gantry-publish: %v", publishErr)
-	}
-	return publishPath
-}
+// gantry is the pipeline binary.
+func gantry(t *testing.T) string { return pipelineBin.get(t) }
+
+// gantryPublish is the publisher binary.
+func gantryPublish(t *testing.T) string { return publisherBin.get(t) }
 
 // repoRoot is the Gantry checkout these tests belong to: two levels up
 // from testbed/e2e, where the pipeline's module is ci/.

@@ -58,12 +58,7 @@ func TestLayerCacheDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := New(env(tt.env))
-			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-			o.Bind(fs)
-			if err := fs.Parse(tt.args); err != nil {
-				t.Fatal(err)
-			}
+			o := parse(t, tt.env, tt.args)
 			if err := o.Validate(env(tt.env)); err != nil {
 				t.Fatal(err)
 			}
@@ -74,8 +69,8 @@ func TestLayerCacheDefaults(t *testing.T) {
 	}
 }
 
-// validate parses args as flags over the defaults from e, and validates.
-func validate(t *testing.T, e map[string]string, args []string) error {
+// parse parses args as flags over the defaults from e.
+func parse(t *testing.T, e map[string]string, args []string) *Options {
 	t.Helper()
 	o := New(env(e))
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
@@ -83,7 +78,13 @@ func validate(t *testing.T, e map[string]string, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	return o.Validate(env(e))
+	return o
+}
+
+// validate parses args as flags over the defaults from e, and validates.
+func validate(t *testing.T, e map[string]string, args []string) error {
+	t.Helper()
+	return parse(t, e, args).Validate(env(e))
 }
 
 func TestValidate(t *testing.T) {
@@ -298,12 +299,7 @@ func TestRekorDefault(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := New(env(tt.env))
-			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-			o.Bind(fs)
-			if err := fs.Parse(tt.args); err != nil {
-				t.Fatal(err)
-			}
+			o := parse(t, tt.env, tt.args)
 			if got := o.RekorDefault(); got != tt.want {
 				t.Errorf("RekorDefault() = %v, want %v", got, tt.want)
 			}
