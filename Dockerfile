@@ -9,8 +9,6 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian13:nonroot@sha256:f7f8f729987ad
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 ARG TARGETOS
 ARG TARGETARCH
-ARG VERSION=dev
-ARG COMMIT=unknown
 # go.work names ./ci, which is not in the build context.
 ENV GOWORK=off
 # Never download another toolchain: the image's Go is the one pinned.
@@ -24,6 +22,15 @@ COPY go.mod go.sum ./
 RUN go mod download
 
 COPY app/ ./app/
+# Compile, then stamp. VERSION and COMMIT are declared only after this step
+# (a RUN's cache key holds every ARG in scope): builds of the same source at
+# several commits at once on one engine share it, instead of each compiling
+# everything into the cache mount.
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    go build -trimpath -o /dev/null ./app
+ARG VERSION=dev
+ARG COMMIT=unknown
 RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath \
