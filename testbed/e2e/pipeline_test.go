@@ -299,6 +299,54 @@ func TestLatestNeverMovesBack(t *testing.T) {
 	}
 }
 
+// A release's aliases never move to a lower version: v1.5.1, published
+// after v1.5.2 from a checkout that doesn't know v1.5.2 (a shallow one, or
+// a re-run of the old release), gets its own tag, and 1.5 and 1 stay on
+// 1.5.2. Both commits have the same files, so the tests are the engine's
+// cached ones.
+func TestAliasesNeverMoveBack(t *testing.T) {
+	t.Parallel() // every run has its own copy, image name and run cache
+	reg := bed(t)
+	dir := copyRepo(t, nil)
+	c1 := headSHA(t, dir)
+	gitRun(t, dir, "commit", "-q", "--allow-empty", "-m", "c2")
+	image := uniqueImage("alias")
+	repo := reg + "/" + image
+	env := map[string]string{"GITHUB_TOKEN": "x"}
+	release := func(version string) result {
+		t.Helper()
+		gitRun(t, dir, "tag", "v"+version)
+		return run(t, dir, env, "--registry", reg, "--image", image, "--username", "e2e", "--ref", "refs/tags/v"+version)
+	}
+	if res := release("1.5.2"); res.code != exitOK {
+		t.Fatalf("releasing 1.5.2: exit %d", res.code)
+	}
+	newer := digestOf(t, repo+":1.5.2")
+	for _, alias := range []string{"1.5", "1"} {
+		if got := digestOf(t, repo+":"+alias); newer == "" || got != newer {
+			t.Fatalf("after 1.5.2: %s -> %q, want 1.5.2's %q", alias, got, newer)
+		}
+	}
+
+	gitRun(t, dir, "tag", "-d", "v1.5.2")
+	gitRun(t, dir, "checkout", "-q", "-B", "main", c1)
+	res := release("1.5.1")
+	if res.code != exitOK {
+		t.Fatalf("releasing 1.5.1: exit %d", res.code)
+	}
+	for _, alias := range []string{"1.5", "1"} {
+		if !strings.Contains(res.stdout, alias+" stays on 1.5.2") {
+			t.Errorf("no line saying why %s stays", alias)
+		}
+		if got := digestOf(t, repo+":"+alias); got != newer {
+			t.Errorf("%s -> %s after releasing 1.5.1, want it still on 1.5.2's %s", alias, got, newer)
+		}
+	}
+	if d := digestOf(t, repo+":1.5.1"); d == "" || d == newer {
+		t.Errorf("1.5.1 -> %q, want its own digest", d)
+	}
+}
+
 // A publishing run can't skip the test stage: exit 2 before the engine is
 // contacted, pointing at --dry-run, and nothing published.
 func TestPublishingNeedsTests(t *testing.T) {

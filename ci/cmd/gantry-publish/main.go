@@ -9,7 +9,7 @@
 //
 // With --verify it publishes nothing and checks an image instead (package
 // verify/check); with --revision-of it reads the commit a tag was built
-// from.
+// from, with --version-of the release an alias points at.
 package main
 
 import (
@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string) error {
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
 	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
+	versionOf := fs.String("version-of", "", "print the release the alias TAG (1.5, 1) points at, as JSON, and publish nothing")
 	cacheStatus := fs.String("cache-status", "", "probe the layer cache at REF and print its status as JSON; publish nothing")
 	verifyRef := fs.String("verify", "", "verify IMAGE (tag or digest) and print the report as JSON; publish nothing")
 	keyFile := fs.String("key", "", "with --verify: the PEM public key the image must be signed with")
@@ -93,6 +94,14 @@ func run(ctx context.Context, args []string) error {
 			return redacted(err, token)
 		}
 		return emit(*output, map[string]string{"revision": rev})
+	}
+
+	if *versionOf != "" {
+		v, err := push.AliasVersion(ctx, push.Request{Repository: *repository, Insecure: *insecure, Auth: auth}, *versionOf)
+		if err != nil {
+			return redacted(err, token)
+		}
+		return emit(*output, map[string]string{"version": v})
 	}
 
 	if *cacheStatus != "" {

@@ -299,8 +299,8 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 		Smoke:   pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck},
 		Scan:    pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, ReportDir: o.ReportDir},
 		TrivyDB: pipeline.TrivyDB{Digest: in.dbDigest, Day: time.Now().UTC().Format("2006-01-02")},
-		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Username: o.Username,
-			Healthcheck: in.runtime.Healthcheck},
+		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Version: in.tags.Version,
+			Username: o.Username, Healthcheck: in.runtime.Healthcheck},
 	}
 	if in.uploads.trivyignore {
 		p.Scan.Ignorefile = client.Host().File(filepath.Join(o.Source, trivyignore))

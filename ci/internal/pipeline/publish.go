@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/attest"
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/push"
+	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
 // publishDeadline bounds a publish, which outlives an interrupt.
@@ -34,6 +35,10 @@ type PublishInput struct {
 	// LatestGuard, when set, decides from the commit latest points at now
 	// ("" if none) whether this run may move it, and if not, why.
 	LatestGuard func(ctx context.Context, revision string) (ok bool, why string)
+	// Version is the release this run publishes (1.5.2): the aliases
+	// among Tags (1.5, 1) move only if the release they point at now is
+	// not higher.
+	Version string
 	// Sign signs every pushed digest and attests the top one; nil:
 	// unsigned.
 	Sign *Signing
@@ -73,19 +78,32 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	// publish finishes, or rolls back, within a deadline of its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishDeadline)
 	defer cancel()
-	tags := in.Tags
-	if in.LatestGuard != nil && slices.Contains(tags, "latest") {
+	want := slices.Clone(in.Tags)
+	if in.LatestGuard != nil && slices.Contains(want, "latest") {
 		rev, err := latestRevision(ctx, env, in)
 		if err != nil {
 			return nil, err
 		}
 		if ok, why := in.LatestGuard(ctx, rev); !ok {
 			fmt.Fprintln(log, why)
-			tags = slices.DeleteFunc(slices.Clone(tags), func(t string) bool { return t == "latest" })
+			want = slices.DeleteFunc(want, func(t string) bool { return t == "latest" })
+		}
+	}
+	for _, alias := range slices.Clone(want) {
+		if !tags.Alias(alias) {
+			continue
+		}
+		current, err := aliasVersion(ctx, env, in, alias)
+		if err != nil {
+			return nil, err
+		}
+		if ok, why := tags.AliasMoves(alias, current, in.Version); !ok {
+			fmt.Fprintln(log, why)
+			want = slices.DeleteFunc(want, func(t string) bool { return t == alias })
 		}
 	}
 	args := []string{"/gantry-publish", "--repository", in.Repository,
-		"--username", in.Username, "--tag", strings.Join(tags, ",")}
+		"--username", in.Username, "--tag", strings.Join(want, ",")}
 	ctr := publisherContainer(env, in)
 	if in.From != "" {
 		args = append(args, "--from", in.From)
@@ -131,7 +149,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if err := runPublisher(ctx, env, ctr, args, &got); err != nil {
 		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
 	}
-	res, err := publishedRefs(in.Repository, tags, got.Digest)
+	res, err := publishedRefs(in.Repository, want, got.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +302,20 @@ func latestRevision(ctx context.Context, env Env, in PublishInput) (string, erro
 		return "", fmt.Errorf("%s:latest has revision label %q, not a commit SHA", in.Repository, got.Revision)
 	}
 	return got.Revision, nil
+}
+
+// aliasVersion reads the release the alias points at now ("" if none),
+// with the token, in the engine.
+func aliasVersion(ctx context.Context, env Env, in PublishInput, alias string) (string, error) {
+	args := []string{"/gantry-publish", "--version-of", alias, "--repository", in.Repository, "--username", in.Username}
+	if env.Images.Insecure(in.Repository) {
+		args = append(args, "--insecure")
+	}
+	var got struct{ Version string }
+	if err := runPublisher(ctx, env, publisherContainer(env, in), args, &got); err != nil {
+		return "", fmt.Errorf("reading %s:%s: %w", in.Repository, alias, err)
+	}
+	return got.Version, nil
 }
 
 func isSHA(s string) bool {

@@ -115,3 +115,38 @@ func highest(v string, others []string, line func(string) string) bool {
 func dockerTag(s string) string {
 	return strings.ReplaceAll(s, "+", "_")
 }
+
+// Alias reports whether tag is a release alias, MAJOR or MAJOR.MINOR
+// (1, 1.5), which Decide gives the highest release of its line.
+func Alias(tag string) bool {
+	v := "v" + tag
+	return semver.IsValid(v) && !IsRelease(v) && semver.Prerelease(v) == "" && semver.Build(v) == ""
+}
+
+// InLine reports whether the image tag names a final release (1.5.2, as
+// Decide tags it) in alias's line: 1.5.x for 1.5, 1.x.y for 1.
+func InLine(tag, alias string) bool {
+	v := "v" + strings.ReplaceAll(tag, "_", "+")
+	if !Alias(alias) || !IsRelease(v) || semver.Prerelease(v) != "" {
+		return false
+	}
+	if strings.Contains(alias, ".") {
+		return semver.MajorMinor(v) == "v"+alias
+	}
+	return semver.Major(v) == "v"+alias
+}
+
+// AliasMoves decides whether alias may move to the release version of
+// this run, when it points at release current now ("" if it points
+// nowhere, or at no release of its line): never to a lower version, the
+// rule latest follows too. If not, it says why.
+func AliasMoves(alias, current, version string) (bool, string) {
+	if current == "" || !InLine(current, alias) || !InLine(version, alias) {
+		return true, ""
+	}
+	cur, ours := "v"+strings.ReplaceAll(current, "_", "+"), "v"+strings.ReplaceAll(version, "_", "+")
+	if semver.Compare(cur, ours) > 0 {
+		return false, fmt.Sprintf("%s stays on %s: it is higher than %s", alias, current, version)
+	}
+	return true, ""
+}

@@ -2,6 +2,7 @@ package tags
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -66,5 +67,59 @@ func TestDecide(t *testing.T) {
 func TestDecideRejectsShortSHA(t *testing.T) {
 	if _, err := Decide(Context{SHA: "abc123", Ref: "refs/heads/main"}); err == nil {
 		t.Fatal("short SHA accepted")
+	}
+}
+
+func TestAliases(t *testing.T) {
+	for _, tt := range []struct {
+		tag   string
+		alias bool
+	}{
+		{"1", true}, {"1.5", true}, {"0", true},
+		{"1.5.2", false}, {"latest", false}, {"1.5.0-rc.1", false}, {"v1", false}, {"1.05", false}, {sha, false},
+	} {
+		if got := Alias(tt.tag); got != tt.alias {
+			t.Errorf("Alias(%q) = %v, want %v", tt.tag, got, tt.alias)
+		}
+	}
+	for _, tt := range []struct {
+		tag, alias string
+		in         bool
+	}{
+		{"1.5.2", "1.5", true}, {"1.5.2", "1", true}, {"2.0.0_build.5", "2", true},
+		{"1.6.0", "1.5", false}, {"2.5.0", "1", false}, {"1.5.2-rc.1", "1.5", false},
+		{"1.5", "1", false}, {"1.5.2", "1.5.2", false}, {"latest", "1", false},
+	} {
+		if got := InLine(tt.tag, tt.alias); got != tt.in {
+			t.Errorf("InLine(%q, %q) = %v, want %v", tt.tag, tt.alias, got, tt.in)
+		}
+	}
+}
+
+// The aliases never move to a lower version: a re-run of an old release,
+// or one whose checkout lacks the newer tag, leaves them where they are.
+func TestAliasMoves(t *testing.T) {
+	for _, tt := range []struct {
+		name, alias, current, version string
+		moves                         bool
+	}{
+		{"new alias", "1.5", "", "1.5.1", true},
+		{"higher patch", "1.5", "1.5.1", "1.5.2", true},
+		{"same release again", "1.5", "1.5.2", "1.5.2", true},
+		{"lower patch", "1.5", "1.5.2", "1.5.1", false},
+		{"lower minor under the major", "1", "1.6.0", "1.5.3", false},
+		{"higher minor under the major", "1", "1.5.3", "1.6.0", true},
+		{"build metadata is no higher", "2", "2.0.0_build.5", "2.0.0", true},
+		{"points at no release of its line", "1", "0.9.0", "1.0.0", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			moves, why := AliasMoves(tt.alias, tt.current, tt.version)
+			if moves != tt.moves {
+				t.Fatalf("AliasMoves(%q, %q, %q) = %v (%s), want %v", tt.alias, tt.current, tt.version, moves, why, tt.moves)
+			}
+			if !moves && (!strings.Contains(why, tt.alias+" stays on "+tt.current) || !strings.Contains(why, tt.version)) {
+				t.Errorf("why = %q, want it to name %s, %s and %s", why, tt.alias, tt.current, tt.version)
+			}
+		})
 	}
 }

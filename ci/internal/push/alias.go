@@ -1,0 +1,63 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/mod/semver"
+
+	"github.com/gantry-ci/gantry/ci/internal/tags"
+)
+
+// AliasVersion reads which release the alias tag (1.5, 1) of the
+// repository points at now: the highest release tag of its line whose
+// digest is the alias's. An image's version label can't say, since a
+// promoted release keeps the label its build on the default branch gave
+// it. "" if the alias does not exist or no release tag shares its digest.
+func AliasVersion(ctx context.Context, req Request, alias string) (string, error) {
+	if !tags.Alias(alias) {
+		return "", fmt.Errorf("%q is not a release alias (MAJOR or MAJOR.MINOR)", alias)
+	}
+	repo, ropts, err := req.remote()
+	if err != nil {
+		return "", err
+	}
+	at, err := remote.Head(repo.Tag(alias), ropts(ctx)...)
+	if IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading %s:%s: %w", req.Repository, alias, err)
+	}
+	all, err := remote.List(repo, ropts(ctx)...)
+	if err != nil {
+		return "", fmt.Errorf("listing the tags of %s: %w", req.Repository, err)
+	}
+	var line []string
+	for _, t := range all {
+		if tags.InLine(t, alias) {
+			line = append(line, t)
+		}
+	}
+	// Highest first: the first with the alias's digest is the answer.
+	slices.SortFunc(line, func(a, b string) int { return semver.Compare(semverOf(b), semverOf(a)) })
+	for _, t := range line {
+		d, err := remote.Head(repo.Tag(t), ropts(ctx)...)
+		if IsNotFound(err) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading %s:%s: %w", req.Repository, t, err)
+		}
+		if d.Digest == at.Digest {
+			return t, nil
+		}
+	}
+	return "", nil
+}
+
+// semverOf is the semantic version an image tag of a release stands for.
+func semverOf(tag string) string { return "v" + strings.ReplaceAll(tag, "_", "+") }
