@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/mod/semver"
@@ -43,7 +42,7 @@ func AliasVersion(ctx context.Context, req Request, alias string) (string, error
 		}
 	}
 	// Highest first: the first with the alias's digest is the answer.
-	slices.SortFunc(line, func(a, b string) int { return semver.Compare(semverOf(b), semverOf(a)) })
+	slices.SortFunc(line, func(a, b string) int { return semver.Compare(tags.Semver(b), tags.Semver(a)) })
 	for _, t := range line {
 		d, err := remote.Head(repo.Tag(t), ropts(ctx)...)
 		if IsNotFound(err) {
@@ -58,6 +57,3 @@ func AliasVersion(ctx context.Context, req Request, alias string) (string, error
 	}
 	return "", nil
 }
-
-// semverOf is the semantic version an image tag of a release stands for.
-func semverOf(tag string) string { return "v" + strings.ReplaceAll(tag, "_", "+") }

@@ -126,7 +126,7 @@ func Alias(tag string) bool {
 // InLine reports whether the image tag names a final release (1.5.2, as
 // Decide tags it) in alias's line: 1.5.x for 1.5, 1.x.y for 1.
 func InLine(tag, alias string) bool {
-	v := "v" + strings.ReplaceAll(tag, "_", "+")
+	v := Semver(tag)
 	if !Alias(alias) || !IsRelease(v) || semver.Prerelease(v) != "" {
 		return false
 	}
@@ -144,9 +144,12 @@ func AliasMoves(alias, current, version string) (bool, string) {
 	if current == "" || !InLine(current, alias) || !InLine(version, alias) {
 		return true, ""
 	}
-	cur, ours := "v"+strings.ReplaceAll(current, "_", "+"), "v"+strings.ReplaceAll(version, "_", "+")
-	if semver.Compare(cur, ours) > 0 {
+	if semver.Compare(Semver(current), Semver(version)) > 0 {
 		return false, fmt.Sprintf("%s stays on %s: it is higher than %s", alias, current, version)
 	}
 	return true, ""
 }
+
+// Semver is the semantic version a release's image tag stands for: the
+// inverse of the tag Decide gives it (1.5.2_build.1 is v1.5.2+build.1).
+func Semver(tag string) string { return "v" + strings.ReplaceAll(tag, "_", "+") }
