@@ -81,3 +81,18 @@ func TestPrefetchDownloadsWhatTheBuildImports(t *testing.T) {
 		t.Errorf("pflag, which cobra imports, is not in the module cache:\n%s", log.String())
 	}
 }
+
+// Only a binary linked without DWARF is compiled without it.
+func TestGCFlags(t *testing.T) {
+	for ldflags, want := range map[string]string{
+		"-s -w":              "all=-dwarf=false",
+		"-w -X m/v.ver=1.0":  "all=-dwarf=false",
+		"-s":                 "",
+		"":                   "",
+		"-X m/v.ver=-w-like": "",
+	} {
+		if got := (Spec{LDFlags: ldflags}).gcflags(); got != want {
+			t.Errorf("gcflags for -ldflags %q = %q, want %q", ldflags, got, want)
+		}
+	}
+}
