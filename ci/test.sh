@@ -8,6 +8,12 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+# Every host build with the settings gantry-publish is compiled with
+# (static, paths trimmed): the tests, the e2e's pipeline binary and the
+# publisher then share one compile of the ci module's dependencies, where
+# the publisher compiled them again (167 CPU-s on a fresh machine,
+# 2026-12-04).
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath"
 
 # Each phase's line says when it started, so a run's log shows where the
 # time went (docs/testbed.md records a fresh machine's phases).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,6 +49,7 @@ func TestKeyChangesWithInputs(t *testing.T) {
 		"tags":        func(s *Spec) { s.Tags = []string{"t"} },
 		"prepare key": func(s *Spec) { s.PrepareKey = "p" },
 		"files":       func(s *Spec) { s.Files = []string{"schema.sql"} },
+		"unoptimized": func(s *Spec) { s.Unoptimized = true },
 	} {
 		sp := base
 		edit(&sp)
@@ -84,15 +86,22 @@ func TestPrefetchDownloadsWhatTheBuildImports(t *testing.T) {
 
 // Only a binary linked without DWARF is compiled without it.
 func TestGCFlags(t *testing.T) {
-	for ldflags, want := range map[string]string{
-		"-s -w":              "all=-dwarf=false",
-		"-w -X m/v.ver=1.0":  "all=-dwarf=false",
-		"-s":                 "",
-		"":                   "",
-		"-X m/v.ver=-w-like": "",
+	for _, tt := range []struct {
+		ldflags     string
+		unoptimized bool
+		want        []string
+	}{
+		{ldflags: "-s -w", want: []string{"all=-dwarf=false"}},
+		{ldflags: "-w -X m/v.ver=1.0", want: []string{"all=-dwarf=false"}},
+		{ldflags: "-s"},
+		{ldflags: ""},
+		{ldflags: "-X m/v.ver=-w-like"},
+		{ldflags: "-s -w", unoptimized: true, want: []string{"all=-N -l -dwarf=false", "std=-dwarf=false"}},
+		{ldflags: "-s", unoptimized: true, want: []string{"all=-N -l", "std="}},
 	} {
-		if got := (Spec{LDFlags: ldflags}).gcflags(); got != want {
-			t.Errorf("gcflags for -ldflags %q = %q, want %q", ldflags, got, want)
+		got := (Spec{LDFlags: tt.ldflags, Unoptimized: tt.unoptimized}).gcflags()
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("gcflags for -ldflags %q, unoptimized %v = %q, want %q", tt.ldflags, tt.unoptimized, got, tt.want)
 		}
 	}
 }

@@ -38,6 +38,8 @@ func Spec() modbuild.Spec {
 		Output:   "rekor-server",
 		LDFlags:  fmt.Sprintf("-s -w -X %s=%s", modbuild.ReleaseUtilsVersionVar, Version),
 		Env:      []string{"CGO_ENABLED=0"},
+		// Built for the tests: unoptimized compiles a quarter faster.
+		Unoptimized: true,
 	}
 }
 
@@ -54,6 +56,8 @@ func TrillianSpec() modbuild.Spec {
 		Files:    []string{"storage/postgresql/schema/" + Schema},
 		LDFlags:  "-s -w",
 		Env:      []string{"CGO_ENABLED=0"},
+		// Built for the tests: unoptimized compiles a quarter faster.
+		Unoptimized: true,
 	}
 }
 

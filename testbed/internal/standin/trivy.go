@@ -39,6 +39,8 @@ func TrivySpec() modbuild.Spec {
 		Output:   "trivy",
 		LDFlags:  fmt.Sprintf("-s -w -X %s/pkg/version/app.ver=%s", TrivyModule, TrivyVersion),
 		Env:      []string{"CGO_ENABLED=0", "GOEXPERIMENT=jsonv2"},
+		// Built for the tests: unoptimized compiles a quarter faster.
+		Unoptimized: true,
 	}
 }
 
