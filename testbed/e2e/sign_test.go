@@ -234,6 +234,40 @@ func TestAttestationFailureLeavesNoTags(t *testing.T) {
 	}
 }
 
+// A check of what gantry-publish did that fails ends the run with no tag
+// moved (issue 21, item 4: the checks ran after the tags were written, so a
+// run could exit 8 with its tags moved). The clone's publisher, built from
+// its own ci module, signs but reports no signature.
+func TestFailedPublishCheckLeavesNoTags(t *testing.T) {
+	t.Parallel()
+	reg := bed(t)
+	key, _ := keyPair(t, "pw")
+	dir := copyRepo(t, func(dir string) {
+		main := filepath.Join(dir, "ci", "cmd", "gantry-publish", "main.go")
+		src := readFile(t, main)
+		report := "res.Signed, res.Attestations, res.Identity, res.Issuer = out.Signed, out.Attestations, out.Identity, out.Issuer"
+		if !strings.Contains(src, report) {
+			t.Fatalf("%s no longer reports its signatures with %q: update this test", main, report)
+		}
+		writeFile(t, dir, "ci/cmd/gantry-publish/main.go", strings.Replace(src, report,
+			"res.Attestations, res.Identity, res.Issuer = out.Attestations, out.Identity, out.Issuer // injected by the e2e test: no signatures reported", 1))
+	})
+	image := uniqueImage("unchecked")
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "COSIGN_PASSWORD": "pw"},
+		"--registry", reg, "--image", image, "--username", "e2e", "--sign-key", key)
+	if res.code != exitPublish {
+		t.Fatalf("exit %d, want %d", res.code, exitPublish)
+	}
+	if !strings.Contains(res.stderr, "signed nothing") {
+		t.Errorf("stderr does not say gantry-publish signed nothing:\n%s", tailLines(res.stderr, 5))
+	}
+	for _, tag := range tagsOf(t, reg+"/"+image) {
+		if !strings.HasPrefix(tag, "sha256-") { // the signatures it wrote tag no image
+			t.Errorf("a run whose publish check failed left the tag %s", tag)
+		}
+	}
+}
+
 // pushUnsigned pushes a random image nobody signed and returns its ref.
 func pushUnsigned(t *testing.T, reg string) string {
 	t.Helper()

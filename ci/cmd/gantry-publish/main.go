@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string) error {
 	from := fs.String("from", "", "instead of --archive: publish this digest of --repository (a promotion), as it is")
 	repository := fs.String("repository", "", "registry/name to publish to")
 	tags := fs.StringSlice("tag", nil, "tags to point at the image, in order")
+	stage := fs.Bool("stage", false, "push, sign and attest, and tag nothing: the caller checks the result, then tags the digest with --from")
 	healthcheck := fs.String("healthcheck", "", "Docker healthcheck to set, as JSON")
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
@@ -174,7 +175,11 @@ func run(ctx context.Context, args []string) error {
 	} else if len(*attest) > 0 {
 		return fmt.Errorf("--attest needs a signing key in $GANTRY_SIGN_KEY or --fulcio-url")
 	}
-	res, err := push.Publish(ctx, req, a)
+	publish := push.Publish
+	if *stage {
+		publish = push.Stage
+	}
+	res, err := publish(ctx, req, a)
 	if err != nil {
 		return redacted(err, token)
 	}

@@ -68,10 +68,12 @@ type Signing struct {
 
 // Publish pushes every platform's image as one index with gantry-publish,
 // run in a container so that the registry token reaches it only as a
-// Dagger secret. It writes the manifest once, points each tag at it, puts
-// the Dockerfile's healthcheck back (Dagger v0.19 drops it, dagger#9515,
-// fixed by WithDockerHealthcheck in v0.20.1), retries transient registry
-// errors and rolls tags back if one can't be written.
+// Dagger secret. It writes the manifest once, with the Dockerfile's
+// healthcheck put back (Dagger v0.19 drops it, dagger#9515, fixed by
+// WithDockerHealthcheck in v0.20.1), signs and attests it, and checks what
+// gantry-publish reports, all before any tag moves; then it points each tag
+// at the digest, retrying transient registry errors and rolling tags back
+// if one can't be written.
 func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*push.Result, error) {
 	// Once tags are being written, an interrupt must not kill gantry-publish
 	// midway (the engine stops an exec whose request is cancelled): the
@@ -102,8 +104,60 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 			want = slices.DeleteFunc(want, func(t string) bool { return t == alias })
 		}
 	}
-	args := []string{"/gantry-publish", "--repository", in.Repository,
-		"--username", in.Username, "--tag", strings.Join(want, ",")}
+	staged, attested, err := pushAndSign(ctx, env, in)
+	if err != nil {
+		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
+	}
+	// Every check of what gantry-publish did comes before any tag moves: a
+	// check that fails leaves the tags as they were (a run once exited 8
+	// with its tags moved).
+	if _, err := v1.NewHash(staged.Digest); err != nil {
+		return nil, fmt.Errorf("gantry-publish reported digest %q, want sha256:<64 hex>: %w", staged.Digest, err)
+	}
+	if in.From != "" && staged.Digest != in.From {
+		return nil, fmt.Errorf("promoting %s: gantry-publish published %s instead", in.From, staged.Digest)
+	}
+	// What was signed and attested is what was asked for: gantry-publish
+	// read each back through cosign's verification or failed.
+	if in.Sign != nil {
+		if len(staged.Signed) == 0 {
+			return nil, fmt.Errorf("gantry-publish signed nothing; no tag was written")
+		}
+		if in.Sign.Key == nil && staged.Identity == "" {
+			return nil, fmt.Errorf("gantry-publish signed keyless but names no certified identity; no tag was written")
+		}
+	}
+
+	// Then the tags, on the staged digest: gantry-publish reads it back by
+	// digest, moves the tags and puts them back if one fails.
+	args := []string{"/gantry-publish", "--repository", in.Repository, "--username", in.Username,
+		"--from", staged.Digest, "--tag", strings.Join(want, ",")}
+	if env.Images.Insecure(in.Repository) {
+		args = append(args, "--insecure")
+	}
+	var tagged push.Result // the staged digest: gantry-publish read it by digest
+	if err := runPublisher(ctx, env, publisherContainer(env, in), args, &tagged); err != nil {
+		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
+	}
+	res, err := publishedRefs(in.Repository, want, staged.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if in.Sign != nil {
+		res.Signed, res.Attestations, res.Identity, res.Issuer = staged.Signed, attested, staged.Identity, staged.Issuer
+		fmt.Fprintf(log, "signed %d digest(s); attested %s\n", len(res.Signed), strings.Join(attested, ", "))
+	}
+	for _, ref := range res.Refs {
+		fmt.Fprintln(log, ref)
+	}
+	return &res, nil
+}
+
+// pushAndSign runs gantry-publish --stage: it pushes the image (or reads the
+// --from digest), signs and attests it, and tags nothing. It returns what
+// gantry-publish reports and the names of the attestations.
+func pushAndSign(ctx context.Context, env Env, in PublishInput) (push.Result, []string, error) {
+	args := []string{"/gantry-publish", "--stage", "--repository", in.Repository, "--username", in.Username}
 	ctr := publisherContainer(env, in)
 	if in.From != "" {
 		args = append(args, "--from", in.From)
@@ -114,7 +168,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if in.Healthcheck != nil && in.From == "" {
 		hc, err := json.Marshal(in.Healthcheck)
 		if err != nil {
-			return nil, err
+			return push.Result{}, nil, err
 		}
 		args = append(args, "--healthcheck", string(hc))
 	}
@@ -125,7 +179,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	if sg := in.Sign; sg != nil {
 		atts, attArgs, names, err := attestations(env, in, time.Now())
 		if err != nil {
-			return nil, err
+			return push.Result{}, nil, err
 		}
 		attested = names
 		args = append(args, attArgs...)
@@ -135,7 +189,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		} else {
 			tok, err := sg.IDToken(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
+				return push.Result{}, nil, err
 			}
 			ctr = ctr.WithSecretVariable("GANTRY_ID_TOKEN", tok)
 			args = append(args, "--fulcio-url", sg.FulcioURL)
@@ -146,32 +200,8 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	}
 	ctr = ctr.WithMountedTemp("/tmp")
 	var got push.Result
-	if err := runPublisher(ctx, env, ctr, args, &got); err != nil {
-		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
-	}
-	res, err := publishedRefs(in.Repository, want, got.Digest)
-	if err != nil {
-		return nil, err
-	}
-	if in.From != "" && got.Digest != in.From {
-		return nil, fmt.Errorf("promoting %s: gantry-publish published %s instead", in.From, got.Digest)
-	}
-	// What was signed and attested is what was asked for: gantry-publish
-	// read each back through cosign's verification or failed.
-	if in.Sign != nil {
-		if len(got.Signed) == 0 {
-			return nil, fmt.Errorf("gantry-publish signed nothing")
-		}
-		if in.Sign.Key == nil && got.Identity == "" {
-			return nil, fmt.Errorf("gantry-publish signed keyless but names no certified identity")
-		}
-		res.Signed, res.Attestations, res.Identity, res.Issuer = got.Signed, attested, got.Identity, got.Issuer
-		fmt.Fprintf(log, "signed %d digest(s); attested %s\n", len(res.Signed), strings.Join(attested, ", "))
-	}
-	for _, ref := range res.Refs {
-		fmt.Fprintln(log, ref)
-	}
-	return &res, nil
+	err := runPublisher(ctx, env, ctr, args, &got)
+	return got, attested, err
 }
 
 // attestations writes the predicates to attest (provenance, the scan, each

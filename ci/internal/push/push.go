@@ -116,17 +116,6 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	logf := func(format string, args ...any) {
-		if req.Log != nil {
-			fmt.Fprintf(req.Log, format+"\n", args...)
-		}
-	}
-
-	digest, err := a.Digest()
-	if err != nil {
-		return Result{}, fmt.Errorf("computing digest: %w", err)
-	}
-	byDigest := repo.Digest(digest.String())
 
 	// Remember what each tag points at now, so a failure can put it back.
 	prev := map[string]*remote.Descriptor{}
@@ -141,23 +130,9 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 		}
 	}
 
-	logf("pushing %s", byDigest)
-	if idx, ok := a.(v1.ImageIndex); ok {
-		err = remote.WriteIndex(byDigest, idx, ropts(ctx)...)
-	} else {
-		err = remote.Write(byDigest, a.(v1.Image), ropts(ctx)...)
-	}
+	digest, err := pushAndSeal(ctx, req, repo, ropts, a)
 	if err != nil {
-		return Result{}, fmt.Errorf("pushing %s: %w", byDigest, err)
-	}
-	if req.Seal != nil {
-		digests, err := manifests(byDigest, a)
-		if err != nil {
-			return Result{}, err
-		}
-		if err := req.Seal(ctx, digests, ropts(ctx)); err != nil {
-			return Result{}, fmt.Errorf("%w (no tag was written)", err)
-		}
+		return Result{}, err
 	}
 
 	// fail undoes what this publish wrote, on a context of its own.
@@ -176,7 +151,7 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 			return fail(fmt.Errorf("tagging %s: %w", tag, err))
 		}
 		written = append(written, t)
-		logf("tagged %s@%s", tag, digest)
+		req.logf("tagged %s@%s", tag, digest)
 	}
 
 	// Every tag must resolve to the digest just pushed.
@@ -194,6 +169,58 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 		res.Refs = append(res.Refs, fmt.Sprintf("%s@%s", repo.Tag(t), digest))
 	}
 	return res, nil
+}
+
+// Stage pushes a by digest and seals it (req.Seal), and writes no tag: the
+// caller checks the result first, then points the tags at the digest with
+// Publish. A check that fails after Stage leaves every tag as it was.
+func Stage(ctx context.Context, req Request, a Artifact) (Result, error) {
+	if len(req.Tags) > 0 {
+		return Result{}, errors.New("staging writes no tag: drop the tags")
+	}
+	repo, ropts, err := req.remote()
+	if err != nil {
+		return Result{}, err
+	}
+	digest, err := pushAndSeal(ctx, req, repo, ropts, a)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Digest: digest.String()}, nil
+}
+
+// pushAndSeal pushes a by digest, then seals it; it writes no tag.
+func pushAndSeal(ctx context.Context, req Request, repo name.Repository, ropts func(context.Context) []remote.Option, a Artifact) (v1.Hash, error) {
+	digest, err := a.Digest()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("computing digest: %w", err)
+	}
+	byDigest := repo.Digest(digest.String())
+	req.logf("pushing %s", byDigest)
+	if idx, ok := a.(v1.ImageIndex); ok {
+		err = remote.WriteIndex(byDigest, idx, ropts(ctx)...)
+	} else {
+		err = remote.Write(byDigest, a.(v1.Image), ropts(ctx)...)
+	}
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", byDigest, err)
+	}
+	if req.Seal != nil {
+		digests, err := manifests(byDigest, a)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if err := req.Seal(ctx, digests, ropts(ctx)); err != nil {
+			return v1.Hash{}, fmt.Errorf("%w (no tag was written)", err)
+		}
+	}
+	return digest, nil
+}
+
+func (req Request) logf(format string, args ...any) {
+	if req.Log != nil {
+		fmt.Fprintf(req.Log, format+"\n", args...)
+	}
 }
 
 // manifests names the pushed manifest and, for an index, each manifest in

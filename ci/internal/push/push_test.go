@@ -561,3 +561,58 @@ func TestSealRunsBeforeAnyTag(t *testing.T) {
 		})
 	}
 }
+
+// Stage pushes and seals and writes no tag, so that a check of its result
+// that fails leaves every tag as it was (issue 21, item 4: a run exited 8
+// with its tags moved); Publish of the staged digest then tags it.
+func TestStageWritesNoTag(t *testing.T) {
+	repo, _ := hooked(t, func(http.ResponseWriter, *http.Request) bool { return false })
+	old, err := publishTo(context.Background(), repo, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, _ := old.Digest()
+	idx, err := random.Index(128, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := idx.Digest()
+	var sealed int
+	seal := func(context.Context, []name.Digest, []remote.Option) error { sealed++; return nil }
+	req := Request{Repository: repo, Insecure: true, Backoff: fastBackoff, Seal: seal}
+
+	if _, err := Stage(context.Background(), Request{Repository: repo, Tags: []string{"latest"}, Insecure: true}, idx); err == nil {
+		t.Error("Stage with tags: no error")
+	}
+	res, err := Stage(context.Background(), req, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != id.String() || len(res.Refs) != 0 || sealed != 1 {
+		t.Fatalf("Stage = %+v, sealed %d times; want digest %s, no refs, sealed once", res, sealed, id)
+	}
+	if got := digestOf(t, repo+"@"+id.String()); got != id.String() {
+		t.Errorf("the staged index is not in the registry by digest: %q", got)
+	}
+	if got := digestOf(t, repo+":latest"); got != od.String() {
+		t.Errorf("Stage moved latest to %s", got)
+	}
+	r, err := name.NewRepository(repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tags, []string{"latest"}) {
+		t.Errorf("tags after Stage: %v, want only latest", tags)
+	}
+
+	if _, err := Publish(context.Background(), Request{Repository: repo, Tags: []string{"latest"}, Insecure: true, Backoff: fastBackoff}, idx); err != nil {
+		t.Fatal(err)
+	}
+	if got := digestOf(t, repo+":latest"); got != id.String() {
+		t.Errorf("latest -> %s after publishing the staged digest, want %s", got, id)
+	}
+}
