@@ -149,19 +149,23 @@ type Gate struct {
 // Scan is one run's scan: Trivy's JSON report per platform, the DB and the
 // gate.
 type Scan struct {
-	Version  string                     // Trivy's version
-	DB       DB                         // the DB scanned with
-	Reports  map[string]json.RawMessage // platform -> Trivy JSON report
-	Gate     Gate
-	Started  time.Time
-	Finished time.Time
+	Version string // Trivy's version
+	DB      DB     // the DB scanned with
+	// DBUpdatedAt is the DB's own update time (its metadata.json), which
+	// the scan checked against --max-db-age.
+	DBUpdatedAt time.Time
+	Reports     map[string]json.RawMessage // platform -> Trivy JSON report
+	Gate        Gate
+	Started     time.Time
+	Finished    time.Time
 }
 
 // ScanResult is the predicate's result: the gate's verdict and Trivy's
 // reports, so that a verifier can re-apply a gate of its own.
 type ScanResult struct {
-	Gate    Gate                       `json:"gate"`
-	Reports map[string]json.RawMessage `json:"reports"`
+	Gate        Gate                       `json:"gate"`
+	DBUpdatedAt time.Time                  `json:"dbUpdatedAt"`
+	Reports     map[string]json.RawMessage `json:"reports"`
 }
 
 // Vuln is the cosign vulnerability predicate of a scan
@@ -178,7 +182,7 @@ func Vuln(r Run, s Scan) ([]byte, error) {
 			URI:     "pkg:github/aquasecurity/trivy@" + s.Version,
 			Version: s.Version,
 			DB:      attestation.DB{URI: "oci://" + s.DB.Repository, Version: s.DB.Digest},
-			Result:  ScanResult{Gate: s.Gate, Reports: s.Reports},
+			Result:  ScanResult{Gate: s.Gate, DBUpdatedAt: s.DBUpdatedAt.UTC(), Reports: s.Reports},
 		},
 		Metadata: attestation.Metadata{ScanStartedOn: s.Started.UTC(), ScanFinishedOn: s.Finished.UTC()},
 	}

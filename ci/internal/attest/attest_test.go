@@ -100,6 +100,7 @@ func TestVuln(t *testing.T) {
 		Reports: map[string]json.RawMessage{"linux/amd64": json.RawMessage(`{"SchemaVersion":2,"Results":[]}`)},
 		Gate:    Gate{Severities: []string{"HIGH", "CRITICAL"}, Passed: true, Counts: map[string]int{"LOW": 2}},
 		Started: run.Started.Add(time.Minute), Finished: run.Started.Add(90 * time.Second),
+		DBUpdatedAt: time.Date(2026, 12, 3, 6, 0, 0, 0, time.FixedZone("CET", 3600)),
 	}
 	p, err := Vuln(run, s)
 	if err != nil {

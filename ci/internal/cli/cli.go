@@ -297,7 +297,7 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 			Platforms: o.Platforms,
 		},
 		Smoke:   pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck},
-		Scan:    pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, ReportDir: o.ReportDir},
+		Scan:    pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, ReportDir: o.ReportDir, MaxDBAge: o.MaxDBAge},
 		TrivyDB: pipeline.TrivyDB{Digest: in.dbDigest, Day: time.Now().UTC().Format("2006-01-02")},
 		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Version: in.tags.Version,
 			Username: o.Username, Healthcheck: in.runtime.Healthcheck},

@@ -52,6 +52,7 @@ type Options struct {
 	Latest        string
 	Severity      []string
 	IgnoreUnfixed bool
+	MaxDBAge      time.Duration
 	ReportDir     string
 	ImagesFile    string
 	EngineTimeout time.Duration
@@ -112,6 +113,7 @@ func New(getenv func(string) string) *Options {
 		DefaultBranch: cmp.Or(getenv("GANTRY_DEFAULT_BRANCH"), "main"),
 		Latest:        LatestAuto,
 		Severity:      []string{"HIGH", "CRITICAL"},
+		MaxDBAge:      72 * time.Hour,
 		ReportDir:     "reports",
 		ImagesFile:    getenv("GANTRY_IMAGES"),
 		EngineTimeout: 3 * time.Minute,
@@ -149,6 +151,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Latest, "latest", o.Latest, "tag latest: auto (default branch or highest release), always, never")
 	fs.StringSliceVar(&o.Severity, "severity", o.Severity, "severities that fail the scan ("+strings.Join(Severities, ",")+")")
 	fs.BoolVar(&o.IgnoreUnfixed, "ignore-unfixed", o.IgnoreUnfixed, "ignore vulnerabilities without a fixed version")
+	fs.DurationVar(&o.MaxDBAge, "max-db-age", o.MaxDBAge, "oldest Trivy DB the scan accepts, by its update time (an older one fails the scan, exit 7)")
 	fs.StringVar(&o.ReportDir, "report-dir", o.ReportDir, "directory for scan reports")
 	fs.StringVar(&o.ImagesFile, "images", o.ImagesFile, "JSON file overriding the pinned external images (env GANTRY_IMAGES)")
 	fs.DurationVar(&o.EngineTimeout, "engine-timeout", o.EngineTimeout, "how long to wait for the Dagger engine")
@@ -299,6 +302,9 @@ func (o *Options) Validate(getenv func(string) string) error {
 	}
 	if o.EngineTimeout <= 0 {
 		return usage("--engine-timeout must be positive, e.g. 3m")
+	}
+	if o.MaxDBAge <= 0 {
+		return usage("--max-db-age must be positive, e.g. 72h")
 	}
 	if len(o.Platforms) == 0 {
 		return usage("--platform must list at least one platform, e.g. linux/amd64")

@@ -110,6 +110,7 @@ func TestValidate(t *testing.T) {
 		{name: "bad platform", args: []string{"--dry-run", "--platform", "linux/s390x"}, want: "--platform"},
 		{name: "duplicate platform", args: []string{"--dry-run", "--platform", "linux/amd64,linux/amd64"}, want: "twice"},
 		{name: "zero engine timeout", args: []string{"--dry-run", "--engine-timeout", "0s"}, want: "--engine-timeout"},
+		{name: "negative DB age", args: []string{"--dry-run", "--max-db-age", "-1h"}, want: "--max-db-age must be positive"},
 		{name: "bad repository", args: []string{"--dry-run", "--repository", "just-a-name"}, want: "OWNER/REPO"},
 		{name: "publishing without token", args: []string{"--image", "o/a", "--username", "u"}, env: map[string]string{}, want: "needs a registry token in $GITHUB_TOKEN"},
 		{name: "publishing with token in another variable", args: []string{"--image", "o/a", "--username", "u", "--token-env", "MY_TOKEN"}, env: map[string]string{"MY_TOKEN": "x"}},

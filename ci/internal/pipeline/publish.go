@@ -219,7 +219,7 @@ func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Dir
 		Reports: sc.Raw,
 		Gate: attest.Gate{Severities: sc.Severity, IgnoreUnfixed: sc.IgnoreUnfixed,
 			Passed: sc.Decision.Passed(), Counts: sc.Decision.Counts},
-		Started: sc.Started, Finished: sc.Finished,
+		Started: sc.Started, Finished: sc.Finished, DBUpdatedAt: sc.DBUpdatedAt,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("writing the scan attestation: %w", err)

@@ -33,6 +33,11 @@ type ScanInput struct {
 	IgnoreUnfixed bool
 	Ignorefile    *dagger.File // the repository's .trivyignore; nil without one
 	ReportDir     string
+	// MaxDBAge is how old the DB may be (since its UpdatedAt) at Now: an
+	// older one fails the scan, which would otherwise pass on advisories
+	// that miss a week of CVEs. Zero: no limit.
+	MaxDBAge time.Duration
+	Now      func() time.Time
 }
 
 // ScanResult is the scan stage's verdict.
@@ -47,6 +52,7 @@ type ScanResult struct {
 	Started, Finished time.Time
 	Severity          []string // the gate, as asked for
 	IgnoreUnfixed     bool
+	DBUpdatedAt       time.Time // the DB's own update time, from its metadata
 }
 
 // Scan runs Trivy on every platform's image at once and gates on the JSON
@@ -58,6 +64,17 @@ func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResul
 		return nil, fmt.Errorf("creating --report-dir: %w", err)
 	}
 	start := time.Now()
+	updated, err := dbUpdatedAt(ctx, in.DB)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if in.Now != nil {
+		now = in.Now
+	}
+	if err := dbFresh(updated, now(), in.MaxDBAge); err != nil {
+		return nil, err
+	}
 	platforms := make([]string, 0, len(in.Images))
 	for p := range in.Images {
 		platforms = append(platforms, p)
@@ -79,7 +96,7 @@ func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResul
 		return nil, err
 	}
 	res := &ScanResult{Raw: map[string]json.RawMessage{}, SBOMs: map[string]*dagger.File{}, Started: start, Finished: time.Now(),
-		Severity: in.Severity, IgnoreUnfixed: in.IgnoreUnfixed}
+		Severity: in.Severity, IgnoreUnfixed: in.IgnoreUnfixed, DBUpdatedAt: updated}
 	var reports []scanreport.Report
 	for i, sc := range scans {
 		res.Reports = append(res.Reports, sc.files...)
@@ -114,14 +131,18 @@ type TrivyDB struct {
 }
 
 // trivyDB downloads the vulnerability DB as a directory keyed by its digest,
-// so Dagger fetches it again, and rescans, only when a new DB is out.
+// so Dagger fetches it again, and rescans, only when a new DB is out. With
+// a digest it pulls the DB by that digest, the one the attestations name:
+// a tag moved between reading the digest and the download can't swap it.
 func trivyDB(env Env, db TrivyDB) *dagger.Directory {
 	repo := DBRepository(env.Images)
-	key := db.Digest
+	from, key := repo, db.Digest
 	if key == "" {
 		key = "day-" + db.Day
+	} else {
+		from = pinnedDB(repo, db.Digest)
 	}
-	args := []string{"trivy", "image", "--download-db-only", "--cache-dir", "/cache", "--db-repository", repo}
+	args := []string{"trivy", "image", "--download-db-only", "--cache-dir", "/cache", "--db-repository", from}
 	if env.Images.Insecure(repo) {
 		args = append(args, "--insecure")
 	}
@@ -129,6 +150,60 @@ func trivyDB(env Env, db TrivyDB) *dagger.Directory {
 		WithEnvVariable("GANTRY_TRIVY_DB", key).
 		WithExec(args).
 		Directory("/cache/db")
+}
+
+// pinnedDB is repo (REGISTRY/NAME:TAG) at digest: REGISTRY/NAME@digest.
+func pinnedDB(repo, digest string) string {
+	name := repo
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		name = repo[:i]
+	}
+	return name + "@" + digest
+}
+
+// dbMetadata is the part of the DB's metadata.json the scan checks.
+type dbMetadata struct {
+	UpdatedAt time.Time
+}
+
+// dbUpdatedAt reads the DB's update time from its metadata.
+func dbUpdatedAt(ctx context.Context, db *dagger.Directory) (time.Time, error) {
+	data, err := db.File("metadata.json").Contents(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the Trivy DB's metadata.json: %w", err)
+	}
+	var m dbMetadata
+	if err := json.Unmarshal([]byte(data), &m); err != nil {
+		return time.Time{}, fmt.Errorf("reading the Trivy DB's metadata.json: %w", err)
+	}
+	if m.UpdatedAt.IsZero() {
+		return time.Time{}, fmt.Errorf("the Trivy DB's metadata.json has no UpdatedAt")
+	}
+	return m.UpdatedAt, nil
+}
+
+// dbFresh fails when a DB updated at updated is older than max at now.
+func dbFresh(updated, now time.Time, max time.Duration) error {
+	if max <= 0 {
+		return nil
+	}
+	if age := now.Sub(updated); age > max {
+		return fmt.Errorf("the Trivy DB was updated %s, %s ago, more than --max-db-age %s: its advisories miss what was published since; update the DB (or its mirror), or raise --max-db-age",
+			updated.UTC().Format(time.RFC3339), roundAge(age), max)
+	}
+	return nil
+}
+
+// roundAge shows an age in days and hours, or minutes when short.
+func roundAge(d time.Duration) string {
+	if d < time.Hour {
+		return d.Round(time.Minute).String()
+	}
+	days, hours := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	if days == 0 {
+		return fmt.Sprintf("%dh", hours)
+	}
+	return fmt.Sprintf("%dd%dh", days, hours)
 }
 
 // DBRepository is where the scan fetches Trivy's DB: the image set's, or

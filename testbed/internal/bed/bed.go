@@ -295,7 +295,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// The Trivy DB artifact.
 	p.add("trivy-db", func(ctx context.Context, s *step.Step) error {
 		s.Doing("generating the DB (%d advisories) and pushing %s", len(trivydb.Advisories), set.TrivyDBRepository)
-		tgz, err := trivydb.Build(b.cache, trivydb.Advisories)
+		tgz, err := trivydb.Build(b.cache, trivydb.Advisories, trivydb.Day(time.Now()))
 		if err != nil {
 			return err
 		}

@@ -237,31 +237,28 @@ func Artifact(tgz []byte) (v1.Image, error) {
 	})
 }
 
-// Key identifies the DB content (advisories and schema) for caching.
-func Key(advs []Advisory) string {
+// Key identifies the DB content (advisories, schema and update time) for
+// caching.
+func Key(advs []Advisory, updated time.Time) string {
 	data, _ := json.Marshal(struct {
-		Schema int
-		Advs   []Advisory
-	}{db.SchemaVersion, advs})
+		Schema  int
+		Advs    []Advisory
+		Updated time.Time
+	}{db.SchemaVersion, advs, updated.UTC()})
 	return cache.Key(string(data))
 }
 
-// UpdatedAt is the DB's update time: its newest advisory, so the same
-// advisories give the same DB.
-func UpdatedAt(advs []Advisory) time.Time {
-	var t time.Time
-	for _, a := range advs {
-		if a.Published.After(t) {
-			t = a.Published
-		}
-	}
-	return t
+// Day is the update time of a DB generated at now: the start of its UTC
+// day, so that a day's `up` runs push one DB, and a pipeline's
+// --max-db-age (3 days by default) sees a DB as fresh as a mirror's.
+func Day(now time.Time) time.Time {
+	return now.UTC().Truncate(24 * time.Hour)
 }
 
-// Build returns the archive of the DB of advs, generating it into the cache
-// when missing.
-func Build(c cache.Dir, advs []Advisory) ([]byte, error) {
-	dest := c.Path("layers", cache.Entry("trivy-db", Tag, Key(advs))+".tar.gz")
+// Build returns the archive of the DB of advs updated at updated,
+// generating it into the cache when missing.
+func Build(c cache.Dir, advs []Advisory, updated time.Time) ([]byte, error) {
+	dest := c.Path("layers", cache.Entry("trivy-db", Tag, Key(advs, updated))+".tar.gz")
 	if data, err := os.ReadFile(dest); err == nil {
 		return data, nil
 	}
@@ -270,7 +267,7 @@ func Build(c cache.Dir, advs []Advisory) ([]byte, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	if err := Generate(dir, advs, UpdatedAt(advs)); err != nil {
+	if err := Generate(dir, advs, updated); err != nil {
 		return nil, err
 	}
 	data, err := Archive(dir)

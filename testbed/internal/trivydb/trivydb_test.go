@@ -39,7 +39,7 @@ func TestAdvisoriesCoverEverySeverity(t *testing.T) {
 
 func TestGenerate(t *testing.T) {
 	dir := t.TempDir()
-	updated := UpdatedAt(Advisories)
+	updated := Day(time.Date(2026, 12, 4, 15, 4, 5, 0, time.UTC))
 	if err := Generate(dir, Advisories, updated); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +47,9 @@ func TestGenerate(t *testing.T) {
 	meta, err := metadata.NewClient(dir).Get()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC); !meta.UpdatedAt.Equal(want) {
+		t.Errorf("metadata UpdatedAt %s, want the start of its day, %s", meta.UpdatedAt, want)
 	}
 	if meta.Version != db.SchemaVersion {
 		t.Errorf("metadata version %d, want %d", meta.Version, db.SchemaVersion)
@@ -101,7 +104,7 @@ func TestGenerate(t *testing.T) {
 
 func TestArtifact(t *testing.T) {
 	dir := t.TempDir()
-	if err := Generate(dir, Advisories, UpdatedAt(Advisories)); err != nil {
+	if err := Generate(dir, Advisories, Day(time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	tgz, err := Archive(dir)
@@ -172,7 +175,8 @@ func TestArtifact(t *testing.T) {
 // written over the cache entry proves it was not generated again.
 func TestBuildCaches(t *testing.T) {
 	c := cache.Dir(t.TempDir())
-	a, err := Build(c, Advisories)
+	day := Day(time.Now())
+	a, err := Build(c, Advisories, day)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,14 +190,17 @@ func TestBuildCaches(t *testing.T) {
 	if err := os.WriteFile(entries[0], []byte("cached"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Build(c, Advisories)
+	b, err := Build(c, Advisories, day)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(b) != "cached" {
 		t.Error("second Build generated the DB again instead of reading the cache")
 	}
-	if Key(Advisories) == Key(Advisories[:1]) {
+	if Key(Advisories, day) == Key(Advisories[:1], day) {
 		t.Error("Key ignores the advisories")
+	}
+	if Key(Advisories, day) == Key(Advisories, day.AddDate(0, 0, 1)) {
+		t.Error("Key ignores the update time")
 	}
 }
