@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"archive/tar"
+	"crypto/sha256"
 	"debug/elf"
 	"fmt"
 	"io"
@@ -194,6 +195,20 @@ func TestVulnerableDependencyFailsScan(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(reports, "trivy-linux-amd64.json"))
 	if err != nil || !strings.Contains(string(data), "CVE-2021-38561") {
 		t.Errorf("the JSON report does not list CVE-2021-38561 (%v)", err)
+	}
+
+	// A .trivyignore takes the finding out of the gate, and the run says
+	// so, with the file's digest (issue 21, item 3: what an ignore file
+	// suppressed was recorded nowhere).
+	ignore := "# Injected by the e2e test.\nCVE-2021-38561\n"
+	writeFile(t, dir, ".trivyignore", ignore)
+	res = run(t, dir, nil, "--skip-tests", "--dry-run", "--registry", reg, "--image", image, "--report-dir", reports)
+	if res.code != exitOK {
+		t.Fatalf("with .trivyignore: exit %d, want 0", res.code)
+	}
+	want := fmt.Sprintf(".trivyignore (sha256:%x) suppressed CVE-2021-38561", sha256.Sum256([]byte(ignore)))
+	if !strings.Contains(res.stdout, want) {
+		t.Errorf("the run does not say %q", want)
 	}
 }
 

@@ -154,10 +154,12 @@ type Scan struct {
 	// DBUpdatedAt is the DB's own update time (its metadata.json), which
 	// the scan checked against --max-db-age.
 	DBUpdatedAt time.Time
-	Reports     map[string]json.RawMessage // platform -> Trivy JSON report
-	Gate        Gate
-	Started     time.Time
-	Finished    time.Time
+	// Ignorefile is the .trivyignore in effect; nil: none.
+	Ignorefile *Ignorefile
+	Reports    map[string]json.RawMessage // platform -> Trivy JSON report
+	Gate       Gate
+	Started    time.Time
+	Finished   time.Time
 }
 
 // ScanResult is the predicate's result: the gate's verdict and Trivy's
@@ -165,7 +167,16 @@ type Scan struct {
 type ScanResult struct {
 	Gate        Gate                       `json:"gate"`
 	DBUpdatedAt time.Time                  `json:"dbUpdatedAt"`
+	Ignorefile  *Ignorefile                `json:"ignorefile,omitempty"`
 	Reports     map[string]json.RawMessage `json:"reports"`
+}
+
+// Ignorefile is an ignore file the scan applied: what a verifier needs to
+// see that findings were left out, and which.
+type Ignorefile struct {
+	Path       string   `json:"path"`
+	Digest     string   `json:"digest"`     // sha256:<hex> of its content
+	Suppressed []string `json:"suppressed"` // vulnerability IDs it took out
 }
 
 // Vuln is the cosign vulnerability predicate of a scan
@@ -182,7 +193,7 @@ func Vuln(r Run, s Scan) ([]byte, error) {
 			URI:     "pkg:github/aquasecurity/trivy@" + s.Version,
 			Version: s.Version,
 			DB:      attestation.DB{URI: "oci://" + s.DB.Repository, Version: s.DB.Digest},
-			Result:  ScanResult{Gate: s.Gate, DBUpdatedAt: s.DBUpdatedAt.UTC(), Reports: s.Reports},
+			Result:  ScanResult{Gate: s.Gate, DBUpdatedAt: s.DBUpdatedAt.UTC(), Ignorefile: s.Ignorefile, Reports: s.Reports},
 		},
 		Metadata: attestation.Metadata{ScanStartedOn: s.Started.UTC(), ScanFinishedOn: s.Finished.UTC()},
 	}

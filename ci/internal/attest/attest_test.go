@@ -101,12 +101,17 @@ func TestVuln(t *testing.T) {
 		Gate:    Gate{Severities: []string{"HIGH", "CRITICAL"}, Passed: true, Counts: map[string]int{"LOW": 2}},
 		Started: run.Started.Add(time.Minute), Finished: run.Started.Add(90 * time.Second),
 		DBUpdatedAt: time.Date(2026, 12, 3, 6, 0, 0, 0, time.FixedZone("CET", 3600)),
+		Ignorefile:  &Ignorefile{Path: ".trivyignore", Digest: "sha256:" + strings.Repeat("12", 32), Suppressed: []string{"CVE-2021-38561"}},
 	}
 	p, err := Vuln(run, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "vuln.golden.json", p)
+	s.Ignorefile = nil
+	if p, err := Vuln(run, s); err != nil || strings.Contains(string(p), "ignorefile") {
+		t.Errorf("a scan without an ignore file names one (%v): %s", err, p)
+	}
 	if _, err := attestation.GenerateStatement(attestation.GenerateOpts{Predicate: bytes.NewReader(p),
 		Type: "vuln", Digest: strings.Repeat("cd", 32), Repo: run.Image}); err != nil {
 		t.Errorf("cosign refuses the scan predicate: %v", err)

@@ -213,13 +213,20 @@ func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Dir
 		return nil, nil, nil, fmt.Errorf("signing needs the run's facts and its scan to attest")
 	}
 	sc := in.Scan
+	var ignorefile *attest.Ignorefile
+	if f := sc.Ignorefile; f != nil {
+		ignorefile = &attest.Ignorefile{Path: ".trivyignore", Digest: f.Digest, Suppressed: f.Suppressed}
+		if ignorefile.Suppressed == nil {
+			ignorefile.Suppressed = []string{}
+		}
+	}
 	vuln, err := attest.Vuln(*in.Attest, attest.Scan{
 		Version: imageTag(env.Images.Trivy),
 		DB:      in.Attest.TrivyDB,
 		Reports: sc.Raw,
 		Gate: attest.Gate{Severities: sc.Severity, IgnoreUnfixed: sc.IgnoreUnfixed,
 			Passed: sc.Decision.Passed(), Counts: sc.Decision.Counts},
-		Started: sc.Started, Finished: sc.Finished, DBUpdatedAt: sc.DBUpdatedAt,
+		Started: sc.Started, Finished: sc.Finished, DBUpdatedAt: sc.DBUpdatedAt, Ignorefile: ignorefile,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("writing the scan attestation: %w", err)

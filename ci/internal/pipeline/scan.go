@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,15 @@ type ScanResult struct {
 	Severity          []string // the gate, as asked for
 	IgnoreUnfixed     bool
 	DBUpdatedAt       time.Time // the DB's own update time, from its metadata
+	// Ignorefile is the .trivyignore in effect (nil: none): its digest and
+	// what it suppressed, for the scan attestation.
+	Ignorefile *Ignorefile
+}
+
+// Ignorefile is an ignore file a scan applied.
+type Ignorefile struct {
+	Digest     string   // sha256:<hex> of its content
+	Suppressed []string // the vulnerability IDs it took out of the findings
 }
 
 // Scan runs Trivy on every platform's image at once and gates on the JSON
@@ -107,6 +117,18 @@ func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResul
 	res.Report = scanreport.Merge(reports...)
 	res.Decision = scanreport.Gate(res.Report, in.Severity)
 	fmt.Fprintf(log, "findings: %s; reports in %s\n", scanreport.CountLine(res.Decision.Counts), in.ReportDir)
+	if in.Ignorefile != nil {
+		data, err := in.Ignorefile.Contents(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading .trivyignore: %w", err)
+		}
+		res.Ignorefile = &Ignorefile{Digest: fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(data))), Suppressed: res.Report.SuppressedIDs()}
+		suppressed := "nothing"
+		if len(res.Ignorefile.Suppressed) > 0 {
+			suppressed = strings.Join(res.Ignorefile.Suppressed, ", ")
+		}
+		fmt.Fprintf(log, ".trivyignore (%s) suppressed %s\n", res.Ignorefile.Digest, suppressed)
+	}
 	if !res.Decision.Passed() {
 		fmt.Fprint(log, scanreport.Table(res.Decision.Failing))
 		return res, graph.WithCode(ExitScanFindings, fmt.Errorf("%d finding(s) at %s", len(res.Decision.Failing), strings.Join(in.Severity, ",")))
@@ -249,7 +271,9 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 	}
 	if in.Ignorefile != nil {
 		ctr = ctr.WithFile("/work/.trivyignore", in.Ignorefile)
-		args = append(args, "--ignorefile", "/work/.trivyignore")
+		// --show-suppressed: the report lists what the file took out
+		// (ExperimentalModifiedFindings), for the attestation.
+		args = append(args, "--ignorefile", "/work/.trivyignore", "--show-suppressed")
 	}
 	// Trivy exits 0 with or without findings (no --exit-code: the gate
 	// reads the JSON report), so any other exit is a crash. The exec must

@@ -32,7 +32,20 @@ type Report struct {
 	SchemaVersion int
 	ArtifactName  string
 	Findings      []Finding
-	Targets       []string // what Trivy recognised and scanned: OS, binaries
+	// Suppressed are the vulnerabilities an ignore file took out of
+	// Findings (Trivy reports them with --show-suppressed).
+	Suppressed []Suppressed
+	Targets    []string // what Trivy recognised and scanned: OS, binaries
+}
+
+// Suppressed is a vulnerability that an ignore file (or a VEX document)
+// took out of the report's findings.
+type Suppressed struct {
+	ID      string
+	Package string
+	Target  string
+	Status  string // Trivy's: "ignored" for an ignore file
+	Source  string // the file or document that suppressed it
 }
 
 // Covers checks that Trivy scanned the file at path (absolute, in the
@@ -63,6 +76,15 @@ type trivyReport struct {
 			Severity         string `json:"Severity"`
 			Title            string `json:"Title"`
 		} `json:"Vulnerabilities"`
+		ModifiedFindings []struct {
+			Type    string `json:"Type"`
+			Status  string `json:"Status"`
+			Source  string `json:"Source"`
+			Finding struct {
+				VulnerabilityID string `json:"VulnerabilityID"`
+				PkgName         string `json:"PkgName"`
+			} `json:"Finding"`
+		} `json:"ExperimentalModifiedFindings"`
 	} `json:"Results"`
 }
 
@@ -95,9 +117,27 @@ func Parse(data []byte) (Report, error) {
 				Fixed: v.FixedVersion, Severity: sev, Target: res.Target, Title: v.Title,
 			})
 		}
+		for _, m := range res.ModifiedFindings {
+			if m.Type != "vulnerability" {
+				continue
+			}
+			r.Suppressed = append(r.Suppressed, Suppressed{ID: m.Finding.VulnerabilityID, Package: m.Finding.PkgName,
+				Target: res.Target, Status: m.Status, Source: m.Source})
+		}
 	}
 	sortFindings(r.Findings)
 	return r, nil
+}
+
+// SuppressedIDs are the IDs of the suppressed vulnerabilities, sorted,
+// each once.
+func (r Report) SuppressedIDs() []string {
+	var ids []string
+	for _, s := range r.Suppressed {
+		ids = append(ids, s.ID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // Decision is the gate's verdict.
@@ -126,12 +166,19 @@ func Gate(r Report, gating []string) Decision {
 func Merge(reports ...Report) Report {
 	var out Report
 	seen := map[Finding]bool{}
+	seenSup := map[Suppressed]bool{}
 	for _, r := range reports {
 		out.SchemaVersion = r.SchemaVersion
 		for _, f := range r.Findings {
 			if !seen[f] {
 				seen[f] = true
 				out.Findings = append(out.Findings, f)
+			}
+		}
+		for _, s := range r.Suppressed {
+			if !seenSup[s] {
+				seenSup[s] = true
+				out.Suppressed = append(out.Suppressed, s)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,7 @@ func TestGate(t *testing.T) {
 		{file: "medium-only.json", gating: []string{"HIGH", "CRITICAL"}, passed: true, counts: map[string]int{"MEDIUM": 1, "UNKNOWN": 1}},
 		{file: "medium-only.json", gating: []string{"MEDIUM", "HIGH", "CRITICAL"}, failingIDs: []string{"CVE-2023-3978"}, counts: map[string]int{"MEDIUM": 1, "UNKNOWN": 1}},
 		{file: "clean.json", gating: []string{"HIGH", "CRITICAL"}, passed: true, counts: map[string]int{}},
+		{file: "suppressed.json", gating: []string{"HIGH", "CRITICAL"}, failingIDs: []string{"CVE-2024-45337"}, counts: map[string]int{"CRITICAL": 1}},
 		{file: "no-results.json", gating: []string{"HIGH", "CRITICAL"}, passed: true, counts: map[string]int{}},
 		{file: "crash.txt", gating: []string{"HIGH"}, wantErr: true},
 		{file: "old-schema.json", gating: []string{"HIGH"}, wantErr: true},
@@ -135,5 +137,34 @@ func TestCovers(t *testing.T) {
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%s, %s: err = %v, want %q", tt.file, tt.path, err, tt.want)
 		}
+	}
+}
+
+// What an ignore file suppressed is read from Trivy's report (with
+// --show-suppressed), outside the gate, so the scan attestation can say
+// what was not counted; other kinds of findings are not vulnerabilities.
+func TestSuppressed(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "suppressed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Suppressed{{ID: "CVE-2021-38561", Package: "golang.org/x/text", Target: "app", Status: "ignored", Source: "/work/.trivyignore"}}
+	if !slices.Equal(r.Suppressed, want) {
+		t.Errorf("suppressed = %+v, want %+v", r.Suppressed, want)
+	}
+	m := Merge(r, r)
+	if got := m.SuppressedIDs(); !slices.Equal(got, []string{"CVE-2021-38561"}) {
+		t.Errorf("merged suppressed IDs = %v, want CVE-2021-38561 once", got)
+	}
+	plain, err := os.ReadFile(filepath.Join("testdata", "findings.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Parse(plain); err != nil || len(r.Suppressed) != 0 {
+		t.Errorf("findings.json: suppressed %v (%v), want none", r.Suppressed, err)
 	}
 }
