@@ -268,6 +268,70 @@ func TestFailedPublishCheckLeavesNoTags(t *testing.T) {
 	}
 }
 
+// Two publishing runs of one image at once, at a commit and its child, on
+// one engine (issue 21, item 4: races and partial states). Whichever way
+// they interleave, each run ends with its whole tag set or none of it: a
+// run that exits 0 has its SHA tag on its own signed digest; a run that
+// loses a race on a shared tag exits 8 and leaves no tag of its own; and
+// latest points at a run that passed. In GitHub Actions the workflow's
+// concurrency group keeps publishing runs apart; this is what holds when
+// nothing does.
+func TestConcurrentPublishes(t *testing.T) {
+	t.Parallel()
+	reg := bed(t)
+	key, pub := keyPair(t, "pw")
+	first := copyRepo(t, nil)
+	second := t.TempDir()
+	gitRun(t, first, "clone", "-q", first, second)
+	gitRun(t, second, "commit", "-q", "--allow-empty", "-m", "child")
+	image := uniqueImage("race")
+	repo := reg + "/" + image
+	dirs := []string{first, second}
+	results := make([]result, len(dirs))
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "COSIGN_PASSWORD": "pw"},
+				"--registry", reg, "--image", image, "--username", "e2e", "--sign-key", key)
+		}()
+	}
+	wg.Wait()
+
+	passed := map[string]bool{} // digests of the runs that exited 0
+	for i, dir := range dirs {
+		sha, res := headSHA(t, dir), results[i]
+		d := digestOf(t, repo+":"+sha)
+		switch res.code {
+		case exitOK:
+			if d == "" {
+				t.Errorf("run %d exited 0 without its SHA tag", i)
+				continue
+			}
+			if _, err := cosignVerify(t, keySigner(pub), "verify", repo+"@"+d); err != nil {
+				t.Errorf("run %d: cosign verify %s@%s failed", i, repo, d)
+			}
+			passed[d] = true
+		case exitPublish:
+			if !strings.Contains(res.stderr, "raced") {
+				t.Errorf("run %d exited 8 for another reason than the race:\n%s", i, tailLines(res.stderr, 10))
+			}
+			if d != "" {
+				t.Errorf("run %d failed but left its SHA tag on %s", i, d)
+			}
+		default:
+			t.Errorf("run %d: exit %d, want 0 or 8 (lost the race)", i, res.code)
+		}
+	}
+	if len(passed) == 0 {
+		t.Fatal("neither run published")
+	}
+	if l := digestOf(t, repo+":latest"); !passed[l] {
+		t.Errorf("latest -> %q, not the digest of a run that passed %v", l, passed)
+	}
+}
+
 // pushUnsigned pushes a random image nobody signed and returns its ref.
 func pushUnsigned(t *testing.T, reg string) string {
 	t.Helper()
