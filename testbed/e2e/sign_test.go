@@ -4,22 +4,27 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/aquasecurity/trivy-db/pkg/types"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gantry-ci/gantry/internal/testenv"
+	"github.com/gantry-ci/gantry/testbed/internal/trivydb"
 )
 
 // cosign is the real cosign CLI the bed built from its module: the
@@ -527,6 +532,52 @@ func TestPromotion(t *testing.T) {
 		}
 		if scans := attestations(t, pub, repo+"@"+tested, "vuln"); len(scans) != 2 {
 			t.Errorf("%d scan attestations after the promotion, want 2 (the build's and the release's)", len(scans))
+		}
+	})
+
+	// A rescan that fails is attested, so the digest's newest scan is the
+	// truth: `verify`, which passed, now fails (issue 21, item 3: a failed
+	// rescan left no trace, and verify kept reading the build's clean one).
+	t.Run("a failed rescan is attested", func(t *testing.T) {
+		t.Parallel()
+		dir := copyRepo(t, nil)
+		image := uniqueImage("rescan")
+		repo := reg + "/" + image
+		if res := publish(t, dir, image); res.code != exitOK {
+			t.Fatalf("publishing main: exit %d", res.code)
+		}
+		tested := digestOf(t, repo+":"+headSHA(t, dir))
+		if res := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/gantry", repo+"@"+tested); res.code != exitOK {
+			t.Fatalf("verify before the rescan: exit %d, want 0:\n%s", res.code, res.stdout)
+		}
+
+		// Since then, a DB with an advisory for a module the service links.
+		db := reg + "/" + uniqueImage("trivy-db") + ":2"
+		pushDB(t, db, append(slices.Clone(trivydb.Advisories), trivydb.Advisory{
+			ID: "GANTRY-E2E-0001", GHSA: "GHSA-gant-ry00-e2e1", Module: "golang.org/x/text",
+			Vulnerable: []string{">= 0"}, Severity: types.SeverityHigh,
+			Title: "made up by the e2e test: every golang.org/x/text", Published: trivydb.Day(time.Now()),
+		}), trivydb.Day(time.Now()))
+		gitRun(t, dir, "tag", "v1.0.0")
+		renv := maps.Clone(env)
+		renv["GANTRY_IMAGES"] = imagesWithDB(t, db)
+		res := run(t, dir, renv, "--registry", reg, "--image", image, "--username", "e2e",
+			"--repository", "gantry-ci/gantry", "--sign-key", key, "--ref", "refs/tags/v1.0.0")
+		if res.code != exitScanFindings {
+			t.Fatalf("releasing with the new DB: exit %d, want %d", res.code, exitScanFindings)
+		}
+		if !strings.Contains(res.stdout, "attested the failed rescan of "+tested) {
+			t.Errorf("the run does not say it attested the failed rescan:\n%s", tailLines(res.stdout, 20))
+		}
+		if d := digestOf(t, repo+":1.0.0"); d != "" {
+			t.Errorf("a failed rescan tagged 1.0.0 -> %s", d)
+		}
+		if scans := attestations(t, pub, repo+"@"+tested, "vuln"); len(scans) != 2 {
+			t.Errorf("%d scan attestations, want 2 (the build's and the failed rescan's)", len(scans))
+		}
+		if res := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/gantry", repo+"@"+tested); res.code != exitUnverified ||
+			!strings.Contains(res.stdout, "✗ scan") || !strings.Contains(res.stdout, "GANTRY-E2E-0001") {
+			t.Errorf("verify after the failed rescan: exit %d, want %d with a failed scan naming GANTRY-E2E-0001:\n%s", res.code, exitUnverified, res.stdout)
 		}
 	})
 

@@ -23,24 +23,9 @@ func TestStaleTrivyDBFailsScan(t *testing.T) {
 	reg := bed(t)
 	updated := trivydb.Day(time.Now()).AddDate(0, 0, -10)
 	repo := reg + "/" + uniqueImage("trivy-db") + ":2"
-	pushDB(t, repo, updated)
-
-	set, err := state.ReadImages(os.Getenv("GANTRY_IMAGES"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set.TrivyDBRepository = repo
-	data, err := set.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	images := filepath.Join(t.TempDir(), "images.json")
-	if err := os.WriteFile(images, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-
+	pushDB(t, repo, trivydb.Advisories, updated)
 	dir := copyRepo(t, nil)
-	env := map[string]string{"GANTRY_IMAGES": images}
+	env := map[string]string{"GANTRY_IMAGES": imagesWithDB(t, repo)}
 	args := []string{"--dry-run", "--skip-tests", "--registry", reg, "--image", uniqueImage("staledb")}
 	res := run(t, dir, env, args...)
 	if res.code != exitScanError {
@@ -56,11 +41,30 @@ func TestStaleTrivyDBFailsScan(t *testing.T) {
 	}
 }
 
-// pushDB pushes a DB of the bed's advisories, updated at updated, to ref.
-func pushDB(t *testing.T, ref string, updated time.Time) {
+// imagesWithDB is an image set file: the bed's, with the Trivy DB at repo.
+func imagesWithDB(t *testing.T, repo string) string {
+	t.Helper()
+	set, err := state.ReadImages(os.Getenv("GANTRY_IMAGES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.TrivyDBRepository = repo
+	data, err := set.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "images.json")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pushDB pushes a DB of advs, updated at updated, to ref.
+func pushDB(t *testing.T, ref string, advs []trivydb.Advisory, updated time.Time) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := trivydb.Generate(dir, trivydb.Advisories, updated); err != nil {
+	if err := trivydb.Generate(dir, advs, updated); err != nil {
 		t.Fatal(err)
 	}
 	tgz, err := trivydb.Archive(dir)

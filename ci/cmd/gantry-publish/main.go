@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string) error {
 	repository := fs.String("repository", "", "registry/name to publish to")
 	tags := fs.StringSlice("tag", nil, "tags to point at the image, in order")
 	stage := fs.Bool("stage", false, "push, sign and attest, and tag nothing: the caller checks the result, then tags the digest with --from")
+	attestOnly := fs.Bool("attest-only", false, "with --from: attest the digest with --attest, and sign and tag nothing (a failed rescan)")
 	healthcheck := fs.String("healthcheck", "", "Docker healthcheck to set, as JSON")
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
@@ -171,12 +172,15 @@ func run(ctx context.Context, args []string) error {
 		if out.Identity, out.Issuer, err = certified(signer); err != nil {
 			return err
 		}
-		req.Seal = seal(req, signer, atts, &out)
+		req.Seal = seal(req, signer, atts, !*attestOnly, &out)
 	} else if len(*attest) > 0 {
 		return fmt.Errorf("--attest needs a signing key in $GANTRY_SIGN_KEY or --fulcio-url")
 	}
 	publish := push.Publish
-	if *stage {
+	switch {
+	case *attestOnly && (*from == "" || len(*attest) == 0 || len(*tags) > 0):
+		return fmt.Errorf("--attest-only needs --from and --attest, and writes no --tag")
+	case *attestOnly, *stage:
 		publish = push.Stage
 	}
 	res, err := publish(ctx, req, a)
@@ -244,17 +248,18 @@ func verifier(ctx context.Context, keyFile, caRoots, rekorKey string, p sign.Pol
 	return sign.NewKeylessVerifier(ctx, p)
 }
 
-// seal signs every pushed digest, attests the top one, and reads both back
+// seal signs every pushed digest (unless signDigests is false: attestations
+// alone), attests the top one, and reads both back
 // through cosign's verification before any tag may move. If any of that
 // fails, the signature and attestation tags are put back as they were, on
 // a context of their own, so a failed publish leaves no tag behind.
-func seal(req push.Request, s *sign.Signer, atts []sign.Attestation, out *push.Result) func(context.Context, []name.Digest, []remote.Option) error {
+func seal(req push.Request, s *sign.Signer, atts []sign.Attestation, signDigests bool, out *push.Result) func(context.Context, []name.Digest, []remote.Option) error {
 	return func(ctx context.Context, digests []name.Digest, ropts []remote.Option) error {
 		snap, err := sign.Take(digests, ropts)
 		if err != nil {
 			return err
 		}
-		if err := signAndAttest(ctx, s, atts, out, digests, ropts); err != nil {
+		if err := signAndAttest(ctx, s, atts, signDigests, out, digests, ropts); err != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), push.RollbackTimeout)
 			defer cancel()
 			rest, rerr := req.Options(rctx)
@@ -274,11 +279,17 @@ func seal(req push.Request, s *sign.Signer, atts []sign.Attestation, out *push.R
 // attestations live under tags of their own (.sig, .att), so each is
 // written and read back beside the others: the registry round trips, not
 // the signing, are what take the time.
-func signAndAttest(ctx context.Context, s *sign.Signer, atts []sign.Attestation, out *push.Result, digests []name.Digest, ropts []remote.Option) error {
-	fmt.Fprintf(os.Stderr, "signing %d digest(s)\n", len(digests))
+func signAndAttest(ctx context.Context, s *sign.Signer, atts []sign.Attestation, signDigests bool, out *push.Result, digests []name.Digest, ropts []remote.Option) error {
 	v := s.Verifier()
 	g, gctx := errgroup.WithContext(ctx)
-	for _, d := range digests {
+	signed := digests
+	if !signDigests {
+		signed = nil
+	}
+	if len(signed) > 0 {
+		fmt.Fprintf(os.Stderr, "signing %d digest(s)\n", len(signed))
+	}
+	for _, d := range signed {
 		g.Go(func() error {
 			if err := s.Sign(gctx, []name.Digest{d}, ropts); err != nil {
 				return err
@@ -306,7 +317,7 @@ func signAndAttest(ctx context.Context, s *sign.Signer, atts []sign.Attestation,
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	for _, d := range digests {
+	for _, d := range signed {
 		out.Signed = append(out.Signed, d.DigestStr())
 	}
 	for _, a := range atts {

@@ -45,7 +45,15 @@ func Promote(ctx context.Context, env Env, p Plan, pr Promotion, out io.Writer) 
 	scan := graph.Go(g, "scan", ExitScanError, nil, func(ctx context.Context, log io.Writer) (*ScanResult, error) {
 		in := p.Scan
 		in.Images, in.DB = published(env, p.Publish, pr), db
-		return Scan(ctx, env, in, log)
+		res, err := Scan(ctx, env, in, log)
+		if err != nil && res != nil && p.SkipPublish == "" {
+			// Findings: the verdict is attested, so that the digest's
+			// newest scan says it failed.
+			if aerr := attestFailed(ctx, env, p.Publish, pr, res, publisher, log); aerr != nil {
+				return res, fmt.Errorf("%w; %v", err, aerr)
+			}
+		}
+		return res, err
 	})
 	// The new scan attested, then the release tags on the same digest.
 	publish := stage(g, "publish", ExitPublish, p.SkipPublish, deps(scan), func(ctx context.Context, log io.Writer) (*push.Result, error) {
@@ -56,6 +64,16 @@ func Promote(ctx context.Context, env Env, p Plan, pr Promotion, out io.Writer) 
 
 	results, err := g.Wait()
 	return Outcome{Results: results, Scan: scan.Value(), Published: publish.Value(), Wall: time.Since(start)}, err
+}
+
+// attestFailed attests the failed rescan res of the promoted digest.
+func attestFailed(ctx context.Context, env Env, in PublishInput, pr Promotion, res *ScanResult, publisher func() (*dagger.File, error), log io.Writer) error {
+	bin, err := publisher()
+	if err != nil {
+		return err
+	}
+	in.From, in.Scan, in.Publisher = pr.Digest, res, bin
+	return AttestFailedScan(ctx, env, in, log)
 }
 
 // published pulls each platform of the promoted digest, with the run's

@@ -104,7 +104,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 			want = slices.DeleteFunc(want, func(t string) bool { return t == alias })
 		}
 	}
-	staged, attested, err := pushAndSign(ctx, env, in)
+	staged, attested, err := pushAndSign(ctx, env, in, "--stage")
 	if err != nil {
 		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
 	}
@@ -153,11 +153,12 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	return &res, nil
 }
 
-// pushAndSign runs gantry-publish --stage: it pushes the image (or reads the
-// --from digest), signs and attests it, and tags nothing. It returns what
+// pushAndSign runs gantry-publish in mode, --stage or --attest-only: it
+// pushes the image (or reads the --from digest), signs it (not with
+// --attest-only) and attests it, and tags nothing. It returns what
 // gantry-publish reports and the names of the attestations.
-func pushAndSign(ctx context.Context, env Env, in PublishInput) (push.Result, []string, error) {
-	args := []string{"/gantry-publish", "--stage", "--repository", in.Repository, "--username", in.Username}
+func pushAndSign(ctx context.Context, env Env, in PublishInput, mode string) (push.Result, []string, error) {
+	args := []string{"/gantry-publish", mode, "--repository", in.Repository, "--username", in.Username}
 	ctr := publisherContainer(env, in)
 	if in.From != "" {
 		args = append(args, "--from", in.From)
@@ -202,6 +203,27 @@ func pushAndSign(ctx context.Context, env Env, in PublishInput) (push.Result, []
 	var got push.Result
 	err := runPublisher(ctx, env, ctr, args, &got)
 	return got, attested, err
+}
+
+// AttestFailedScan attests a promotion's failed rescan on the digest it
+// promoted, and signs and tags nothing: the newest scan attestation of a
+// digest is then the truth, and `verify` fails for it. Without signing
+// (or in a dry run) there is nothing to attest with.
+func AttestFailedScan(ctx context.Context, env Env, in PublishInput, log io.Writer) error {
+	if in.Sign == nil || in.From == "" || in.Scan == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishDeadline)
+	defer cancel()
+	got, _, err := pushAndSign(ctx, env, in, "--attest-only")
+	if err != nil {
+		return fmt.Errorf("attesting the failed rescan of %s: %w", in.From, err)
+	}
+	if got.Digest != in.From {
+		return fmt.Errorf("attesting the failed rescan of %s: gantry-publish attested %s instead", in.From, got.Digest)
+	}
+	fmt.Fprintf(log, "attested the failed rescan of %s: `verify` fails for it until a newer scan passes\n", in.From)
+	return nil
 }
 
 // attestations writes the predicates to attest (provenance, the scan, each
