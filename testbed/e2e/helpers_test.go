@@ -98,8 +98,29 @@ func repoRoot(t *testing.T) string {
 // git repository with one commit, after edit changes it.
 func copyRepo(t *testing.T, edit func(dir string)) string {
 	t.Helper()
-	src := repoRoot(t)
 	dst := t.TempDir()
+	copyTree(t, repoRoot(t), dst)
+	return commitCopy(t, dst, edit)
+}
+
+// copyFixture is copyRepo for the fixture service (testdata/fixture): a
+// repository with a small service and this repository's ci/ module, which
+// the pipeline compiles gantry-publish from. The e2e cases that are about
+// the pipeline rather than the repository's own service, and change the
+// service's sources, build it: its tests and build take seconds, where the
+// service's take minutes on every changed source.
+func copyFixture(t *testing.T, edit func(dir string)) string {
+	t.Helper()
+	dst := t.TempDir()
+	copyTree(t, filepath.Join(repoRoot(t), "testbed", "e2e", "testdata", "fixture"), dst)
+	copyTree(t, filepath.Join(repoRoot(t), "ci"), filepath.Join(dst, "ci"))
+	return commitCopy(t, dst, edit)
+}
+
+// copyTree copies the files under src to dst, without git's files and
+// outputs.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
 	skip := map[string]bool{".git": true, "reports": true, ".testbed": true, ".env": true, filepath.Join("bench", "out"): true}
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -129,14 +150,20 @@ func copyRepo(t *testing.T, edit func(dir string)) string {
 		return os.WriteFile(target, data, info.Mode().Perm())
 	})
 	if err != nil {
-		t.Fatalf("copying the repository: %v", err)
+		t.Fatalf("copying %s: %v", src, err)
 	}
+}
+
+// commitCopy makes dir, after edit changes it, a git repository with one
+// commit on main.
+func commitCopy(t *testing.T, dir string, edit func(dir string)) string {
+	t.Helper()
 	if edit != nil {
-		edit(dst)
+		edit(dir)
 	}
-	gitRun(t, dst, "init", "-q", "-b", "main")
-	gitCommit(t, dst, "e2e copy")
-	return dst
+	gitRun(t, dir, "init", "-q", "-b", "main")
+	gitCommit(t, dir, "e2e copy")
+	return dir
 }
 
 // gitRun runs git in dir as the e2e tests' committer, at a fixed time.

@@ -172,7 +172,7 @@ func binaryMachine(t *testing.T, img v1.Image, file string) elf.Machine {
 func TestVulnerableDependencyFailsScan(t *testing.T) {
 	t.Parallel() // every run has its own copy, image name and run cache
 	reg := bed(t)
-	dir := copyRepo(t, addVulnerableDependency(t))
+	dir := copyFixture(t, addVulnerableDependency(t))
 	image := uniqueImage("vuln")
 	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x"}, "--registry", reg, "--image", image, "--username", "e2e")
 	if res.code != exitScanFindings {
@@ -213,7 +213,8 @@ func TestVulnerableDependencyFailsScan(t *testing.T) {
 }
 
 // addVulnerableDependency forces golang.org/x/text down to v0.3.6, which
-// CVE-2021-38561 (HIGH) affects; pgx links it, so it lands in the binary.
+// CVE-2021-38561 (HIGH) affects; the fixture service links it, so it lands in
+// the binary.
 func addVulnerableDependency(t *testing.T) func(dir string) {
 	return func(dir string) {
 		for _, args := range [][]string{
@@ -261,7 +262,7 @@ func TestScanThatMissesTheBinaryIsAnError(t *testing.T) {
 func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 	t.Parallel() // every run has its own copy, image name and run cache
 	reg := bed(t)
-	dir := copyRepo(t, func(dir string) {
+	dir := copyFixture(t, func(dir string) {
 		writeFile(t, dir, "app/zz_broken.go", "package main\n\nimport \"os\"\n\n// Injected by the e2e test: the service dies at start.\nfunc init() {\n\tif len(os.Args) == 1 {\n\t\tos.Exit(3)\n\t}\n}\n")
 	})
 	image := uniqueImage("broken")
@@ -499,8 +500,8 @@ func TestPublishRetriesTransientFailures(t *testing.T) {
 func TestFailingTestFailsTestStage(t *testing.T) {
 	t.Parallel() // every run has its own copy, image name and run cache
 	reg := bed(t)
-	dir := copyRepo(t, func(dir string) {
-		writeFile(t, dir, "app/internal/version/zz_e2e_test.go", "package version\n\nimport \"testing\"\n\nfunc TestInjectedByE2E(t *testing.T) {\n\tt.Fatal(\"deliberate failure injected by the e2e test\")\n}\n")
+	dir := copyFixture(t, func(dir string) {
+		writeFile(t, dir, "app/zz_e2e_test.go", "package main\n\nimport \"testing\"\n\nfunc TestInjectedByE2E(t *testing.T) {\n\tt.Fatal(\"deliberate failure injected by the e2e test\")\n}\n")
 		slowBuild(t, dir)
 	})
 	res := run(t, dir, nil, "--dry-run", "--registry", reg, "--image", uniqueImage("failtest"))
@@ -528,8 +529,8 @@ func TestFailedTestIsNotCached(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	dir := copyRepo(t, func(dir string) {
-		writeFile(t, dir, "app/internal/version/zz_flaky_test.go", fmt.Sprintf(`package version
+	dir := copyFixture(t, func(dir string) {
+		writeFile(t, dir, "app/zz_flaky_test.go", fmt.Sprintf(`package main
 
 import (
 	"net/http"
@@ -579,7 +580,7 @@ func slowBuild(t *testing.T, dir string) {
 func TestScanFailureCancelsSmoke(t *testing.T) {
 	t.Parallel() // every run has its own copy, image name and run cache
 	reg := bed(t)
-	dir := copyRepo(t, func(dir string) {
+	dir := copyFixture(t, func(dir string) {
 		addVulnerableDependency(t)(dir)
 		// The service takes 80 s to listen, within smoke's 90 s deadline.
 		writeFile(t, dir, "app/zz_slow.go", "package main\n\nimport (\n\t\"os\"\n\t\"time\"\n)\n\n// Injected by the e2e test: the service is slow to start.\nfunc init() {\n\tif len(os.Args) == 1 {\n\t\ttime.Sleep(80 * time.Second)\n\t}\n}\n")

@@ -37,7 +37,7 @@ func TestSharedEngine(t *testing.T) {
 	var ran atomic.Int64
 	addr := bridgeServer(t, reg, func(w http.ResponseWriter, r *http.Request) { ran.Add(1) })
 	reporting := func(dir string) {
-		writeFile(t, dir, "app/internal/version/zz_shared_engine_test.go", fmt.Sprintf(`package version
+		writeFile(t, dir, "app/zz_shared_engine_test.go", fmt.Sprintf(`package main
 
 import (
 	"net/http"
@@ -65,11 +65,11 @@ func TestReportsThatItRan(t *testing.T) {
 		c := &clone{image: uniqueImage(fmt.Sprintf("shared%d", i)), vulnerable: i == 3}
 		switch {
 		case i == 0:
-			c.dir = copyRepo(t, reporting)
+			c.dir = copyFixture(t, reporting)
 		case c.vulnerable:
-			c.dir = copyRepo(t, addVulnerableDependency(t))
+			c.dir = copyFixture(t, addVulnerableDependency(t))
 		default:
-			c.dir = copyRepo(t, nil)
+			c.dir = copyFixture(t, nil)
 			gitRun(t, c.dir, "commit", "-q", "--allow-empty", "-m", fmt.Sprintf("clone %d", i))
 		}
 		c.sha = headSHA(t, c.dir)
