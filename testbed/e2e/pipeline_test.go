@@ -623,7 +623,7 @@ func TestUnreachableEngine(t *testing.T) {
 func TestRunCache(t *testing.T) {
 	t.Parallel() // every run has its own copy, image name and run cache
 	reg := bed(t)
-	dir := copyRepo(t, nil)
+	dir := copyFixture(t, nil)
 	image := uniqueImage("cache")
 	repo := reg + "/" + image
 	reports := filepath.Join(t.TempDir(), "reports")
@@ -685,18 +685,20 @@ func TestRunCache(t *testing.T) {
 		t.Errorf("--rerun: exit %d; want 0 and every stage run", rerun.code)
 	}
 
-	// The test bed is a module of its own that --test-modules does not
-	// name, so it is never uploaded and not part of the key: editing it is
-	// still a hit. --allow-dirty is not part of the key either.
-	writeFile(t, dir, "testbed/main.go", readFile(t, filepath.Join(dir, "testbed/main.go"))+"\n// one more line\n")
+	// A Go module of its own that --test-modules does not name (as this
+	// repository's test bed) is never uploaded and not part of the key:
+	// adding one is still a hit. --allow-dirty is not part of the key
+	// either.
+	writeFile(t, dir, "tools/go.mod", "module example.com/fixture/tools\n\ngo 1.26.0\n")
+	writeFile(t, dir, "tools/main.go", "package main\n\nfunc main() {}\n")
 	bedEdit := run(t, dir, env, append(args, "--allow-dirty")...)
 	if bedEdit.code != exitOK || !strings.Contains(bedEdit.stdout, hit) {
-		t.Errorf("after editing the bed: exit %d, cached %v; want 0 and a hit", bedEdit.code, strings.Contains(bedEdit.stdout, hit))
+		t.Errorf("after adding a module of its own: exit %d, cached %v; want 0 and a hit", bedEdit.code, strings.Contains(bedEdit.stdout, hit))
 	}
 
 	// Only the service's source differs from the first run, so this
 	// proves the uploaded tree is part of the key.
-	writeFile(t, dir, "app/internal/version/version.go", readFile(t, filepath.Join(dir, "app/internal/version/version.go"))+"\n// one more line\n")
+	writeFile(t, dir, "app/main.go", readFile(t, filepath.Join(dir, "app/main.go"))+"\n// one more line\n")
 	changed := run(t, dir, env, append(args, "--allow-dirty")...)
 	if changed.code != exitOK || strings.Contains(changed.stdout, hit) {
 		t.Errorf("after a change in app/: exit %d, cached %v; want 0 and a real run", changed.code, strings.Contains(changed.stdout, hit))
@@ -708,16 +710,16 @@ func TestRunCache(t *testing.T) {
 func TestRunCacheSkipsASourceThatChanged(t *testing.T) {
 	t.Parallel() // every run has its own copy, image name and run cache
 	reg := bed(t)
-	dir := copyRepo(t, nil)
+	dir := copyFixture(t, nil)
 	env := map[string]string{"GANTRY_RUN_CACHE": t.TempDir()}
 	args := []string{"--dry-run", "--skip-tests", "--registry", reg, "--image", uniqueImage("edited")}
-	version := filepath.Join(dir, "app/internal/version/version.go")
+	version := filepath.Join(dir, "app/main.go")
 	original := readFile(t, version)
 	edited := false
 	first := runWatching(t, dir, env, func(line string) {
 		if !edited && strings.HasPrefix(line, "gantry: build    started") {
 			edited = true
-			writeFile(t, dir, "app/internal/version/version.go", readFile(t, version)+"\n// edited while the run ran\n")
+			writeFile(t, dir, "app/main.go", readFile(t, version)+"\n// edited while the run ran\n")
 		}
 	}, args...)
 	if first.code != exitOK || !edited {
@@ -728,7 +730,7 @@ func TestRunCacheSkipsASourceThatChanged(t *testing.T) {
 	}
 	// Back to the state hashed before the first run: that run tested the
 	// file in either state, so it must not answer for this one.
-	writeFile(t, dir, "app/internal/version/version.go", original)
+	writeFile(t, dir, "app/main.go", original)
 	second := run(t, dir, env, args...)
 	if second.code != exitOK || strings.Contains(second.stdout, "gantry: cached:") {
 		t.Errorf("the run on the original file: exit %d, cached %v; want a real run", second.code, strings.Contains(second.stdout, "gantry: cached:"))
