@@ -319,8 +319,8 @@ func TestKeylessSigning(t *testing.T) {
 	// By default verify accepts any workflow of --repository pushed to
 	// main or a release tag.
 	if res := verifyImage(t, dir, append(keyless, "--repository", "gantry-ci/gantry", "--commit", sha, latest)...); res.code != exitOK ||
-		strings.Count(res.stdout, "✓") != 3 {
-		t.Errorf("verify keyless: exit %d, want 0 and three passing checks:\n%s", res.code, res.stdout)
+		strings.Count(res.stdout, "✓") != 4 {
+		t.Errorf("verify keyless: exit %d, want 0 and four passing checks:\n%s", res.code, res.stdout)
 	}
 	if res := verifyImage(t, dir, append(keyless, "--certificate-identity", other, "--repository", "gantry-ci/gantry", latest)...); res.code != exitUnverified ||
 		!strings.Contains(res.stdout, "✗ signature") {

@@ -429,8 +429,31 @@ func checkSigned(t *testing.T, dir, repo, sha, digest string, platforms []string
 	// gantry verify: passes with the key, and not with another key or on
 	// an unsigned image.
 	res := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/gantry", "--commit", sha, repo+":latest")
-	if res.code != exitOK || strings.Count(res.stdout, "✓") != 3 || !strings.Contains(res.stdout, "verified "+repo+":latest@"+digest) {
-		t.Errorf("verify: exit %d, want 0 and three passing checks:\n%s", res.code, res.stdout)
+	if res.code != exitOK || strings.Count(res.stdout, "✓") != 4 || !strings.Contains(res.stdout, "✓ tag") ||
+		!strings.Contains(res.stdout, "verified "+repo+":latest@"+digest) {
+		t.Errorf("verify: exit %d, want 0 and four passing checks (signature, provenance, scan, tag):\n%s", res.code, res.stdout)
+	}
+	// A registry writer points a tag of its own at the signed digest:
+	// every signature verifies, but no signed record published it as that
+	// tag (issue 21, item 3).
+	r, err := name.ParseReference(repo+"@"+digest, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted, err := name.NewTag(repo+":stable", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(planted, desc); err != nil {
+		t.Fatal(err)
+	}
+	if res := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/gantry", repo+":stable"); res.code != exitUnverified ||
+		!strings.Contains(res.stdout, "✗ tag") || !strings.Contains(res.stdout, "✓ signature") {
+		t.Errorf("verify of a tag a registry writer planted: exit %d, want %d with the tag check failed:\n%s", res.code, exitUnverified, res.stdout)
 	}
 	_, otherPub := keyPair(t, "other")
 	if res := verifyImage(t, dir, "--key", otherPub, "--repository", "gantry-ci/gantry", repo+":latest"); res.code != exitUnverified ||

@@ -35,7 +35,7 @@ type Run struct {
 	SHA          string            // the commit built
 	Event        string            // push, workflow_dispatch, ...
 	Image        string            // registry/name published to
-	Tags         []string          // tags asked for
+	Tags         []string          // tags this publish writes
 	Platforms    []string          // linux/amd64, ...
 	Flags        map[string]any    // Gantry flags that change the output
 	Images       map[string]string // role -> pinned image ref (name:tag@sha256:...)
@@ -184,7 +184,11 @@ type Ignorefile struct {
 func Vuln(r Run, s Scan) ([]byte, error) {
 	p := attestation.CosignVulnPredicate{
 		Invocation: attestation.Invocation{
-			Parameters: map[string]any{"severity": s.Gate.Severities, "ignoreUnfixed": s.Gate.IgnoreUnfixed},
+			// image and tags: where this publish pointed the digest, so
+			// that `verify IMAGE:TAG` can tell a tag Gantry wrote from one
+			// a registry writer added.
+			Parameters: map[string]any{"severity": s.Gate.Severities, "ignoreUnfixed": s.Gate.IgnoreUnfixed,
+				"image": r.Image, "tags": nonNil(r.Tags)},
 			URI:        r.InvocationID,
 			EventID:    r.InvocationID,
 			BuilderID:  r.Builder,
@@ -198,4 +202,12 @@ func Vuln(r Run, s Scan) ([]byte, error) {
 		Metadata: attestation.Metadata{ScanStartedOn: s.Started.UTC(), ScanFinishedOn: s.Finished.UTC()},
 	}
 	return json.Marshal(p)
+}
+
+// nonNil is s, or an empty list for nil (JSON [] rather than null).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -104,6 +104,13 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 			want = slices.DeleteFunc(want, func(t string) bool { return t == alias })
 		}
 	}
+	if in.Attest != nil {
+		// The records name the tags this publish writes, not the ones the
+		// guards withheld: `verify IMAGE:TAG` trusts a tag they name.
+		att := *in.Attest
+		att.Tags = want
+		in.Attest = &att
+	}
 	staged, attested, err := pushAndSign(ctx, env, in, "--stage")
 	if err != nil {
 		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
@@ -215,6 +222,11 @@ func AttestFailedScan(ctx context.Context, env Env, in PublishInput, log io.Writ
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishDeadline)
 	defer cancel()
+	if in.Attest != nil {
+		att := *in.Attest
+		att.Tags = nil // it tags nothing
+		in.Attest = &att
+	}
 	got, _, err := pushAndSign(ctx, env, in, "--attest-only")
 	if err != nil {
 		return fmt.Errorf("attesting the failed rescan of %s: %w", in.From, err)

@@ -76,7 +76,62 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 	r.Checks = append(r.Checks, prov)
 	r.Built = built
 	r.Checks = append(r.Checks, scan(sts, exp.Severity))
+	if t, ok := ref.(name.Tag); ok {
+		r.Checks = append(r.Checks, tagged(sts, t))
+	}
 	return r, nil
+}
+
+// tagged passes when a signed record of a publish (a provenance, or the
+// scan attestation every publish and promotion writes) names the tag's
+// repository and the tag among those it pointed at this digest: a tag
+// that a registry writer added, or moved here from another digest, is
+// in no such record.
+func tagged(sts []sign.Statement, t name.Tag) verify.Check {
+	c := verify.Check{Name: "tag"}
+	repo := t.Context().Name()
+	for _, st := range sts {
+		image, tags, ok := published(st)
+		if !ok {
+			continue
+		}
+		r, err := name.NewRepository(image, name.WeakValidation)
+		if err != nil || r.Name() != repo || !slices.Contains(tags, t.TagStr()) {
+			continue
+		}
+		c.OK = true
+		c.Detail = fmt.Sprintf("%s is a tag Gantry's signed records published this digest under", t.TagStr())
+		return c
+	}
+	c.Detail = fmt.Sprintf("no signed record publishes this digest as %s:%s: someone else tagged it (verify it by digest to check the image alone)", repo, t.TagStr())
+	return c
+}
+
+// published is the image and tags a statement says its publish wrote.
+func published(st sign.Statement) (image string, tags []string, ok bool) {
+	var params map[string]any
+	switch st.PredicateType {
+	case sign.PredicateURI(sign.Provenance):
+		var p slsa1.ProvenancePredicate
+		if err := json.Unmarshal(st.Predicate, &p); err != nil || p.BuildDefinition.BuildType != attest.BuildType {
+			return "", nil, false
+		}
+		params, _ = p.BuildDefinition.ExternalParameters.(map[string]any)
+	case sign.PredicateURI(sign.Vuln):
+		var p attestation.CosignVulnPredicate
+		if err := json.Unmarshal(st.Predicate, &p); err != nil {
+			return "", nil, false
+		}
+		params, _ = p.Invocation.Parameters.(map[string]any)
+	}
+	image, _ = params["image"].(string)
+	list, _ := params["tags"].([]any)
+	for _, v := range list {
+		if s, ok := v.(string); ok {
+			tags = append(tags, s)
+		}
+	}
+	return image, tags, image != ""
 }
 
 func signatures(ctx context.Context, v *sign.Verifier, digests []name.Digest, ropts []remote.Option) verify.Check {

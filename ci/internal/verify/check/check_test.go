@@ -69,7 +69,14 @@ func pushIndex(t *testing.T) (name.Tag, []name.Digest) {
 
 func provenanceOf(t *testing.T, commit string, finished time.Time) []byte {
 	t.Helper()
+	return provenanceTagged(t, commit, finished, "")
+}
+
+// provenanceTagged is the provenance of a publish to image with tags.
+func provenanceTagged(t *testing.T, commit string, finished time.Time, image string, tags ...string) []byte {
+	t.Helper()
 	p, err := attest.Provenance(attest.Run{Builder: attest.LocalBuilder, Repository: repoURL, Ref: "refs/heads/main", SHA: commit,
+		Image: image, Tags: tags,
 		TrivyDB: attest.DB{Repository: "r/db:2", Digest: "sha256:" + strings.Repeat("a", 64)}, Started: t0}, finished)
 	if err != nil {
 		t.Fatal(err)
@@ -79,11 +86,17 @@ func provenanceOf(t *testing.T, commit string, finished time.Time) []byte {
 
 func scanOf(t *testing.T, fixture string, finished time.Time) []byte {
 	t.Helper()
+	return scanTagged(t, fixture, finished, "")
+}
+
+// scanTagged is the scan attestation of a publish to image with tags.
+func scanTagged(t *testing.T, fixture string, finished time.Time, image string, tags ...string) []byte {
+	t.Helper()
 	report, err := os.ReadFile("../../scanreport/testdata/" + fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := attest.Vuln(attest.Run{}, attest.Scan{Version: "0.69.3", DB: attest.DB{Digest: "sha256:db"},
+	p, err := attest.Vuln(attest.Run{Image: image, Tags: tags}, attest.Scan{Version: "0.69.3", DB: attest.DB{Digest: "sha256:db"},
 		Reports: map[string]json.RawMessage{"linux/amd64": report}, Gate: attest.Gate{Severities: []string{"HIGH", "CRITICAL"}},
 		Started: finished.Add(-time.Minute), Finished: finished})
 	if err != nil {
@@ -178,6 +191,64 @@ func TestImage(t *testing.T) {
 			want: map[string]string{"provenance": "ok", "scan": "failing: "},
 		},
 	}
+	// verify IMAGE:TAG: the tag must be one a signed record of a publish
+	// names for this repository (issue 21, item 3: a registry writer could
+	// point any tag at any signed digest, an old one too, and verify of
+	// that tag passed).
+	repoOf := func(ds []name.Digest) string { return ds[0].Context().Name() }
+	tests = append(tests, []struct {
+		name     string
+		sign     func(ds []name.Digest)
+		verifier *sign.Verifier
+		expect   verify.Expect
+		want     map[string]string
+	}{
+		{
+			name: "the tag is one the build published",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
+					{Type: sign.Provenance, Predicate: provenanceTagged(t, commit, t0, repoOf(ds), commit, "v1")},
+				}, nil)))
+			},
+			verifier: v, expect: expect,
+			want: map[string]string{"provenance": "ok", "tag": "ok"},
+		},
+		{
+			name: "the tag is one a promotion published",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
+					{Type: sign.Provenance, Predicate: provenanceTagged(t, commit, t0, repoOf(ds), commit)},
+					{Type: sign.Vuln, Predicate: scanTagged(t, "clean.json", t0.Add(time.Hour), repoOf(ds), "v1", "latest")},
+				}, nil)))
+			},
+			verifier: v, expect: expect,
+			want: map[string]string{"tag": "ok"},
+		},
+		{
+			name: "a tag nobody published",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
+					{Type: sign.Provenance, Predicate: provenanceTagged(t, commit, t0, repoOf(ds), commit, "latest")},
+				}, nil)))
+			},
+			verifier: v, expect: expect,
+			want: map[string]string{"provenance": "ok", "tag": "someone else tagged it"},
+		},
+		{
+			name: "the tag, published in another repository",
+			sign: func(ds []name.Digest) {
+				must(t, s.Sign(ctx, ds, nil))
+				must(t, attested(s.Attest(ctx, ds[0], []sign.Attestation{
+					{Type: sign.Provenance, Predicate: provenanceTagged(t, commit, t0, "registry.example/other", "v1")},
+				}, nil)))
+			},
+			verifier: v, expect: expect,
+			want: map[string]string{"tag": "no signed record publishes this digest as"},
+		},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tag, ds := pushIndex(t)
