@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string) error {
 	expectRepo := fs.String("expect-repository", "", "with --verify: https://github.com/OWNER/REPO the provenance must name")
 	expectCommit := fs.String("expect-commit", "", "with --verify: the commit the provenance must name (any if empty)")
 	severity := fs.StringSlice("severity", []string{"HIGH", "CRITICAL"}, "with --verify: severities that fail the newest scan")
+	maxScanAge := fs.Duration("max-scan-age", 0, "with --verify: fail if the newest scan is older (0: any age)")
 	attest := fs.StringArray("attest", nil, "TYPE=FILE: attest the pushed digest with FILE's predicate (cosign --type name); needs a signing key")
 	output := fs.String("output", "", "write the JSON result to this file instead of stdout")
 	// Inside the pipeline's own 10-minute bound, with time left to roll back.
@@ -122,7 +123,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		rep, err := verifyImage(ctx, *verifyRef, v, *insecure, auth, verify.Expect{Repository: *expectRepo, Commit: *expectCommit, Severity: *severity})
+		rep, err := verifyImage(ctx, *verifyRef, v, *insecure, auth, verify.Expect{Repository: *expectRepo, Commit: *expectCommit, Severity: *severity, MaxScanAge: *maxScanAge, Now: time.Now()})
 		if err != nil {
 			return redacted(err, token)
 		}

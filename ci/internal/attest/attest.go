@@ -189,9 +189,9 @@ func Vuln(r Run, s Scan) ([]byte, error) {
 			// a registry writer added.
 			Parameters: map[string]any{"severity": s.Gate.Severities, "ignoreUnfixed": s.Gate.IgnoreUnfixed,
 				"image": r.Image, "tags": nonNil(r.Tags)},
-			URI:        r.InvocationID,
-			EventID:    r.InvocationID,
-			BuilderID:  r.Builder,
+			URI:       r.InvocationID,
+			EventID:   r.InvocationID,
+			BuilderID: r.Builder,
 		},
 		Scanner: attestation.Scanner{
 			URI:     "pkg:github/aquasecurity/trivy@" + s.Version,

@@ -73,7 +73,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return pipeline.ExitInternal
 	}
 	in := pipeline.VerifyInput{Image: opts.Image, PublicKey: opts.PublicKey, Repository: "https://github.com/" + opts.Repository,
-		Commit: opts.Commit, Severity: opts.Severity, Username: opts.Username, Publisher: bin}
+		Commit: opts.Commit, Severity: opts.Severity, MaxScanAge: opts.MaxScanAge, Username: opts.Username, Publisher: bin}
 	if opts.PublicKey == nil {
 		in.Keyless = &opts.Keyless
 	}

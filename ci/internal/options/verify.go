@@ -32,6 +32,7 @@ type Verify struct {
 	Repository    string
 	Commit        string
 	Severity      []string
+	MaxScanAge    time.Duration
 	Username      string
 	TokenEnv      string
 	ImagesFile    string
@@ -78,6 +79,7 @@ func (v *Verify) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&v.Repository, "repository", v.Repository, "OWNER/REPO on GitHub the provenance must name (env GITHUB_REPOSITORY)")
 	fs.StringVar(&v.Commit, "commit", v.Commit, "full commit SHA the provenance must name (default: any, and it is printed)")
 	fs.StringSliceVar(&v.Severity, "severity", v.Severity, "severities that fail the newest scan ("+strings.Join(Severities, ",")+")")
+	fs.DurationVar(&v.MaxScanAge, "max-scan-age", 0, "fail if the newest scan is older than this, e.g. 168h (default: any age)")
 	fs.StringVar(&v.Username, "username", v.Username, "registry user name, for a private image (env GITHUB_ACTOR)")
 	fs.StringVar(&v.TokenEnv, "token-env", v.TokenEnv, "variable holding the registry token, for a private image; unset: anonymous")
 	fs.StringVar(&v.ImagesFile, "images", v.ImagesFile, "JSON file overriding the pinned external images (env GANTRY_IMAGES)")
@@ -101,6 +103,9 @@ func (v *Verify) Validate(getenv func(string) string) error {
 	}
 	if v.Commit != "" && !shaRE.MatchString(v.Commit) {
 		return usage("--commit: %q is not a full 40-character lower-case hex commit SHA", v.Commit)
+	}
+	if v.MaxScanAge < 0 {
+		return usage("--max-scan-age must not be negative, e.g. 168h")
 	}
 	if err := checkSeverity(v.Severity); err != nil {
 		return err

@@ -48,6 +48,8 @@ func TestVerifyValidate(t *testing.T) {
 		policy *identity.Policy
 	}{
 		{name: "key", args: []string{img, "--key", pub}},
+		{name: "key, scanned within a week", args: []string{img, "--key", pub, "--max-scan-age", "168h"}},
+		{name: "a negative scan age", args: []string{img, "--key", pub, "--max-scan-age", "-1h"}, err: "--max-scan-age must not be negative"},
 		{name: "keyless by default: a push to main or a release tag of the repository", args: []string{img}},
 		{name: "keyless, another default branch", args: []string{img, "--default-branch", "trunk"},
 			policy: &identity.Policy{Issuer: identity.GitHubIssuer, Repository: "acme/app", Trigger: "push", DefaultBranch: "trunk"}},

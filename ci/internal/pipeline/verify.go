@@ -20,6 +20,7 @@ type VerifyInput struct {
 	Repository string          // https://github.com/OWNER/REPO
 	Commit     string          // "" accepts any
 	Severity   []string
+	MaxScanAge time.Duration // 0: any age
 	Username   string
 	Token      *dagger.Secret // nil: anonymous
 	Publisher  *dagger.File
@@ -40,6 +41,9 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (verify.Report, error)
 	}
 	args := []string{"/gantry-publish", "--verify", in.Image,
 		"--expect-repository", in.Repository, "--severity", strings.Join(in.Severity, ","), "--username", in.Username}
+	if in.MaxScanAge > 0 {
+		args = append(args, "--max-scan-age", in.MaxScanAge.String())
+	}
 	if in.Commit != "" {
 		args = append(args, "--expect-commit", in.Commit)
 	}

@@ -31,7 +31,10 @@ type Finding struct {
 type Report struct {
 	SchemaVersion int
 	ArtifactName  string
-	Findings      []Finding
+	// ImageID is the scanned image's config digest (Trivy's
+	// Metadata.ImageID), which ties the report to one platform's image.
+	ImageID  string
+	Findings []Finding
 	// Suppressed are the vulnerabilities an ignore file took out of
 	// Findings (Trivy reports them with --show-suppressed).
 	Suppressed []Suppressed
@@ -66,7 +69,10 @@ func (r Report) Covers(path string) error {
 type trivyReport struct {
 	SchemaVersion int    `json:"SchemaVersion"`
 	ArtifactName  string `json:"ArtifactName"`
-	Results       []struct {
+	Metadata      struct {
+		ImageID string `json:"ImageID"`
+	} `json:"Metadata"`
+	Results []struct {
 		Target          string `json:"Target"`
 		Vulnerabilities []struct {
 			VulnerabilityID  string `json:"VulnerabilityID"`
@@ -104,7 +110,7 @@ func Parse(data []byte) (Report, error) {
 	if tr.SchemaVersion != 2 {
 		return Report{}, fmt.Errorf("%w: schema version %d, want 2", ErrNotAReport, tr.SchemaVersion)
 	}
-	r := Report{SchemaVersion: tr.SchemaVersion, ArtifactName: tr.ArtifactName}
+	r := Report{SchemaVersion: tr.SchemaVersion, ArtifactName: tr.ArtifactName, ImageID: tr.Metadata.ImageID}
 	for _, res := range tr.Results {
 		r.Targets = append(r.Targets, res.Target)
 		for _, v := range res.Vulnerabilities {

@@ -156,6 +156,9 @@ func TestSuppressed(t *testing.T) {
 	if !slices.Equal(r.Suppressed, want) {
 		t.Errorf("suppressed = %+v, want %+v", r.Suppressed, want)
 	}
+	if want := "sha256:5e1f0f7a2c4b6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c2d4e"; r.ImageID != want {
+		t.Errorf("ImageID = %q, want %q", r.ImageID, want)
+	}
 	m := Merge(r, r)
 	if got := m.SuppressedIDs(); !slices.Equal(got, []string{"CVE-2021-38561"}) {
 		t.Errorf("merged suppressed IDs = %v, want CVE-2021-38561 once", got)

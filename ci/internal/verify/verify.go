@@ -18,6 +18,9 @@ type Expect struct {
 	Repository string   // https://github.com/OWNER/REPO the provenance must name
 	Commit     string   // the commit it must name; "" accepts any, and says which
 	Severity   []string // the scan gate to re-apply to the newest scan
+	// MaxScanAge, when set, is how old the newest scan may be at Now.
+	MaxScanAge time.Duration
+	Now        time.Time
 }
 
 // Keyless is who must have signed an image keylessly, and which Sigstore

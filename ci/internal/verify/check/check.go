@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -36,6 +37,7 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 	top := ref.Context().Digest(desc.Digest.String())
 	digests := []name.Digest{top}
 	var platforms []string
+	configs := map[string]string{} // platform -> its image's config digest
 	if desc.MediaType.IsIndex() {
 		idx, err := desc.ImageIndex()
 		if err != nil {
@@ -47,9 +49,20 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 		}
 		for _, m := range im.Manifests {
 			digests = append(digests, ref.Context().Digest(m.Digest.String()))
-			if m.Platform != nil {
-				platforms = append(platforms, m.Platform.OS+"/"+m.Platform.Architecture)
+			if m.Platform == nil {
+				continue
 			}
+			p := platformOf(m.Platform.OS, m.Platform.Architecture, m.Platform.Variant)
+			platforms = append(platforms, p)
+			img, err := idx.Image(m.Digest)
+			if err != nil {
+				return verify.Report{}, fmt.Errorf("reading the %s image of %s: %w", p, top, err)
+			}
+			cfg, err := img.ConfigName()
+			if err != nil {
+				return verify.Report{}, fmt.Errorf("reading the %s image of %s: %w", p, top, err)
+			}
+			configs[p] = cfg.String()
 		}
 	} else {
 		img, err := desc.Image()
@@ -60,7 +73,13 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 		if err != nil {
 			return verify.Report{}, fmt.Errorf("reading the config of %s: %w", top, err)
 		}
-		platforms = append(platforms, cf.OS+"/"+cf.Architecture)
+		cfg, err := img.ConfigName()
+		if err != nil {
+			return verify.Report{}, fmt.Errorf("reading the config of %s: %w", top, err)
+		}
+		p := platformOf(cf.OS, cf.Architecture, cf.Variant)
+		platforms = append(platforms, p)
+		configs[p] = cfg.String()
 	}
 	r := verify.Report{Digest: top.DigestStr(), Platforms: platforms}
 	r.Checks = append(r.Checks, signatures(ctx, v, digests, ropts))
@@ -75,7 +94,7 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 	prov, built := provenance(sts, exp)
 	r.Checks = append(r.Checks, prov)
 	r.Built = built
-	r.Checks = append(r.Checks, scan(sts, exp.Severity))
+	r.Checks = append(r.Checks, scan(sts, exp, configs))
 	if t, ok := ref.(name.Tag); ok {
 		r.Checks = append(r.Checks, tagged(sts, t))
 	}
@@ -105,6 +124,14 @@ func tagged(sts []sign.Statement, t name.Tag) verify.Check {
 	}
 	c.Detail = fmt.Sprintf("no signed record publishes this digest as %s:%s: someone else tagged it (verify it by digest to check the image alone)", repo, t.TagStr())
 	return c
+}
+
+// platformOf is os/arch[/variant], as the pipeline names platforms.
+func platformOf(os, arch, variant string) string {
+	if variant != "" {
+		return os + "/" + arch + "/" + variant
+	}
+	return os + "/" + arch
 }
 
 // published is the image and tags a statement says its publish wrote.
@@ -214,9 +241,12 @@ type scanResult struct {
 	Reports map[string]json.RawMessage `json:"reports"`
 }
 
-// scan re-applies the gate at severity to the newest scan attestation's
-// Trivy reports.
-func scan(sts []sign.Statement, severity []string) verify.Check {
+// scan re-applies the gate at exp.Severity to the newest scan
+// attestation's Trivy reports, after checking that it has a report of each
+// platform's image (configs: platform -> config digest), and that it is
+// not older than exp.MaxScanAge.
+func scan(sts []sign.Statement, exp verify.Expect, configs map[string]string) verify.Check {
+	severity := exp.Severity
 	c := verify.Check{Name: "scan"}
 	var newest *attestation.CosignVulnPredicate
 	for _, st := range sts {
@@ -250,6 +280,7 @@ func scan(sts []sign.Statement, severity []string) verify.Check {
 	}
 	sort.Strings(platforms)
 	var reports []scanreport.Report
+	byPlatform := map[string]scanreport.Report{}
 	for _, p := range platforms {
 		rep, err := scanreport.Parse(res.Reports[p])
 		if err != nil {
@@ -257,9 +288,32 @@ func scan(sts []sign.Statement, severity []string) verify.Check {
 			return c
 		}
 		reports = append(reports, rep)
+		byPlatform[p] = rep
+	}
+	// Each platform's image must be the one its report scanned: a scan of
+	// another image (another digest's, a platform left out) proves nothing
+	// of this one.
+	for _, p := range slices.Sorted(maps.Keys(configs)) {
+		rep, ok := byPlatform[p]
+		switch {
+		case !ok:
+			c.Detail = fmt.Sprintf("the newest scan has no report of the %s image (it covers %s)", p, strings.Join(platforms, ", "))
+			return c
+		case rep.ImageID != configs[p]:
+			c.Detail = fmt.Sprintf("the newest scan's %s report is of image %s, not of this digest's (config %s)", p, cmp.Or(rep.ImageID, "(unnamed)"), configs[p])
+			return c
+		}
+	}
+	finished := newest.Metadata.ScanFinishedOn
+	when := finished.UTC().Format(time.RFC3339)
+	if exp.MaxScanAge > 0 {
+		if age := exp.Now.Sub(finished); age > exp.MaxScanAge {
+			c.Detail = fmt.Sprintf("the newest scan finished %s, %s ago, more than --max-scan-age %s: rescan it (a release, or a scheduled run)",
+				when, age.Round(time.Minute), exp.MaxScanAge)
+			return c
+		}
 	}
 	d := scanreport.Gate(scanreport.Merge(reports...), severity)
-	when := newest.Metadata.ScanFinishedOn.UTC().Format(time.RFC3339)
 	c.Detail = fmt.Sprintf("scanned %s with DB %s: %s (gate %s)", when, cmp.Or(newest.Scanner.DB.Version, "of unknown digest"),
 		scanreport.CountLine(d.Counts), strings.Join(severity, ","))
 	if res.Gate.IgnoreUnfixed {

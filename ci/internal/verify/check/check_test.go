@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -381,5 +383,87 @@ func TestBuiltSaysDirty(t *testing.T) {
 		if !c.OK || built == nil || built.Dirty != dirty {
 			t.Errorf("dirty=%v: check %+v, built %+v", dirty, c, built)
 		}
+	}
+}
+
+// The newest scan must hold a report of each platform's image, by its
+// config digest, and with --max-scan-age be recent enough (issue 21,
+// item 3: a scan of one platform, or of another image, passed for all).
+func TestScanCoversEveryPlatform(t *testing.T) {
+	ctx := context.Background()
+	s, v := signer(t)
+
+	// A two-platform index and each platform's config digest.
+	idx := v1.ImageIndex(empty.Index)
+	configs := map[string]string{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := img.ConfigName()
+		configs["linux/"+arch] = cfg.String()
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img,
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	report := func(imageID string) json.RawMessage {
+		return json.RawMessage(`{"SchemaVersion":2,"ArtifactName":"image.tar","Metadata":{"ImageID":"` + imageID + `"},"Results":[{"Target":"app"}]}`)
+	}
+	scanned := func(t *testing.T, reports map[string]json.RawMessage) []byte {
+		p, err := attest.Vuln(attest.Run{}, attest.Scan{Version: "0.69.3", Reports: reports,
+			Gate: attest.Gate{Severities: []string{"HIGH", "CRITICAL"}, Passed: true}, Started: t0.Add(-time.Minute), Finished: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	both := map[string]json.RawMessage{"linux/amd64": report(configs["linux/amd64"]), "linux/arm64": report(configs["linux/arm64"])}
+	for _, tt := range []struct {
+		name    string
+		reports map[string]json.RawMessage
+		maxAge  time.Duration
+		want    string // "" passes; else part of the scan check's detail
+	}{
+		{name: "a report of each platform's image", reports: both},
+		{name: "a platform left out", reports: map[string]json.RawMessage{"linux/amd64": report(configs["linux/amd64"])},
+			want: "no report of the linux/arm64 image"},
+		{name: "a report of another image", reports: map[string]json.RawMessage{"linux/amd64": report(configs["linux/arm64"]), "linux/arm64": report(configs["linux/arm64"])},
+			want: "linux/amd64 report is of image " + configs["linux/arm64"]},
+		{name: "scanned within --max-scan-age", reports: both, maxAge: 240 * time.Hour},
+		{name: "scanned before --max-scan-age", reports: both, maxAge: 168 * time.Hour,
+			want: "the newest scan finished 2026-12-01T10:00:00Z, 216h0m0s ago, more than --max-scan-age 168h0m0s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// A registry of its own: the attestations stay on the digest.
+			srv := httptest.NewServer(registry.New())
+			defer srv.Close()
+			tag, err := name.NewTag(strings.TrimPrefix(srv.URL, "http://")+"/app:v1", name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := remote.WriteIndex(tag, idx); err != nil {
+				t.Fatal(err)
+			}
+			h, _ := idx.Digest()
+			top := tag.Context().Digest(h.String())
+			must(t, attested(s.Attest(ctx, top, []sign.Attestation{{Type: sign.Vuln, Predicate: scanned(t, tt.reports)}}, nil)))
+			exp := verify.Expect{Repository: repoURL, Severity: []string{"HIGH", "CRITICAL"}, MaxScanAge: tt.maxAge, Now: t0.Add(216 * time.Hour)}
+			r, err := Image(ctx, top, v, exp, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c verify.Check
+			for _, ch := range r.Checks {
+				if ch.Name == "scan" {
+					c = ch
+				}
+			}
+			switch {
+			case tt.want == "" && !c.OK:
+				t.Errorf("scan failed: %s", c.Detail)
+			case tt.want != "" && (c.OK || !strings.Contains(c.Detail, tt.want)):
+				t.Errorf("scan: ok=%v %q, want a failure saying %q", c.OK, c.Detail, tt.want)
+			}
+		})
 	}
 }
