@@ -31,9 +31,11 @@ type Finding struct {
 type Report struct {
 	SchemaVersion int
 	ArtifactName  string
-	// ImageID is the scanned image's config digest (Trivy's
-	// Metadata.ImageID), which ties the report to one platform's image.
+	// ImageID is the scanned image's config digest and DiffIDs its
+	// layers' (Trivy's Metadata): they tie the report to one platform's
+	// image.
 	ImageID  string
+	DiffIDs  []string
 	Findings []Finding
 	// Suppressed are the vulnerabilities an ignore file took out of
 	// Findings (Trivy reports them with --show-suppressed).
@@ -70,7 +72,8 @@ type trivyReport struct {
 	SchemaVersion int    `json:"SchemaVersion"`
 	ArtifactName  string `json:"ArtifactName"`
 	Metadata      struct {
-		ImageID string `json:"ImageID"`
+		ImageID string   `json:"ImageID"`
+		DiffIDs []string `json:"DiffIDs"`
 	} `json:"Metadata"`
 	Results []struct {
 		Target          string `json:"Target"`
@@ -110,7 +113,7 @@ func Parse(data []byte) (Report, error) {
 	if tr.SchemaVersion != 2 {
 		return Report{}, fmt.Errorf("%w: schema version %d, want 2", ErrNotAReport, tr.SchemaVersion)
 	}
-	r := Report{SchemaVersion: tr.SchemaVersion, ArtifactName: tr.ArtifactName, ImageID: tr.Metadata.ImageID}
+	r := Report{SchemaVersion: tr.SchemaVersion, ArtifactName: tr.ArtifactName, ImageID: tr.Metadata.ImageID, DiffIDs: tr.Metadata.DiffIDs}
 	for _, res := range tr.Results {
 		r.Targets = append(r.Targets, res.Target)
 		for _, v := range res.Vulnerabilities {

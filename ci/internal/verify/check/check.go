@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
@@ -37,7 +38,7 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 	top := ref.Context().Digest(desc.Digest.String())
 	digests := []name.Digest{top}
 	var platforms []string
-	configs := map[string]string{} // platform -> its image's config digest
+	layers := map[string][]string{} // platform -> its image's layer diff IDs
 	if desc.MediaType.IsIndex() {
 		idx, err := desc.ImageIndex()
 		if err != nil {
@@ -58,11 +59,11 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 			if err != nil {
 				return verify.Report{}, fmt.Errorf("reading the %s image of %s: %w", p, top, err)
 			}
-			cfg, err := img.ConfigName()
+			cf, err := img.ConfigFile()
 			if err != nil {
-				return verify.Report{}, fmt.Errorf("reading the %s image of %s: %w", p, top, err)
+				return verify.Report{}, fmt.Errorf("reading the config of the %s image of %s: %w", p, top, err)
 			}
-			configs[p] = cfg.String()
+			layers[p] = diffIDs(cf)
 		}
 	} else {
 		img, err := desc.Image()
@@ -73,13 +74,9 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 		if err != nil {
 			return verify.Report{}, fmt.Errorf("reading the config of %s: %w", top, err)
 		}
-		cfg, err := img.ConfigName()
-		if err != nil {
-			return verify.Report{}, fmt.Errorf("reading the config of %s: %w", top, err)
-		}
 		p := platformOf(cf.OS, cf.Architecture, cf.Variant)
 		platforms = append(platforms, p)
-		configs[p] = cfg.String()
+		layers[p] = diffIDs(cf)
 	}
 	r := verify.Report{Digest: top.DigestStr(), Platforms: platforms}
 	r.Checks = append(r.Checks, signatures(ctx, v, digests, ropts))
@@ -94,7 +91,7 @@ func Image(ctx context.Context, ref name.Reference, v *sign.Verifier, exp verify
 	prov, built := provenance(sts, exp)
 	r.Checks = append(r.Checks, prov)
 	r.Built = built
-	r.Checks = append(r.Checks, scan(sts, exp, configs))
+	r.Checks = append(r.Checks, scan(sts, exp, layers))
 	if t, ok := ref.(name.Tag); ok {
 		r.Checks = append(r.Checks, tagged(sts, t))
 	}
@@ -126,9 +123,19 @@ func tagged(sts []sign.Statement, t name.Tag) verify.Check {
 	return c
 }
 
-// platformOf is os/arch[/variant], as the pipeline names platforms.
+// diffIDs are the image's layers, as Trivy lists them.
+func diffIDs(cf *v1.ConfigFile) []string {
+	var ids []string
+	for _, d := range cf.RootFS.DiffIDs {
+		ids = append(ids, d.String())
+	}
+	return ids
+}
+
+// platformOf is os/arch[/variant], as the pipeline names platforms:
+// arm64's default variant v8 is left out, as containerd normalises it.
 func platformOf(os, arch, variant string) string {
-	if variant != "" {
+	if variant != "" && !(arch == "arm64" && variant == "v8") {
 		return os + "/" + arch + "/" + variant
 	}
 	return os + "/" + arch
@@ -243,9 +250,11 @@ type scanResult struct {
 
 // scan re-applies the gate at exp.Severity to the newest scan
 // attestation's Trivy reports, after checking that it has a report of each
-// platform's image (configs: platform -> config digest), and that it is
-// not older than exp.MaxScanAge.
-func scan(sts []sign.Statement, exp verify.Expect, configs map[string]string) verify.Check {
+// platform's image (layers: platform -> its layers' diff IDs), and that it
+// is not older than exp.MaxScanAge. Layers, not the config digest: the
+// publish puts the Dockerfile's healthcheck back into the config after the
+// scan (Dagger v0.19 drops it), which changes the config, not a layer.
+func scan(sts []sign.Statement, exp verify.Expect, layers map[string][]string) verify.Check {
 	severity := exp.Severity
 	c := verify.Check{Name: "scan"}
 	var newest *attestation.CosignVulnPredicate
@@ -293,14 +302,15 @@ func scan(sts []sign.Statement, exp verify.Expect, configs map[string]string) ve
 	// Each platform's image must be the one its report scanned: a scan of
 	// another image (another digest's, a platform left out) proves nothing
 	// of this one.
-	for _, p := range slices.Sorted(maps.Keys(configs)) {
+	for _, p := range slices.Sorted(maps.Keys(layers)) {
 		rep, ok := byPlatform[p]
 		switch {
 		case !ok:
 			c.Detail = fmt.Sprintf("the newest scan has no report of the %s image (it covers %s)", p, strings.Join(platforms, ", "))
 			return c
-		case rep.ImageID != configs[p]:
-			c.Detail = fmt.Sprintf("the newest scan's %s report is of image %s, not of this digest's (config %s)", p, cmp.Or(rep.ImageID, "(unnamed)"), configs[p])
+		case !slices.Equal(rep.DiffIDs, layers[p]):
+			c.Detail = fmt.Sprintf("the newest scan's %s report is of another image (%s, layers %v), not of this digest's (layers %v)",
+				p, cmp.Or(rep.ImageID, "unnamed"), rep.DiffIDs, layers[p])
 			return c
 		}
 	}
