@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -279,6 +280,11 @@ func TestImage(t *testing.T) {
 			}
 			if r.OK() != allOK {
 				t.Errorf("OK() = %v with checks %+v", r.OK(), r.Checks)
+			}
+			for name := range tt.want {
+				if !slices.ContainsFunc(r.Checks, func(c verify.Check) bool { return c.Name == name }) {
+					t.Errorf("no %s check in %+v", name, r.Checks)
+				}
 			}
 		})
 	}
