@@ -73,7 +73,7 @@ func attestFailed(ctx context.Context, env Env, in PublishInput, pr Promotion, r
 		return err
 	}
 	in.From, in.Scan, in.Publisher = pr.Digest, res, bin
-	return AttestFailedScan(ctx, env, in, log)
+	return attestFailedScan(ctx, env, in, log)
 }
 
 // published pulls each platform of the promoted digest, with the run's

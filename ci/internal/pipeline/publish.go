@@ -212,11 +212,11 @@ func pushAndSign(ctx context.Context, env Env, in PublishInput, mode string) (pu
 	return got, attested, err
 }
 
-// AttestFailedScan attests a promotion's failed rescan on the digest it
+// attestFailedScan attests a promotion's failed rescan on the digest it
 // promoted, and signs and tags nothing: the newest scan attestation of a
 // digest is then the truth, and `verify` fails for it. Without signing
 // (or in a dry run) there is nothing to attest with.
-func AttestFailedScan(ctx context.Context, env Env, in PublishInput, log io.Writer) error {
+func attestFailedScan(ctx context.Context, env Env, in PublishInput, log io.Writer) error {
 	if in.Sign == nil || in.From == "" || in.Scan == nil {
 		return nil
 	}
