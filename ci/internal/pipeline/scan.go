@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gantry-ci/gantry/ci/internal/graph"
@@ -34,11 +35,10 @@ type ScanInput struct {
 	IgnoreUnfixed bool
 	Ignorefile    *dagger.File // the repository's .trivyignore; nil without one
 	ReportDir     string
-	// MaxDBAge is how old the DB may be (since its UpdatedAt) at Now: an
+	// MaxDBAge is how old the DB may be (since its UpdatedAt): an
 	// older one fails the scan, which would otherwise pass on advisories
 	// that miss a week of CVEs. Zero: no limit.
 	MaxDBAge time.Duration
-	Now      func() time.Time
 }
 
 // ScanResult is the scan stage's verdict.
@@ -78,11 +78,7 @@ func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResul
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if in.Now != nil {
-		now = in.Now
-	}
-	if err := dbFresh(updated, now(), in.MaxDBAge); err != nil {
+	if err := dbFresh(updated, time.Now(), in.MaxDBAge); err != nil {
 		return nil, err
 	}
 	platforms := make([]string, 0, len(in.Images))
@@ -175,12 +171,13 @@ func trivyDB(env Env, db TrivyDB) *dagger.Directory {
 }
 
 // pinnedDB is repo (REGISTRY/NAME:TAG) at digest: REGISTRY/NAME@digest.
+// An unparsable repo stays as it is (its digest could not have been read).
 func pinnedDB(repo, digest string) string {
-	name := repo
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		name = repo[:i]
+	ref, err := name.ParseReference(repo, name.WeakValidation)
+	if err != nil {
+		return repo
 	}
-	return name + "@" + digest
+	return ref.Context().Name() + "@" + digest
 }
 
 // dbMetadata is the part of the DB's metadata.json the scan checks.
