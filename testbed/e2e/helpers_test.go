@@ -268,11 +268,17 @@ func tailLines(s string, n int) string {
 // imagesFile writes the bed's image set with extra plain-HTTP registries.
 func imagesFile(t *testing.T, insecure ...string) string {
 	t.Helper()
+	return imagesWith(t, func(set *state.Images) { set.InsecureRegistries = append(set.InsecureRegistries, insecure...) })
+}
+
+// imagesWith is an image set file: the bed's, changed by edit.
+func imagesWith(t *testing.T, edit func(*state.Images)) string {
+	t.Helper()
 	set, err := state.ReadImages(os.Getenv("GANTRY_IMAGES"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	set.InsecureRegistries = append(set.InsecureRegistries, insecure...)
+	edit(&set)
 	data, err := set.Marshal()
 	if err != nil {
 		t.Fatal(err)

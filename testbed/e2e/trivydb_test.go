@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,20 +42,7 @@ func TestStaleTrivyDBFailsScan(t *testing.T) {
 // imagesWithDB is an image set file: the bed's, with the Trivy DB at repo.
 func imagesWithDB(t *testing.T, repo string) string {
 	t.Helper()
-	set, err := state.ReadImages(os.Getenv("GANTRY_IMAGES"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set.TrivyDBRepository = repo
-	data, err := set.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "images.json")
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return imagesWith(t, func(set *state.Images) { set.TrivyDBRepository = repo })
 }
 
 // pushDB pushes a DB of advs, updated at updated, to ref.
