@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/gantry-ci/gantry/testbed/internal/cache"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
 	"github.com/gantry-ci/gantry/testbed/internal/trivydb"
 )
@@ -48,11 +49,7 @@ func imagesWithDB(t *testing.T, repo string) string {
 // pushDB pushes a DB of advs, updated at updated, to ref.
 func pushDB(t *testing.T, ref string, advs []trivydb.Advisory, updated time.Time) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := trivydb.Generate(dir, advs, updated); err != nil {
-		t.Fatal(err)
-	}
-	tgz, err := trivydb.Archive(dir)
+	tgz, err := trivydb.Build(cache.Dir(t.TempDir()), advs, updated)
 	if err != nil {
 		t.Fatal(err)
 	}
