@@ -20,26 +20,36 @@ import (
 const exportTimeout = 4*time.Minute + 30*time.Second
 
 // useLayerCache points the Dagger client at the registry layer cache: it
-// reads the variables when it connects (see package layercache). The
+// reads the variables when it connects (see package layercache). A
+// publishing run only writes it, any other run only reads it. Cache
+// configs the runner's environment set are dropped first: one of them
+// would have a publishing run import a cache nobody vouches for. The
 // export runs in the engine's shutdown handler, whose request the client
 // gives 10 s by default. Measured on v0.19.10 with it at 1 s, closing the
 // session still waited for a 60 s export to end, so the longer timeout is
 // a safeguard: an ephemeral runner must not exit before the export does.
 func useLayerCache(in *inputs) {
+	for _, v := range []string{layercache.BothEnvVar, layercache.ImportEnvVar, layercache.ExportEnvVar} {
+		os.Unsetenv(v)
+	}
 	ref := in.opts.LayerCache
 	if ref == "off" {
 		return
 	}
 	tag, _ := name.NewTag(ref) // validated
-	os.Setenv(layercache.EnvVar, layercache.Config(ref, in.images.Insecure(tag.RegistryStr())))
+	os.Setenv(layercache.Env(ref, in.images.Insecure(tag.RegistryStr()), layerCacheDirection(in)))
 	os.Setenv(layercache.ShutdownTimeoutEnvVar, exportTimeout.String())
+}
+
+func layerCacheDirection(in *inputs) layercache.Direction {
+	return layercache.For(in.opts.Publishing())
 }
 
 // closeSession ends the session; with the layer cache, that is when the
 // engine exports it, and it says so and how long it took.
 func closeSession(in *inputs, disconnect func(), stdout io.Writer) {
 	ref := in.opts.LayerCache
-	if ref == "off" {
+	if ref == "off" || layerCacheDirection(in) == layercache.Read {
 		disconnect()
 		return
 	}
@@ -82,19 +92,22 @@ func probeLayerCache(ctx context.Context, env pipeline.Env, in *inputs, stdout, 
 		if err == nil {
 			st, err = pipeline.ProbeLayerCache(ctx, env, pipeline.LayerCacheInput{Ref: ref, Username: in.opts.Username, Token: token, Publisher: bin})
 		}
+		dir := layerCacheDirection(in)
+		warning := st.Warning(dir)
+		what := st.Detail + "; read, never written: this run does not publish"
+		if dir == layercache.Write {
+			what = "written when the run ends, never read: a publishing run builds only from its own work"
+		}
 		switch {
 		case err != nil:
 			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: could not probe it: %v\n", ref, err)
 			out <- line("not probed (%v)", err)
-		case st.State == layercache.Unusable:
-			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: %s\n", ref, st.Warning())
-			out <- line("**Warning**: %s.", st.Warning())
-		case st.Warning() != "":
-			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: %s\n", ref, st.Warning())
-			out <- line("%s. **Warning**: %s.", st.Detail, st.Warning())
+		case warning != "":
+			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: %s\n", ref, warning)
+			out <- line("**Warning**: %s.", warning)
 		default:
-			fmt.Fprintf(stdout, "gantry: layer cache %s: %s\n", ref, st.Detail)
-			out <- line("%s; exported when the run ends.", st.Detail)
+			fmt.Fprintf(stdout, "gantry: layer cache %s: %s\n", ref, what)
+			out <- line("%s.", what)
 		}
 	}()
 	return out

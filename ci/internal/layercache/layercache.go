@@ -2,7 +2,7 @@
 // runner that starts empty (every GitHub-hosted runner) starts warm.
 //
 // Dagger v0.19.10 still carries BuildKit's remote cache: the client reads
-// _EXPERIMENTAL_DAGGER_CACHE_CONFIG when it connects, and the engine
+// _EXPERIMENTAL_DAGGER_CACHE_{IMPORT,EXPORT}_CONFIG when it connects, and the engine
 // imports from it lazily, at the first solve, and exports to it when the
 // session ends (engine/client/client.go allCacheConfigsFromEnv,
 // engine/server/session.go). Neither reports a failure to the client: an
@@ -25,8 +25,48 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// EnvVar is the variable the Dagger client reads its cache config from.
-const EnvVar = "_EXPERIMENTAL_DAGGER_CACHE_CONFIG"
+// The variables the Dagger client reads its cache configs from: imports
+// only, exports only, and both (engine/client/client.go,
+// allCacheConfigsFromEnv). Gantry never sets the last.
+const (
+	ImportEnvVar = "_EXPERIMENTAL_DAGGER_CACHE_IMPORT_CONFIG"
+	ExportEnvVar = "_EXPERIMENTAL_DAGGER_CACHE_EXPORT_CONFIG"
+	BothEnvVar   = "_EXPERIMENTAL_DAGGER_CACHE_CONFIG"
+)
+
+// Direction is which way a run's layer cache goes: never both, so that no
+// run reads what a run of lower trust wrote.
+type Direction int
+
+const (
+	// Read imports the cache and never exports it: a run that doesn't
+	// publish (a pull request, a dry run) never writes what a publishing run
+	// would read.
+	Read Direction = iota
+	// Write exports the cache and never imports it: a publishing run builds,
+	// tests and scans from its own work only, never from a cache that anyone
+	// who can push to the registry could have written (importing only a
+	// digest that a signed record names would let it start warm; v0.19's
+	// export reports no digest to sign).
+	Write
+)
+
+// For is the direction of a run that publishes or not.
+func For(publishing bool) Direction {
+	if publishing {
+		return Write
+	}
+	return Read
+}
+
+// Env is the variable and value that point the Dagger client at the cache
+// at ref, in direction d.
+func Env(ref string, insecure bool, d Direction) (name, value string) {
+	if d == Write {
+		return ExportEnvVar, Config(ref, insecure)
+	}
+	return ImportEnvVar, Config(ref, insecure)
+}
 
 // ShutdownTimeoutEnvVar is how long the client waits for the engine's
 // shutdown, which runs the export (default 10 s).
@@ -35,10 +75,10 @@ const ShutdownTimeoutEnvVar = "_EXPERIMENTAL_DAGGER_SHUTDOWN_TIMEOUT"
 // DefaultTag is the tag of the default cache, next to the image.
 const DefaultTag = "buildcache"
 
-// Config is the value of EnvVar for a registry cache at ref: mode=max
-// exports every intermediate layer (the test stage's, the Dockerfile's
-// build stage), not only the final image's; errors are ignored, as the
-// engine does anyway, but said so.
+// Config is the cache config for a registry cache at ref: mode=max exports
+// every intermediate layer (the test stage's, the Dockerfile's build
+// stage), not only the final image's; errors are ignored, as the engine
+// does anyway, but said so.
 func Config(ref string, insecure bool) string {
 	cfg := "type=registry,ref=" + ref + ",mode=max,ignore-error=true"
 	if insecure {
@@ -68,12 +108,13 @@ type Status struct {
 	WriteDetail string `json:"writeDetail,omitempty"`
 }
 
-// Warning is the line to print when the cache can't do its job, or "".
-func (s Status) Warning() string {
+// Warning is the line to print when the cache can't do its job in
+// direction d, or "".
+func (s Status) Warning(d Direction) string {
 	switch {
-	case s.State == Unusable:
+	case d == Read && s.State == Unusable:
 		return s.Detail + ": this run is cold"
-	case !s.Writable:
+	case d == Write && !s.Writable:
 		return "it refuses pushes (" + s.WriteDetail + "): this run won't update it"
 	}
 	return ""

@@ -66,20 +66,21 @@ func TestProbe(t *testing.T) {
 	push("app:latest", img)
 	push("other:buildcache", img)
 
+	// readWarning and writeWarning: part of the warning a run that reads
+	// the cache, or writes it, prints ("" for none).
 	tests := []struct {
-		name, ref   string
-		readOnly    bool
-		state       string
-		detail      string // part of Detail
-		writable    bool
-		warns       bool
-		warningPart string
+		name, ref                 string
+		readOnly                  bool
+		state                     string
+		detail                    string // part of Detail
+		writable                  bool
+		readWarning, writeWarning string
 	}{
 		{name: "a cache", ref: "app:buildcache", state: Found, detail: "found: 1 layers, 1 KiB", writable: true},
 		{name: "no cache yet", ref: "app:nope", state: Empty, detail: "empty", writable: true},
-		{name: "an image, not a cache", ref: "other:buildcache", state: Unusable, detail: "not a BuildKit cache", writable: true, warns: true, warningPart: "this run is cold"},
-		{name: "a broken registry", ref: "broken/app:buildcache", state: Unusable, detail: "unreadable", warns: true, warningPart: "this run is cold"},
-		{name: "a read-only token", ref: "app:buildcache", readOnly: true, state: Found, warns: true, warningPart: "refuses pushes"},
+		{name: "an image, not a cache", ref: "other:buildcache", state: Unusable, detail: "not a BuildKit cache", writable: true, readWarning: "this run is cold"},
+		{name: "a broken registry", ref: "broken/app:buildcache", state: Unusable, detail: "unreadable", readWarning: "this run is cold", writeWarning: "refuses pushes"},
+		{name: "a read-only token", ref: "app:buildcache", readOnly: true, state: Found, writeWarning: "refuses pushes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,8 +94,10 @@ func TestProbe(t *testing.T) {
 			if !tt.readOnly && st.Writable != tt.writable {
 				t.Errorf("writable = %v, want %v (%s)", st.Writable, tt.writable, st.WriteDetail)
 			}
-			if w := st.Warning(); (w != "") != tt.warns || !strings.Contains(w, tt.warningPart) {
-				t.Errorf("warning = %q, want one saying %q: %v", w, tt.warningPart, tt.warns)
+			for d, want := range map[Direction]string{Read: tt.readWarning, Write: tt.writeWarning} {
+				if w := st.Warning(d); (w != "") != (want != "") || !strings.Contains(w, want) {
+					t.Errorf("warning(%v) = %q, want %q", d, w, want)
+				}
 			}
 		})
 	}
@@ -106,5 +109,23 @@ func TestConfig(t *testing.T) {
 	}
 	if got := Config("172.17.0.1:5000/app:buildcache", true); !strings.HasSuffix(got, ",registry.insecure=true") {
 		t.Errorf("Config = %q, want registry.insecure", got)
+	}
+}
+
+// A publishing run only writes the cache, any other run only reads it:
+// the variable for both directions is never the one set.
+func TestEnv(t *testing.T) {
+	const ref = "ghcr.io/acme/app:buildcache"
+	for _, tt := range []struct {
+		publishing bool
+		want       string
+	}{
+		{publishing: true, want: ExportEnvVar},
+		{publishing: false, want: ImportEnvVar},
+	} {
+		name, value := Env(ref, false, For(tt.publishing))
+		if name != tt.want || value != Config(ref, false) {
+			t.Errorf("publishing=%v: %s=%s, want %s=%s", tt.publishing, name, value, tt.want, Config(ref, false))
+		}
 	}
 }

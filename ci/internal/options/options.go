@@ -166,7 +166,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RekorKeyFile, "rekor-key", o.RekorKeyFile, "keyless promotion: PEM public key of --rekor-url's log, with --ca-roots (env GANTRY_REKOR_KEY)")
 	fs.BoolVar(&o.IgnoreSCT, "insecure-ignore-sct", o.IgnoreSCT, "keyless promotion: accept certificates without a CT log timestamp (a private Fulcio without a CT log)")
 	fs.StringVar(&o.SignKey, "sign-key", o.SignKey, "cosign private key to sign with: a file, or env://VAR; its password in COSIGN_PASSWORD")
-	fs.StringVar(&o.LayerCache, "layer-cache", o.LayerCache, "registry REF:TAG to import and export the engine's layer cache, or \"off\" (env GANTRY_LAYER_CACHE; default in GitHub Actions: REGISTRY/IMAGE:buildcache)")
+	fs.StringVar(&o.LayerCache, "layer-cache", o.LayerCache, "registry REF:TAG of the engine's layer cache, which a publishing run only writes and any other run only reads, or \"off\" (env GANTRY_LAYER_CACHE; default in GitHub Actions: REGISTRY/IMAGE:buildcache)")
 	fs.StringSliceVar(&o.TestModules, "test-modules", o.TestModules, "Go modules the test stage vets and tests: directories under --source, \".\" for the root (env GANTRY_TEST_MODULES)")
 	fs.StringVar(&o.RunCache, "run-cache", o.RunCache, "directory of passed runs; \"off\" disables it (env GANTRY_RUN_CACHE; default: the user cache directory's gantry/runs)")
 }
