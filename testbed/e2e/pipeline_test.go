@@ -23,7 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// The pipeline's exit codes, as the README documents them ("Exit codes").
+// The pipeline's exit codes, as docs/pipeline.md documents them ("Exit codes").
 // They are restated here, not imported, because they are the interface
 // these tests check.
 const (

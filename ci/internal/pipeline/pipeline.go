@@ -18,7 +18,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/push"
 )
 
-// Exit codes, one per way a run can end (documented in the README).
+// Exit codes, one per way a run can end (documented in docs/pipeline.md).
 const (
 	ExitOK           = 0
 	ExitInternal     = 1 // engine unreachable, internal error, interrupted

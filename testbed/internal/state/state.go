@@ -222,7 +222,7 @@ func (d Dir) ReadEnv() (Env, error) {
 }
 
 // Images is the image-set override the bed writes for the pipeline
-// (GANTRY_IMAGES): the JSON format the README documents for the pipeline's
+// (GANTRY_IMAGES): the JSON format docs/pipeline.md documents for the pipeline's
 // --images file. The bed keeps its own copy of the format so that it does
 // not import the pipeline; every e2e test feeds this file to the real
 // pipeline, which is what checks that the two agree.

@@ -92,7 +92,7 @@ func sampleImages() Images {
 	}
 }
 
-// images.json is the pipeline's documented --images format (README,
+// images.json is the pipeline's documented --images format (docs/pipeline.md,
 // "Pinned images"); the pipeline rejects fields it does not know, so the
 // file's keys are fixed here, not derived from the struct.
 func TestWriteImagesFormat(t *testing.T) {
