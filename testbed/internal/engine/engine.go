@@ -22,7 +22,6 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/cache"
 	"github.com/gantry-ci/gantry/testbed/internal/daggerbuild"
 	"github.com/gantry-ci/gantry/testbed/internal/dockercli"
-	"github.com/gantry-ci/gantry/testbed/internal/hostca"
 	"github.com/gantry-ci/gantry/testbed/internal/layer"
 	"github.com/gantry-ci/gantry/testbed/internal/rootfs"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
@@ -197,20 +196,18 @@ func Assemble(ctx context.Context, s *step.Step, c cache.Dir, rootfsLayer, binDi
 	if err != nil {
 		return nil, err
 	}
-	// The engine installs the certificates in /usr/local/share/ca-certificates
-	// for itself at start and into the containers it runs: the host's extra
-	// CAs (this machine's TLS egress proxy) make module downloads in
-	// pipeline containers work.
-	_, extra, err := hostca.ForLayer(c, rootfsLayer)
-	if err != nil {
-		return nil, err
-	}
-	conf, err := layer.FromFiles(append([]layer.File{
+	// No certificates in /usr/local/share/ca-certificates: with any there,
+	// the engine runs update-ca-certificates twice around every exec in a
+	// Debian-like container (engine/buildkit/cacerts in v0.19.10), a shell
+	// script that forks sed per certificate; in the e2e suite that was a
+	// quarter of the machine's CPU. The images that fetch over TLS (the Go
+	// stand-in) carry the host's extra CAs in their own bundle instead.
+	conf, err := layer.FromFiles([]layer.File{
 		layer.Text(strings.TrimPrefix(entrypointPath, "/"), 0o755, Entrypoint),
 		layer.Text(strings.TrimPrefix(configPath, "/"), 0o644, cfg.TOML()),
 		layer.Text("etc/dagger/engine.json", 0o644, "{}\n"),
 		layer.Dir(strings.TrimPrefix(stateDir, "/"), 0o755, 0, 0),
-	}, hostca.CertFiles(extra)...))
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -116,12 +116,12 @@ func Files(base []byte, extra [][]byte) []layer.File {
 		return nil
 	}
 	files := []layer.File{{Path: layerBundle, Mode: 0o644, Data: Append(base, extra)}}
-	return append(files, CertFiles(extra)...)
+	return append(files, certFiles(extra)...)
 }
 
-// CertFiles are the extra certificates as files in
+// certFiles are the extra certificates as files in
 // /usr/local/share/ca-certificates, one per certificate.
-func CertFiles(extra [][]byte) []layer.File {
+func certFiles(extra [][]byte) []layer.File {
 	var files []layer.File
 	for i, c := range extra {
 		files = append(files, layer.File{
