@@ -93,7 +93,7 @@ const cacheConfigType = "application/vnd.buildkit.cacheconfig.v0"
 // States of a probed cache.
 const (
 	Found    = "found"    // a BuildKit cache: the run imports it
-	Empty    = "empty"    // no such tag yet: this run fills it
+	Empty    = "empty"    // no such tag yet
 	Unusable = "unusable" // unreadable or not a cache: the run is cold
 )
 
@@ -143,7 +143,7 @@ func read(ctx context.Context, tag name.Tag, auth authn.Authenticator, t http.Ro
 	desc, err := remote.Get(tag, remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(t))
 	var terr *transport.Error
 	if errors.As(err, &terr) && (terr.StatusCode == http.StatusNotFound || hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode)) {
-		return Status{State: Empty, Detail: "empty: this run fills it"}
+		return Status{State: Empty, Detail: "empty"}
 	}
 	if err != nil {
 		return unreadable(err)
