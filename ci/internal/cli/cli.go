@@ -262,6 +262,18 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 		token: token, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0}, nil
 }
 
+// buildArgs are the Dockerfile's build args: the pinned images, the
+// version and commit it stamps, and the namespace of its cache mounts.
+func (in *inputs) buildArgs() []dagger.BuildArg {
+	return []dagger.BuildArg{
+		{Name: "GO_IMAGE", Value: in.images.Go},
+		{Name: "RUNTIME_IMAGE", Value: in.images.Runtime},
+		{Name: "VERSION", Value: in.tags.Version},
+		{Name: "COMMIT", Value: in.sha},
+		{Name: layercache.MountNamespaceArg, Value: layercache.MountNamespace(layerCacheDirection(in))},
+	}
+}
+
 // newRunID is unique per run (see pipeline.Env.RunID).
 func newRunID() string {
 	id := make([]byte, 8)
@@ -286,13 +298,8 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	p := pipeline.Plan{
 		Test: pipeline.TestInput{Modules: in.uploads.testModules(client, o.Source)},
 		Build: pipeline.BuildInput{
-			Context: in.uploads.context.dir(client, o.Source),
-			Args: []dagger.BuildArg{
-				{Name: "GO_IMAGE", Value: in.images.Go},
-				{Name: "RUNTIME_IMAGE", Value: in.images.Runtime},
-				{Name: "VERSION", Value: in.tags.Version},
-				{Name: "COMMIT", Value: in.sha},
-			},
+			Context:   in.uploads.context.dir(client, o.Source),
+			Args:      in.buildArgs(),
 			Labels:    in.labels,
 			Platforms: o.Platforms,
 		},

@@ -10,6 +10,9 @@
 // engine's log. So Gantry probes the cache itself (Probe, run in the engine
 // by gantry-publish) and says what it found in one line. v0.21 removed this
 // path; an upgrade needs Dagger's cache service instead.
+//
+// It also keeps the other cache a run shares, the Dockerfile's cache
+// mounts, to runs of the same trust level (MountNamespace).
 package layercache
 
 import (
@@ -57,6 +60,31 @@ func For(publishing bool) Direction {
 		return Write
 	}
 	return Read
+}
+
+// The cache-mount namespaces of the two trust levels.
+const (
+	PublishNamespace = "gantry-publish"
+	CheckNamespace   = "gantry-check"
+)
+
+// MountNamespaceArg is the build arg that BuildKit's Dockerfile frontend
+// prefixes to the id of every `RUN --mount=type=cache` (dockerui's
+// keyCacheNSArg, dockerfile2llb/convert_runmount.go): a Dockerfile can't
+// name a mount outside its namespace, whatever `id=` it writes.
+const MountNamespaceArg = "BUILDKIT_CACHE_MOUNT_NS"
+
+// MountNamespace is the namespace of the Dockerfile's cache mounts in a run
+// going direction d. Cache mounts live in the engine, shared by every build
+// on it, and BuildKit caches a step's result without their contents in its
+// key: without namespaces a pull request's Dockerfile could plant Go
+// build-cache entries that a later publishing build on the same engine
+// compiles with. Publishing runs share mounts only with each other.
+func MountNamespace(d Direction) string {
+	if d == Write {
+		return PublishNamespace
+	}
+	return CheckNamespace
 }
 
 // Env is the variable and value that point the Dagger client at the cache
