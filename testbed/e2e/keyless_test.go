@@ -360,6 +360,27 @@ func TestKeylessSigning(t *testing.T) {
 	if sts := attestationsBy(t, ss.signer(tagIdentity), repo+":2.0.0", "vuln"); len(sts) != 1 {
 		t.Errorf("%d scan attestations by %s, want the release's rescan", len(sts), tagIdentity)
 	}
+
+	// Issue 21: a pull request's code signs an image of its own under the
+	// commit's SHA tag again. The next release of that commit neither
+	// promotes it nor takes it as its run record: it runs every stage.
+	signAsHostile(t, ss, pr, repo, sha, sha)
+	hostile := digestOf(t, repo+":"+sha)
+	gitRun(t, dir, "tag", "v2.0.1")
+	ss.issuer.SetClaims(oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/tags/v2.0.1", sha, workflow))
+	rel = run(t, dir, env, append(args, "--ref", "refs/tags/v2.0.1")...)
+	if rel.code != exitOK {
+		t.Fatalf("releasing over the pull request's image: exit %d, want 0", rel.code)
+	}
+	if want := "gantry: not promoting " + repo + ":" + sha + ": "; !strings.Contains(rel.stdout, want) ||
+		!strings.Contains(rel.stdout, "ref refs/pull/7/merge, trigger pull_request") {
+		t.Errorf("the release does not say it would not promote the pull request's image (%q, naming its ref and trigger):\n%s", want, rel.stdout)
+	}
+	for _, tag := range []string{"2.0.1", sha} {
+		if got := digestOf(t, repo+":"+tag); got == hostile || got == "" {
+			t.Errorf("%s -> %q after the release, want an image the release built, not the pull request's %s", tag, got, hostile)
+		}
+	}
 }
 
 // Keyless signing that can't get a token is bad input: exit 2 with one

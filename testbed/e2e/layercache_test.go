@@ -1,13 +1,25 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/gantry-ci/gantry/testbed/internal/engine"
+	"github.com/gantry-ci/gantry/testbed/internal/step"
 )
 
 // Ports of the layer-cache test's registries (the test registries' range).
@@ -16,16 +28,21 @@ const (
 	unreachableCachePort = "5007"
 )
 
-// A registry layer cache is written by publishing runs only and read by
-// every other run (issue 21, item 2: a publishing run never imports what
-// a pull request or any other registry writer could have pushed, and a
-// run that doesn't publish never writes what a publishing run leaves).
-// It is there before the publishing run's process exits (the export runs
-// as the session closes). A cache that is not a cache, unreachable, or
-// refusing pushes is one warning and a run that passes. (That the engine
-// imports nothing in a publishing run takes a fresh engine to see; the
-// unit test TestUseLayerCache checks what Gantry tells the client.)
-func TestLayerCacheNeverFailsTheRun(t *testing.T) {
+// What one run leaves for another, the registry layer cache and the
+// Dockerfile's cache mounts, never crosses from a run that doesn't publish
+// (a pull request) or from any registry writer to a publishing run (issue
+// 21, item 2), and a layer cache never fails a run:
+//   - a dry run's cache mounts are not a publishing run's on the same engine
+//     (a namespace per trust level);
+//   - a publishing run writes the layer cache and never reads it; a dry run
+//     reads it and never writes it;
+//   - a cache forged by someone with package write (a module of the
+//     fixture's, changed in the cached `go mod download` layer) does not
+//     reach a publishing run on a fresh engine, which would take every
+//     cached step from it;
+//   - a cache that is not a cache, unreachable, or refusing pushes is one
+//     warning and a run that passes.
+func TestLayerCacheByTrust(t *testing.T) {
 	t.Parallel()
 	reg := bed(t)
 	host := strings.Split(reg, ":")[0]
@@ -45,42 +62,80 @@ func TestLayerCacheNeverFailsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dir := copyFixture(t, nil)
+	dir := copyFixture(t, func(dir string) { probeCacheMount(t, dir, "dry run") })
 	reports := t.TempDir() // outside the work tree, which a publishing run wants clean
-	passes := func(t *testing.T, cache string, flags ...string) result {
+	passes := func(t *testing.T, cache string, env map[string]string, flags ...string) result {
 		t.Helper()
-		res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "GANTRY_RUN_CACHE": "off"},
-			append([]string{"--images", images, "--layer-cache", cache, "--report-dir", reports}, flags...)...)
+		all := map[string]string{"GITHUB_TOKEN": "x", "GANTRY_RUN_CACHE": "off"}
+		maps.Copy(all, env)
+		res := run(t, dir, all, append([]string{"--images", images, "--layer-cache", cache, "--report-dir", reports}, flags...)...)
 		if res.code != exitOK {
 			t.Fatalf("exit %d, want 0: a layer cache must never fail the run", res.code)
 		}
 		return res
 	}
-	publish := func(t *testing.T, cache string) result {
+	repo := reg + "/" + uniqueImage("layers")
+	publish := func(t *testing.T, cache string, env map[string]string, flags ...string) result {
 		t.Helper()
-		return passes(t, cache, "--registry", reg, "--image", uniqueImage("layers"), "--username", "e2e")
+		r, _ := strings.CutPrefix(repo, reg+"/")
+		return passes(t, cache, env, append([]string{"--registry", reg, "--image", r, "--username", "e2e"}, flags...)...)
 	}
 	dryRun := func(t *testing.T, cache string) result {
 		t.Helper()
-		return passes(t, cache, "--dry-run", "--skip-tests")
+		return passes(t, cache, nil, "--dry-run", "--skip-tests")
 	}
-	t.Run("written by a publishing run, read by a dry run", func(t *testing.T) {
-		cache := reg + "/" + uniqueImage("cache") + ":buildcache"
-		res := publish(t, cache)
+	nextCommit := func(t *testing.T, stamp string) string {
+		t.Helper()
+		writeFile(t, dir, "stamp", stamp+"\n")
+		gitCommit(t, dir, stamp)
+		return headSHA(t, dir)
+	}
+
+	cache := reg + "/" + uniqueImage("cache") + ":buildcache"
+	var written string
+	t.Run("a publishing run writes the cache and sees no dry run's cache mount", func(t *testing.T) {
+		dryRun(t, "off") // plants "dry run" in the probe's cache mount
+		sha := nextCommit(t, "publish")
+		res := publish(t, cache, nil)
 		if !strings.Contains(res.stdout, "layer cache "+cache+": written when the run ends, never read") || strings.Contains(res.stderr, "warning: layer cache") {
 			t.Errorf("publishing run: want the cache written, not read, and no warning:\n%s\n%s", res.stdout, res.stderr)
 		}
+		for arch, img := range publishedImages(t, repo+":"+sha) {
+			if seen := string(imageFile(t, img, "seen")); seen != "" {
+				t.Errorf("%s: the publishing build found %q in its cache mount: a dry run's mount reached it", arch, seen)
+			}
+		}
 		// Exported by the time the process exits.
-		written := digestOf(t, cache)
-		if written == "" {
+		if written = digestOf(t, cache); written == "" {
 			t.Fatalf("no %s after the publishing run", cache)
 		}
-		res = dryRun(t, cache)
+	})
+	if written == "" {
+		return // the rest reads that cache
+	}
+	t.Run("a dry run reads the cache, never writes it", func(t *testing.T) {
+		res := dryRun(t, cache)
 		if !strings.Contains(res.stdout, "layer cache "+cache+": found: ") || !strings.Contains(res.stdout, "read, never written") {
 			t.Errorf("dry run: want the cache found and read only:\n%s", res.stdout)
 		}
 		if got := digestOf(t, cache); got != written {
 			t.Errorf("%s -> %s after the dry run, want the publishing run's %s: a run that doesn't publish wrote the cache", cache, got, written)
+		}
+	})
+	t.Run("a forged cache does not reach a publishing run on a fresh engine", func(t *testing.T) {
+		mark := marker(t)
+		forged := forgeCache(t, cache, "golang.org/x/text@v0.42.0/width", "zz_forged.go",
+			"package width\n\nimport \"os\"\n\n// Forged into the layer cache by the e2e test: a backdoor's stand-in.\nfunc init() {\n\tif os.Getenv(\"GANTRY_E2E\") == \""+mark+"\" {\n\t\tos.Exit(97)\n\t}\n}\n")
+		sha := nextCommit(t, "fresh engine")
+		// The native platform only: a cold engine compiles everything.
+		publish(t, cache, map[string]string{"_EXPERIMENTAL_DAGGER_RUNNER_HOST": freshEngine(t)}, "--platform", "linux/"+runtime.GOARCH)
+		for arch, img := range publishedImages(t, repo+":"+sha) {
+			if bytes.Contains(imageFile(t, img, "app"), []byte(mark)) {
+				t.Errorf("%s: /app holds the forged module's code: the publishing run built from the forged cache", arch)
+			}
+		}
+		if got := digestOf(t, cache); got == forged || got == "" {
+			t.Errorf("%s is %q after the publishing run, want its own export, not the forged %s", cache, got, forged)
 		}
 	})
 	t.Run("refusing pushes", func(t *testing.T) {
@@ -89,7 +144,8 @@ func TestLayerCacheNeverFailsTheRun(t *testing.T) {
 		if res := dryRun(t, cache); strings.Contains(res.stderr, "warning: layer cache") {
 			t.Errorf("dry run: want no warning, it never writes the cache:\n%s", res.stderr)
 		}
-		res := publish(t, cache)
+		nextCommit(t, "refusing")
+		res := publish(t, cache, nil)
 		if n := strings.Count(res.stderr, "warning: layer cache "+cache); n != 1 || !strings.Contains(res.stderr, "refuses pushes") {
 			t.Errorf("publishing run: want one warning saying it refuses pushes, got %d:\n%s", n, res.stderr)
 		}
@@ -105,4 +161,120 @@ func TestLayerCacheNeverFailsTheRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// probeCacheMount makes the fixture's build show what a cache mount holds:
+// the build step reads the file `planted` from a mount of its own (an id no
+// other test uses) into /seen in the image, then writes the stamp file's
+// content there. A commit that changes stamp runs the step again.
+func probeCacheMount(t *testing.T, dir, stamp string) {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	id := "e2e-probe-" + hex.EncodeToString(b)
+	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	build, final, ok := strings.Cut(string(df), "\nFROM ${RUNTIME_IMAGE}\n")
+	if !ok {
+		t.Fatal("the fixture's Dockerfile has no FROM ${RUNTIME_IMAGE} line")
+	}
+	writeFile(t, dir, "Dockerfile", build+`
+COPY stamp /stamp
+RUN --mount=type=cache,target=/probe,id=`+id+` \
+    sh -c 'cat /probe/planted > /out/seen 2>/dev/null || : > /out/seen; cat /stamp > /probe/planted'
+
+FROM ${RUNTIME_IMAGE}
+COPY --from=build /out/seen /seen
+`+final)
+	writeFile(t, dir, "stamp", stamp+"\n")
+	ignore, err := os.ReadFile(filepath.Join(dir, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, ".dockerignore", string(ignore)+"!stamp\n")
+}
+
+// publishedImages are the images at ref (an index or one image), by
+// architecture.
+func publishedImages(t *testing.T, ref string) map[string]v1.Image {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(r)
+	if err != nil {
+		t.Fatalf("reading %s: %v", ref, err)
+	}
+	var imgs []v1.Image
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range im.Manifests {
+			if d.Platform == nil || d.Platform.OS == "unknown" {
+				continue
+			}
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			imgs = append(imgs, img)
+		}
+	} else {
+		img, err := desc.Image()
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+	}
+	out := map[string]v1.Image{}
+	for _, img := range imgs {
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[cf.Architecture] = img
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s holds no platform image", ref)
+	}
+	return out
+}
+
+// freshEngine starts an engine of t's own from the bed's engine image, with
+// an empty cache, and returns the runner host that points the Dagger CLI at
+// it. It is removed when t ends (and by `testbed down`, by its label).
+func freshEngine(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	in := engine.Instance{Container: "gantry-testbed-dagger-e2e-" + hex.EncodeToString(b)}
+	in.Volume = in.Container + "-state"
+	steps := step.New(testWriter{t}, t.TempDir())
+	ctx := context.Background()
+	if err := steps.Run(ctx, "fresh engine", func(ctx context.Context, s *step.Step) error {
+		return in.Start(ctx, s, engine.Image, "")
+	}); err != nil {
+		t.Fatalf("starting a fresh engine: %v", err)
+	}
+	t.Cleanup(func() {
+		steps.Run(ctx, "remove the fresh engine", func(ctx context.Context, s *step.Step) error { return in.Remove(ctx, s) })
+	})
+	return in.RunnerHost()
+}
+
+// testWriter writes to t's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -137,6 +137,16 @@ func TestFullRunPublishesMultiArch(t *testing.T) {
 // binaryMachine reads the ELF machine of file in img's layers.
 func binaryMachine(t *testing.T, img v1.Image, file string) elf.Machine {
 	t.Helper()
+	head := imageFile(t, img, file)
+	if len(head) < 20 {
+		t.Fatalf("%s: %d bytes, not an ELF file", file, len(head))
+	}
+	return elf.Machine(uint16(head[18]) | uint16(head[19])<<8)
+}
+
+// imageFile reads file from img's layers, the topmost that has it.
+func imageFile(t *testing.T, img v1.Image, file string) []byte {
+	t.Helper()
 	layers, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)
@@ -153,18 +163,18 @@ func binaryMachine(t *testing.T, img v1.Image, file string) elf.Machine {
 				break
 			}
 			if strings.TrimPrefix(h.Name, "./") == file {
-				head := make([]byte, 64)
-				if _, err := io.ReadFull(tr, head); err != nil {
+				b, err := io.ReadAll(tr)
+				rc.Close()
+				if err != nil {
 					t.Fatal(err)
 				}
-				rc.Close()
-				return elf.Machine(uint16(head[18]) | uint16(head[19])<<8)
+				return b
 			}
 		}
 		rc.Close()
 	}
 	t.Fatalf("%s not found in the image", file)
-	return 0
+	return nil
 }
 
 // An app linked against vulnerable module versions fails at scan, with the

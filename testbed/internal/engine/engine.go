@@ -152,12 +152,25 @@ ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec ` + engineBin + ` --config ` + configPath + ` "$@"
 `
 
+// Instance is one engine container: its name, the volume that holds its
+// state, and the host loopback address where it also serves TCP ("" for
+// none).
+type Instance struct {
+	Container, Volume, TCPAddr string
+}
+
+// Bed is the bed's engine.
+var Bed = Instance{Container: Container, Volume: Volume, TCPAddr: TCPAddr}
+
+// RunnerHost points the Dagger CLI at the instance.
+func (in Instance) RunnerHost() string { return "docker-container://" + in.Container }
+
 // RunArgs are the `docker run` arguments of the engine container. The
 // flags grant what --privileged would, minus CAP_SYS_RESOURCE, which this
 // kind of host lacks in its bounding set (so --privileged fails).
-func RunArgs(imageID, key string) []string {
-	return []string{
-		"run", "-d", "--name", Container,
+func (in Instance) RunArgs(imageID, key string) []string {
+	args := []string{
+		"run", "-d", "--name", in.Container,
 		"--label", state.Label + "=" + state.LabelValue,
 		"--label", KeyLabel + "=" + key,
 		"--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
@@ -166,12 +179,36 @@ func RunArgs(imageID, key string) []string {
 		"--security-opt", "systempaths=unconfined",
 		"--device-cgroup-rule", "a *:* rwm",
 		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-		"-v", Volume + ":" + stateDir,
-		"-p", TCPAddr + ":" + tcpPort,
-		imageID,
-		// Besides its default unix sockets, which the engine always keeps.
-		"--addr", "tcp://0.0.0.0:" + tcpPort,
+		"-v", in.Volume + ":" + stateDir,
 	}
+	if in.TCPAddr == "" {
+		return append(args, imageID)
+	}
+	return append(args, "-p", in.TCPAddr+":"+tcpPort, imageID,
+		// Besides its default unix sockets, which the engine always keeps.
+		"--addr", "tcp://0.0.0.0:"+tcpPort)
+}
+
+// Start creates the instance's volume and container from image (an ID or
+// a tag of the local Docker engine), labelled as the bed's so that `down`
+// removes them, and waits until the engine answers.
+func (in Instance) Start(ctx context.Context, s *step.Step, image, key string) error {
+	s.Doing("creating volume %s and container %s", in.Volume, in.Container)
+	if err := s.Run(ctx, "docker", "volume", "create", "--label", state.Label+"="+state.LabelValue, in.Volume); err != nil {
+		return err
+	}
+	if err := s.Run(ctx, "docker", in.RunArgs(image, key)...); err != nil {
+		return err
+	}
+	return in.waitRunning(ctx, s)
+}
+
+// Remove removes the instance's container and volume.
+func (in Instance) Remove(ctx context.Context, s *step.Step) error {
+	if err := s.Run(ctx, "docker", "rm", "-f", "-v", in.Container); err != nil {
+		return err
+	}
+	return s.Run(ctx, "docker", "volume", "rm", "-f", in.Volume)
 }
 
 // Assemble builds the engine image from the rootfs layer and the build
@@ -268,15 +305,15 @@ func Load(ctx context.Context, s *step.Step, img v1.Image) (bool, error) {
 	return dockercli.EnsureLoaded(ctx, s, Image, img)
 }
 
-// Run makes the engine container run img with the current flags: it keeps
-// a running container created from the same image and flags, starts a
-// stopped one, and replaces any other.
+// Run makes the bed's engine container run img with the current flags: it
+// keeps a running container created from the same image and flags, starts
+// a stopped one, and replaces any other.
 func Run(ctx context.Context, s *step.Step, img v1.Image) error {
 	id, err := img.ConfigName()
 	if err != nil {
 		return err
 	}
-	key := cache.Key(append(RunArgs(id.String(), ""), Entrypoint)...)
+	key := cache.Key(append(Bed.RunArgs(id.String(), ""), Entrypoint)...)
 	have := dockercli.Inspect(ctx, Container, `{{index .Config.Labels "`+KeyLabel+`"}} {{.State.Running}}`)
 	switch have {
 	case key + " true":
@@ -286,7 +323,7 @@ func Run(ctx context.Context, s *step.Step, img v1.Image) error {
 		if err := s.Run(ctx, "docker", "start", Container); err != nil {
 			return err
 		}
-		return waitRunning(ctx, s)
+		return Bed.waitRunning(ctx, s)
 	case "":
 	default:
 		s.Doing("replacing container %s (engine or flags changed)", Container)
@@ -299,31 +336,27 @@ func Run(ctx context.Context, s *step.Step, img v1.Image) error {
 			return err
 		}
 	}
-	s.Doing("creating volume %s and container %s", Volume, Container)
-	if err := s.Run(ctx, "docker", "volume", "create", "--label", state.Label+"="+state.LabelValue, Volume); err != nil {
-		return err
-	}
-	if err := s.Run(ctx, "docker", RunArgs(id.String(), key)...); err != nil {
-		return err
-	}
-	return waitRunning(ctx, s)
+	return Bed.Start(ctx, s, id.String(), key)
 }
 
-func waitRunning(ctx context.Context, s *step.Step) error {
+func (in Instance) waitRunning(ctx context.Context, s *step.Step) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if dockercli.Inspect(ctx, Container, "{{.State.Running}}") == "true" {
+		if dockercli.Inspect(ctx, in.Container, "{{.State.Running}}") == "true" {
 			// The engine listens on its socket shortly after start.
-			out, err := s.Command(ctx, "docker", "exec", Container, "test", "-S", "/run/dagger/engine.sock").CombinedOutput()
+			out, err := s.Command(ctx, "docker", "exec", in.Container, "test", "-S", "/run/dagger/engine.sock").CombinedOutput()
 			if err == nil {
-				if err = dialTCP(); err == nil {
+				if in.TCPAddr == "" {
 					return nil
 				}
-				out = []byte("(" + TCPAddr + ")")
+				if err = dialTCP(in.TCPAddr); err == nil {
+					return nil
+				}
+				out = []byte("(" + in.TCPAddr + ")")
 			}
 			s.Logf("waiting for the engine socket: %v %s", err, out)
-		} else if st := dockercli.Inspect(ctx, Container, "{{.State.Status}}"); st == "exited" || st == "dead" {
-			logs, _ := s.Command(ctx, "docker", "logs", "--tail", "50", Container).CombinedOutput()
+		} else if st := dockercli.Inspect(ctx, in.Container, "{{.State.Status}}"); st == "exited" || st == "dead" {
+			logs, _ := s.Command(ctx, "docker", "logs", "--tail", "50", in.Container).CombinedOutput()
 			s.Logf("engine container logs:\n%s", logs)
 			return fmt.Errorf("engine container %s", st)
 		}
@@ -333,14 +366,14 @@ func waitRunning(ctx context.Context, s *step.Step) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	logs, _ := s.Command(ctx, "docker", "logs", "--tail", "50", Container).CombinedOutput()
+	logs, _ := s.Command(ctx, "docker", "logs", "--tail", "50", in.Container).CombinedOutput()
 	s.Logf("engine container logs:\n%s", logs)
 	return fmt.Errorf("engine socket did not appear within 60s")
 }
 
-// dialTCP checks that the engine's TCP address accepts connections.
-func dialTCP() error {
-	c, err := net.DialTimeout("tcp", TCPAddr, 2*time.Second)
+// dialTCP checks that an engine's TCP address accepts connections.
+func dialTCP(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -348,4 +381,4 @@ func dialTCP() error {
 }
 
 // TCPStatus says whether the engine answers on TCPAddr, for `status`.
-func TCPStatus() error { return dialTCP() }
+func TCPStatus() error { return dialTCP(TCPAddr) }

@@ -63,7 +63,7 @@ func TestBedRegistries(t *testing.T) {
 }
 
 func TestRunArgs(t *testing.T) {
-	args := strings.Join(RunArgs("sha256:abc", "k1"), " ")
+	args := strings.Join(Bed.RunArgs("sha256:abc", "k1"), " ")
 	for _, want := range []string{
 		"--name gantry-testbed-dagger", "--label io.gantry.testbed=1", "--label io.gantry.testbed.key=k1",
 		"--cap-add ALL --cap-drop SYS_RESOURCE", "seccomp=unconfined", "apparmor=unconfined",
@@ -82,6 +82,17 @@ func TestRunArgs(t *testing.T) {
 	}
 	if !strings.Contains(args, "-p 127.0.0.1:5030:1234") {
 		t.Errorf("the engine's TCP port must be published on loopback only: %s", args)
+	}
+
+	// Another instance (an e2e test's fresh engine) serves no TCP.
+	other := strings.Join(Instance{Container: "e2e-engine", Volume: "e2e-state"}.RunArgs("sha256:abc", ""), " ")
+	for _, want := range []string{"--name e2e-engine", "-v e2e-state:/var/lib/dagger", "--label io.gantry.testbed=1"} {
+		if !strings.Contains(other, want) {
+			t.Errorf("run args lack %q: %s", want, other)
+		}
+	}
+	if !strings.HasSuffix(other, " sha256:abc") || strings.Contains(other, "-p ") || strings.Contains(other, "--addr") {
+		t.Errorf("an instance without TCPAddr must publish no port and end with its image: %s", other)
 	}
 }
 
