@@ -67,6 +67,7 @@ func (v *Verify) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&v.Keyless.SubjectRegexp, "certificate-identity-regexp", "", "keyless: a pattern the signer's identity must match (default: any workflow of --repository)")
 	fs.StringVar(&p.Issuer, "certificate-oidc-issuer", p.Issuer, "keyless: the signer's OIDC issuer")
 	fs.StringVar(&p.Repository, "certificate-github-workflow-repository", "", "keyless: OWNER/REPO the certificate must name (default: --repository)")
+	fs.StringVar(&p.RepositoryID, "certificate-github-repository-id", "", "keyless: GitHub's numeric ID of the repository, which the certificate must name where it carries one (default: any; not a cosign flag)")
 	fs.StringVar(&p.Trigger, "certificate-github-workflow-trigger", p.Trigger, "keyless: the event that started the signing run")
 	fs.StringVar(&p.Ref, "certificate-github-workflow-ref", "", "keyless: the exact ref of the signing run (default: refs/heads/--default-branch or a release tag refs/tags/vX.Y.Z)")
 	fs.StringVar(&p.SHA, "certificate-github-workflow-sha", "", "keyless: the commit of the signing run (default: --commit, else any)")
@@ -154,6 +155,9 @@ func (v *Verify) checkSigner() error {
 	if err := checkRepository(p.Repository); err != nil {
 		return usage("--certificate-github-workflow-repository: %q is not a GitHub OWNER/REPO: %v", p.Repository, err)
 	}
+	if p.RepositoryID != "" && !repositoryIDRE.MatchString(p.RepositoryID) {
+		return usage("--certificate-github-repository-id: %q is not a numeric repository ID: take it from `gh api repos/OWNER/REPO --jq .id`", p.RepositoryID)
+	}
 	if p.Trigger == "" {
 		return usage("--certificate-github-workflow-trigger must not be empty: the event of the signing run, e.g. push")
 	}
@@ -185,9 +189,12 @@ func (v *Verify) checkSigner() error {
 	return err
 }
 
+// repositoryIDRE is GitHub's numeric repository ID.
+var repositoryIDRE = regexp.MustCompile(`^[1-9][0-9]*$`)
+
 // keylessFlags are the flags that only a keyless verification takes.
 var keylessFlags = []string{"certificate-identity", "certificate-identity-regexp", "certificate-oidc-issuer",
-	"certificate-github-workflow-repository", "certificate-github-workflow-trigger", "certificate-github-workflow-ref",
+	"certificate-github-workflow-repository", "certificate-github-repository-id", "certificate-github-workflow-trigger", "certificate-github-workflow-ref",
 	"certificate-github-workflow-sha", "certificate-github-workflow-name"}
 
 // readPublicKey reads a PEM public key file for flag; want says what to
