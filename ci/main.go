@@ -1,18 +1,16 @@
-// Command gantry is the CI pipeline: `go run ./ci --help`.
+// Command gantry is this repository's pipeline: `go run ./ci --help`. It
+// declares what is particular to the service it ships; everything else is
+// Gantry's (package gantry).
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/gantry-ci/gantry/ci/internal/cli"
-)
+import "github.com/gantry-ci/gantry/ci/gantry"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
-	stop()
-	os.Exit(code)
+	gantry.Main(gantry.Project{
+		Image: gantry.Image{
+			Description: "Gantry example service: echo + pgx on PostgreSQL",
+			Licenses:    "MIT",
+		},
+		Test: gantry.Test{GoModules: []string{"."}},
+	})
 }

@@ -26,24 +26,24 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+	"github.com/gantry-ci/gantry/ci/internal/project"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 	"github.com/gantry-ci/gantry/ci/internal/signing"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
-// Descriptive labels of the image Gantry ships.
-const (
-	description = "Gantry example service: echo + pgx on PostgreSQL"
-	license     = "MIT"
-)
-
-// Run runs the pipeline and returns the process exit code.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// Run runs the pipeline that decl declares and returns the process exit
+// code.
+func Run(ctx context.Context, decl project.Project, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) > 0 && args[0] == "verify" {
 		return runVerify(ctx, args[1:], stdout, stderr, getenv)
 	}
-	opts := options.New(getenv)
+	if err := decl.Validate(); err != nil {
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return pipeline.ExitUsage
+	}
+	opts := options.New(getenv, decl.TestModules)
 	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	opts.Bind(fs)
@@ -60,7 +60,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "gantry: unexpected argument %q: gantry takes only flags (see --help)\n", fs.Arg(0))
 		return pipeline.ExitUsage
 	}
-	in, err := prepare(ctx, opts, getenv)
+	in, err := prepare(ctx, decl, opts, getenv)
 	if err != nil {
 		var ue *options.UsageError
 		if errors.As(err, &ue) {
@@ -177,7 +177,7 @@ type inputs struct {
 }
 
 // prepare validates the inputs and computes everything that needs no engine.
-func prepare(ctx context.Context, opts *options.Options, getenv func(string) string) (*inputs, error) {
+func prepare(ctx context.Context, decl project.Project, opts *options.Options, getenv func(string) string) (*inputs, error) {
 	// The token reaches the engine only as a Dagger secret: no process that
 	// Gantry starts (git, go build, the Dagger CLI) inherits it.
 	token := getenv(opts.TokenEnv)
@@ -254,7 +254,8 @@ func prepare(ctx context.Context, opts *options.Options, getenv func(string) str
 		image = "gantry"
 	}
 	lbls, err := labels.OCI(labels.Input{Repository: opts.Repository, Image: image, SHA: git.SHA, CommitTime: git.CommitTime,
-		Version: plan.Version, Description: description, License: license})
+		Version: plan.Version, Title: decl.Title, Description: decl.Description, License: decl.Licenses,
+		Vendor: decl.Vendor, Documentation: decl.Documentation})
 	if err != nil {
 		return nil, err
 	}

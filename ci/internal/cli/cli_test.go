@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gantry-ci/gantry/ci/internal/options"
+	"github.com/gantry-ci/gantry/ci/internal/project"
 )
 
 // repo makes a git repository holding a Dockerfile and a go.mod, committed.
@@ -29,6 +30,20 @@ func repo(t *testing.T) string {
 		}
 	}
 	return dir
+}
+
+// A wrong declaration in ci/main.go is a usage error too: exit 2, one line
+// naming the field, before anything else.
+func TestDeclarationErrors(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	decl := project.Project{Documentation: "docs.acme.example"}
+	code := Run(context.Background(), decl, []string{"--dry-run", "--source", repo(t)}, &stdout, &stderr, func(string) string { return "" })
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if got := strings.TrimSpace(stderr.String()); !strings.Contains(got, "gantry.Image.Documentation") || strings.Contains(got, "\n") {
+		t.Errorf("stderr = %q, want one line naming gantry.Image.Documentation", got)
+	}
 }
 
 // Every usage error exits 2 with one line, before any engine is contacted
@@ -76,7 +91,7 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			getenv := func(k string) string { return tt.env[k] }
-			code := Run(context.Background(), tt.args, &stdout, &stderr, getenv)
+			code := Run(context.Background(), project.Project{}, tt.args, &stdout, &stderr, getenv)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2; stderr %q", code, stderr.String())
 			}
@@ -108,7 +123,7 @@ func TestTokenIsNotInherited(t *testing.T) {
 	t.Setenv("GANTRY_E2E_TOKEN", token)
 	var stdout, stderr bytes.Buffer
 	// Publishing from a dirty tree fails after git has run, before the engine.
-	code := Run(context.Background(), []string{"--image", "me/app", "--username", "me", "--source", dirty, "--token-env", "GANTRY_E2E_TOKEN"},
+	code := Run(context.Background(), project.Project{}, []string{"--image", "me/app", "--username", "me", "--source", dirty, "--token-env", "GANTRY_E2E_TOKEN"},
 		&stdout, &stderr, os.Getenv)
 	if code != 2 || !strings.Contains(stderr.String(), "uncommitted change") {
 		t.Fatalf("exit %d, stderr %q; want the dirty-tree usage error, after git ran", code, stderr.String())
@@ -124,7 +139,7 @@ func TestTokenIsNotInherited(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := Run(context.Background(), []string{"--help"}, &stdout, &stderr, func(string) string { return "" }); code != 0 {
+	if code := Run(context.Background(), project.Project{}, []string{"--help"}, &stdout, &stderr, func(string) string { return "" }); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	for _, flag := range []string{"--dry-run", "--registry", "--image", "--username", "--sha", "--severity", "--ignore-unfixed", "--report-dir", "--source", "--images", "--engine-timeout", "--allow-dirty", "--platform", "--skip-tests", "--rerun", "--run-cache"} {

@@ -10,14 +10,16 @@ import (
 
 // Input is what the labels are computed from.
 type Input struct {
-	Repository  string    // OWNER/REPO on GitHub; links the GHCR package to it
-	Image       string    // image name, for the title when Title is empty
-	SHA         string    // full commit SHA
-	CommitTime  time.Time // the commit's time: a rebuild of the same commit gets the same labels
-	Version     string
-	Title       string
-	Description string
-	License     string // SPDX expression
+	Repository    string    // OWNER/REPO on GitHub; links the GHCR package to it
+	Image         string    // image name, for the title when Title is empty
+	SHA           string    // full commit SHA
+	CommitTime    time.Time // the commit's time: a rebuild of the same commit gets the same labels
+	Version       string
+	Title         string
+	Description   string
+	License       string // SPDX expression
+	Vendor        string
+	Documentation string // URL
 }
 
 // OCI returns the org.opencontainers.image.* labels.
@@ -41,9 +43,11 @@ func OCI(in Input) (map[string]string, error) {
 		l["org.opencontainers.image.source"] = "https://github.com/" + strings.TrimSuffix(in.Repository, ".git")
 	}
 	for k, v := range map[string]string{
-		"org.opencontainers.image.title":       title,
-		"org.opencontainers.image.description": in.Description,
-		"org.opencontainers.image.licenses":    in.License,
+		"org.opencontainers.image.title":         title,
+		"org.opencontainers.image.description":   in.Description,
+		"org.opencontainers.image.licenses":      in.License,
+		"org.opencontainers.image.vendor":        in.Vendor,
+		"org.opencontainers.image.documentation": in.Documentation,
 	} {
 		if v != "" {
 			l[k] = v

@@ -17,15 +17,18 @@ func TestOCI(t *testing.T) {
 	}{
 		{
 			name: "all fields, time in UTC, mixed-case repository kept for the URL",
-			in:   Input{Repository: "Gantry-CI/Gantry", Image: "gantry-ci/gantry", SHA: sha, CommitTime: when, Version: "1.2.3", Description: "d", License: "MIT"},
+			in: Input{Repository: "Gantry-CI/Gantry", Image: "gantry-ci/gantry", SHA: sha, CommitTime: when, Version: "1.2.3", Description: "d", License: "MIT",
+				Vendor: "Acme", Documentation: "https://acme.example/app"},
 			want: map[string]string{
-				"org.opencontainers.image.source":      "https://github.com/Gantry-CI/Gantry",
-				"org.opencontainers.image.revision":    sha,
-				"org.opencontainers.image.created":     "2026-11-02T14:04:05Z",
-				"org.opencontainers.image.version":     "1.2.3",
-				"org.opencontainers.image.title":       "gantry",
-				"org.opencontainers.image.description": "d",
-				"org.opencontainers.image.licenses":    "MIT",
+				"org.opencontainers.image.source":        "https://github.com/Gantry-CI/Gantry",
+				"org.opencontainers.image.revision":      sha,
+				"org.opencontainers.image.created":       "2026-11-02T14:04:05Z",
+				"org.opencontainers.image.version":       "1.2.3",
+				"org.opencontainers.image.title":         "gantry",
+				"org.opencontainers.image.description":   "d",
+				"org.opencontainers.image.licenses":      "MIT",
+				"org.opencontainers.image.vendor":        "Acme",
+				"org.opencontainers.image.documentation": "https://acme.example/app",
 			},
 		},
 		{

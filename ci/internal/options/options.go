@@ -93,8 +93,10 @@ const (
 )
 
 // New returns options with defaults taken from the environment (getenv is
-// os.Getenv outside tests), the way GitHub Actions provides them.
-func New(getenv func(string) string) *Options {
+// os.Getenv outside tests), the way GitHub Actions provides them, and from
+// the project's declaration: testModules, the Go modules it tests (none:
+// the root module).
+func New(getenv func(string) string, testModules []string) *Options {
 	repo := getenv("GITHUB_REPOSITORY")
 	platforms := []string{"linux/" + runtime.GOARCH}
 	if getenv("GITHUB_ACTIONS") == "true" {
@@ -127,6 +129,9 @@ func New(getenv func(string) string) *Options {
 		LayerCache:    getenv("GANTRY_LAYER_CACHE"),
 		TestModules:   []string{"."},
 		rekorChosen:   getenv("GANTRY_REKOR_URL") != "",
+	}
+	if len(testModules) > 0 {
+		o.TestModules = slices.Clone(testModules)
 	}
 	if v := getenv("GANTRY_TEST_MODULES"); v != "" {
 		o.TestModules = strings.Split(v, ",")
@@ -320,6 +325,12 @@ func (o *Options) Validate(getenv func(string) string) error {
 		seen[p] = true
 	}
 	if o.Image != "" {
+		// Docker reads a first component with a dot or a colon, or
+		// localhost, as a registry host: ghcr.io/owner/app would otherwise
+		// publish to ghcr.io/ghcr.io/owner/app.
+		if host, rest, ok := strings.Cut(o.Image, "/"); ok && (strings.ContainsAny(host, ".:") || host == "localhost") {
+			return usage("--image: %q starts with the registry host %s: pass it on its own, --registry %s --image %s", o.Image, host, host, rest)
+		}
 		if err := o.checkImage(o.Image); err != nil {
 			if lower := strings.ToLower(o.Image); lower != o.Image && o.checkImage(lower) == nil {
 				return usage("--image: %q has upper-case letters; registries require lower case: use %q", o.Image, lower)

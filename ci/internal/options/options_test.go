@@ -26,7 +26,7 @@ var ghEnv = map[string]string{
 }
 
 func TestDefaultsFromGitHubEnvironment(t *testing.T) {
-	o := New(env(ghEnv))
+	o := New(env(ghEnv), nil)
 	if o.Image != "gantry-ci/gantry" {
 		t.Errorf("image = %q, want the repository lowercased", o.Image)
 	}
@@ -72,7 +72,7 @@ func TestLayerCacheDefaults(t *testing.T) {
 // parse parses args as flags over the defaults from e.
 func parse(t *testing.T, e map[string]string, args []string) *Options {
 	t.Helper()
-	o := New(env(e))
+	o := New(env(e), nil)
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	o.Bind(fs)
 	if err := fs.Parse(args); err != nil {
@@ -100,6 +100,9 @@ func TestValidate(t *testing.T) {
 		{name: "lower-case severity is accepted", args: []string{"--dry-run", "--severity", "critical"}},
 		{name: "empty severity", args: []string{"--dry-run", "--severity", ""}, want: "--severity"},
 		{name: "upper-case image", args: []string{"--dry-run", "--image", "Owner/App"}, want: `use "owner/app"`},
+		{name: "image with the registry host", args: []string{"--dry-run", "--image", "ghcr.io/owner/app"}, want: "--registry ghcr.io --image owner/app"},
+		{name: "image with a host and port", args: []string{"--dry-run", "--image", "registry.local:5000/app"}, want: "--registry registry.local:5000 --image app"},
+		{name: "image with localhost", args: []string{"--dry-run", "--image", "localhost/app"}, want: "--registry localhost --image app"},
 		{name: "malformed image", args: []string{"--dry-run", "--image", "owner//app"}, want: "not a valid image name"},
 		{name: "image with tag", args: []string{"--dry-run", "--image", "owner/app:v1"}, want: "not a valid image name"},
 		{name: "bad registry", args: []string{"--dry-run", "--registry", "https://ghcr.io"}, want: "--registry"},
@@ -234,7 +237,7 @@ func TestRekorKeyIsRead(t *testing.T) {
 		{name: "missing", key: filepath.Join(dir, "nope"), want: "--rekor-key: open"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			o := New(env(nil))
+			o := New(env(nil), nil)
 			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 			o.Bind(fs)
 			if err := fs.Parse([]string{"--dry-run", "--fulcio-url", "http://10.0.0.5:5555", "--rekor-url", "http://10.0.0.5:5556",
@@ -263,7 +266,7 @@ func TestFulcioRootsAreRead(t *testing.T) {
 	if err := os.WriteFile(p, []byte(roots), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := New(env(nil))
+	o := New(env(nil), nil)
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	o.Bind(fs)
 	if err := fs.Parse([]string{"--dry-run", "--fulcio-url", "http://10.0.0.5:5555", "--ca-roots", p, "--insecure-ignore-sct"}); err != nil {
@@ -303,6 +306,35 @@ func TestRekorDefault(t *testing.T) {
 			o := parse(t, tt.env, tt.args)
 			if got := o.RekorDefault(); got != tt.want {
 				t.Errorf("RekorDefault() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// The test modules a project declares are the default; the environment
+// and the flag override them for one run.
+func TestTestModules(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		declared []string
+		env      map[string]string
+		args     []string
+		want     []string
+	}{
+		{name: "nothing declared: the root module", want: []string{"."}},
+		{name: "declared", declared: []string{".", "tools"}, want: []string{".", "tools"}},
+		{name: "the environment over the declaration", declared: []string{".", "tools"}, env: map[string]string{"GANTRY_TEST_MODULES": "api"}, want: []string{"api"}},
+		{name: "the flag over both", declared: []string{"."}, env: map[string]string{"GANTRY_TEST_MODULES": "api"}, args: []string{"--test-modules", "web,api"}, want: []string{"web", "api"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := New(env(tt.env), tt.declared)
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			o.Bind(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(o.TestModules, tt.want) {
+				t.Errorf("test modules %q, want %q", o.TestModules, tt.want)
 			}
 		})
 	}
