@@ -83,6 +83,17 @@ func TestFullRunPublishesMultiArch(t *testing.T) {
 	}
 
 	im, _ := idx.IndexManifest()
+	// The index carries the images' OCI labels (GHCR shows those of an
+	// index), the ones ci/main.go declares among them.
+	for k, v := range map[string]string{
+		"org.opencontainers.image.revision": sha,
+		"org.opencontainers.image.licenses": "MIT",
+		"org.opencontainers.image.source":   "https://github.com/gantry-ci/gantry",
+	} {
+		if im.Annotations[k] != v {
+			t.Errorf("index annotation %s = %q, want %q", k, im.Annotations[k], v)
+		}
+	}
 	arches := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
 	if len(im.Manifests) != 2 {
 		t.Fatalf("index has %d manifests, want 2", len(im.Manifests))

@@ -157,6 +157,9 @@ func run(ctx context.Context, args []string) error {
 		if a, err = push.WithHealthcheck(a, hc); err != nil {
 			return fmt.Errorf("setting healthcheck: %w", err)
 		}
+		if a, err = push.WithIndexAnnotations(a); err != nil {
+			return fmt.Errorf("annotating the index: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

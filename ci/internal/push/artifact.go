@@ -105,6 +105,54 @@ func WithHealthcheck(a Artifact, hc *dockerfile.Healthcheck) (Artifact, error) {
 	return nil, fmt.Errorf("unsupported artifact %T", a)
 }
 
+// ociLabel is the prefix of the OCI labels that describe an image.
+const ociLabel = "org.opencontainers.image."
+
+// WithIndexAnnotations copies the OCI labels (org.opencontainers.image.*)
+// that every image of an index carries, with the same value, onto the
+// index as annotations: a multi-platform image's page on GHCR shows the
+// index's annotations, not its images' labels. A single image is returned
+// as it is.
+func WithIndexAnnotations(a Artifact) (Artifact, error) {
+	idx, ok := a.(v1.ImageIndex)
+	if !ok {
+		return a, nil
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var common map[string]string
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return nil, fmt.Errorf("reading the config of %s: %w", d.Digest, err)
+		}
+		if common == nil {
+			common = map[string]string{}
+			for k, v := range cf.Config.Labels {
+				if strings.HasPrefix(k, ociLabel) {
+					common[k] = v
+				}
+			}
+			continue
+		}
+		for k, v := range common {
+			if cf.Config.Labels[k] != v {
+				delete(common, k)
+			}
+		}
+	}
+	if len(common) == 0 {
+		return a, nil
+	}
+	return mutate.Annotations(idx, common).(v1.ImageIndex), nil
+}
+
 func patchImage(img v1.Image, hc *dockerfile.Healthcheck) (v1.Image, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {

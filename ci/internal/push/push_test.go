@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -615,4 +616,68 @@ func TestStageWritesNoTag(t *testing.T) {
 	if got := digestOf(t, repo+":latest"); got != id.String() {
 		t.Errorf("latest -> %s after publishing the staged digest, want %s", got, id)
 	}
+}
+
+// A multi-platform image's index carries the OCI labels its images share,
+// as annotations (GHCR shows those for an index); a single image is left
+// as it is.
+func TestWithIndexAnnotations(t *testing.T) {
+	labelled := func(labels map[string]string) v1.Image {
+		t.Helper()
+		img := randomImage(t)
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf = cf.DeepCopy()
+		cf.Config.Labels = labels
+		img, err = mutate.ConfigFile(img, cf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	shared := map[string]string{
+		"org.opencontainers.image.title":    "orders",
+		"org.opencontainers.image.licenses": "MIT",
+		"com.example.team":                  "payments",
+	}
+	amd := maps.Clone(shared)
+	amd["org.opencontainers.image.description"] = "amd64 build"
+	arm := maps.Clone(shared)
+	arm["org.opencontainers.image.description"] = "arm64 build"
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: labelled(amd), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: labelled(arm), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	a, err := WithIndexAnnotations(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.(v1.ImageIndex).IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"org.opencontainers.image.title": "orders", "org.opencontainers.image.licenses": "MIT"}
+	if !maps.Equal(m.Annotations, want) {
+		t.Errorf("index annotations %v, want the shared OCI labels %v", m.Annotations, want)
+	}
+
+	img := labelled(shared)
+	single, err := WithIndexAnnotations(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mustDigest(t, single), mustDigest(t, img); got != want {
+		t.Errorf("a single image changed: %s -> %s", want, got)
+	}
+}
+
+func mustDigest(t *testing.T, a Artifact) v1.Hash {
+	t.Helper()
+	d, err := a.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
