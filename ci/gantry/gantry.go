@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gantry-ci/gantry/ci/internal/cli"
 	"github.com/gantry-ci/gantry/ci/internal/project"
@@ -33,6 +34,9 @@ type Project struct {
 	Image Image
 	// Test is what the test stage runs.
 	Test Test
+	// Smoke is the service's contract, which the smoke stage checks
+	// against the built image before anything is published.
+	Smoke Smoke
 }
 
 // Image describes the published image. Each field is an OCI label
@@ -62,6 +66,70 @@ type Test struct {
 	GoModules []string
 }
 
+// Smoke is the service's contract. The smoke stage runs the image for the
+// engine's platform as a service, with its environment and dependencies,
+// and checks what it answers over HTTP; it also requires an exec-form
+// HEALTHCHECK in the Dockerfile's last stage, and runs it.
+type Smoke struct {
+	// Port is the port the service listens on. Default: 8080.
+	Port int
+	// User is the user the image must run as, by name or uid, e.g.
+	// "65532". Default: any user but root.
+	User string
+	// Env is the service's environment in the smoke stage.
+	Env map[string]string
+	// Postgres gives the service a PostgreSQL of its own. Default: none.
+	Postgres *Postgres
+	// Ready is the check that says the service is up, polled (after 1,
+	// 2, 4, 4… seconds) until it passes. Default: GET / answers 200.
+	Ready Check
+	// ReadyWithin bounds the wait for Ready. Default: 90 s.
+	ReadyWithin time.Duration
+	// Checks must pass once the service is ready, each polled as Ready is
+	// for CheckWithin (default: 10 s).
+	Checks      []Check
+	CheckWithin time.Duration
+	// Outage, with Postgres, is what the service must answer once its
+	// database stops, within OutageWithin (default: 15 s): a service that
+	// says it is healthy without its database fails. Default: no outage
+	// check.
+	Outage       *Check
+	OutageWithin time.Duration
+	// Healthcheck is how the image's own HEALTHCHECK command runs.
+	Healthcheck Healthcheck
+}
+
+// Postgres is a PostgreSQL (the pinned image) for the service.
+type Postgres struct {
+	// URLEnv is the variable that gets its URL,
+	// postgres://USER:PASSWORD@db:5432/DB?sslmode=disable, e.g.
+	// "DATABASE_URL".
+	URLEnv string
+}
+
+// Check is an HTTP GET of Path on the service and what it must answer.
+// The probe is busybox's wget: a 2xx answer's body is read, any other
+// status is read from its error line, redirects are followed.
+type Check struct {
+	// Path, with its query if any. Default: "/".
+	Path string
+	// Status is the HTTP status the answer must have: 2xx, 4xx or 5xx.
+	// Default: 200. Any 2xx answer counts as a declared 2xx status.
+	Status int
+	// Body is a substring the body of a 2xx answer must contain. Default:
+	// any body.
+	Body string
+}
+
+// Healthcheck is how the image's HEALTHCHECK command runs in the smoke
+// stage. Dagger (v0.19) can't run a command inside a running service, so
+// it runs in a second container of the same image, with the service bound
+// as host "api"; Env points the command there (the command Docker runs
+// inside the service's own container would reach it on localhost).
+type Healthcheck struct {
+	Env map[string]string
+}
+
 // Main runs the pipeline with the process's arguments and environment, and
 // exits with its exit code (0 when it passed; the others are in Gantry's
 // docs/pipeline.md). A declaration that is wrong exits 2 with one line,
@@ -82,5 +150,30 @@ func (p Project) declaration() project.Project {
 		Vendor:        p.Image.Vendor,
 		Documentation: p.Image.Documentation,
 		TestModules:   p.Test.GoModules,
+		Smoke:         p.Smoke.declaration(),
 	}
+}
+
+func (s Smoke) declaration() project.Smoke {
+	d := project.Smoke{
+		Port:           s.Port,
+		User:           s.User,
+		Env:            s.Env,
+		Ready:          project.Check(s.Ready),
+		ReadyWithin:    s.ReadyWithin,
+		CheckWithin:    s.CheckWithin,
+		OutageWithin:   s.OutageWithin,
+		HealthcheckEnv: s.Healthcheck.Env,
+	}
+	if s.Postgres != nil {
+		d.Postgres = &project.Postgres{URLEnv: s.Postgres.URLEnv}
+	}
+	for _, c := range s.Checks {
+		d.Checks = append(d.Checks, project.Check(c))
+	}
+	if s.Outage != nil {
+		o := project.Check(*s.Outage)
+		d.Outage = &o
+	}
+	return d
 }

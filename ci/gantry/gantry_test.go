@@ -3,6 +3,7 @@ package gantry
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/gantry-ci/gantry/ci/internal/project"
 )
@@ -13,14 +14,41 @@ func TestDeclaration(t *testing.T) {
 		Image: Image{Title: "orders", Description: "The orders service", Licenses: "Apache-2.0",
 			Vendor: "Acme", Documentation: "https://acme.example/orders"},
 		Test: Test{GoModules: []string{".", "tools"}},
+		Smoke: Smoke{Port: 3000, User: "node", Env: map[string]string{"NODE_ENV": "production"},
+			Postgres: &Postgres{URLEnv: "PGURL"}, Ready: Check{Path: "/ready", Status: 204, Body: "x"}, ReadyWithin: time.Minute,
+			Checks: []Check{{Path: "/missing", Status: 404}}, CheckWithin: 5 * time.Second,
+			Outage: &Check{Path: "/ready", Status: 503, Body: "down"}, OutageWithin: 20 * time.Second,
+			Healthcheck: Healthcheck{Env: map[string]string{"TARGET": "api:3000"}}},
 	}
+	// A field added to the public types and not set above fails here, so
+	// that it gets mapped in declaration() and checked below.
+	allSet(t, "Project", reflect.ValueOf(p))
 	want := project.Project{Title: "orders", Description: "The orders service", Licenses: "Apache-2.0",
-		Vendor: "Acme", Documentation: "https://acme.example/orders", TestModules: []string{".", "tools"}}
+		Vendor: "Acme", Documentation: "https://acme.example/orders", TestModules: []string{".", "tools"},
+		Smoke: project.Smoke{Port: 3000, User: "node", Env: map[string]string{"NODE_ENV": "production"},
+			Postgres: &project.Postgres{URLEnv: "PGURL"}, Ready: project.Check{Path: "/ready", Status: 204, Body: "x"}, ReadyWithin: time.Minute,
+			Checks: []project.Check{{Path: "/missing", Status: 404}}, CheckWithin: 5 * time.Second,
+			Outage: &project.Check{Path: "/ready", Status: 503, Body: "down"}, OutageWithin: 20 * time.Second,
+			HealthcheckEnv: map[string]string{"TARGET": "api:3000"}}}
 	if got := p.declaration(); !reflect.DeepEqual(got, want) {
-		t.Errorf("declaration() = %+v, want %+v", got, want)
+		t.Errorf("declaration() = %+v\nwant %+v", got, want)
 	}
-	// A field added to the public types must be mapped too: count them.
-	if n, m := reflect.TypeOf(Image{}).NumField()+reflect.TypeOf(Test{}).NumField(), reflect.TypeOf(project.Project{}).NumField(); n != m {
-		t.Errorf("the public types have %d fields, the declaration %d: map the new one in declaration()", n, m)
+}
+
+// allSet fails for every field of v, recursively, that holds its zero
+// value.
+func allSet(t *testing.T, path string, v reflect.Value) {
+	t.Helper()
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.IsZero() {
+		t.Errorf("%s is not set in the test's project", path)
+		return
+	}
+	if v.Kind() == reflect.Struct {
+		for i := range v.NumField() {
+			allSet(t, path+"."+v.Type().Field(i).Name, v.Field(i))
+		}
 	}
 }

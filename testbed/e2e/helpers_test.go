@@ -211,7 +211,26 @@ func run(t *testing.T, dir string, env map[string]string, args ...string) result
 // as it comes, so a test can act while the pipeline runs.
 func runWatching(t *testing.T, dir string, env map[string]string, watch func(line string), args ...string) result {
 	t.Helper()
-	cmd := exec.Command(gantry(t), args...)
+	return runProgram(t, gantry(t), dir, env, watch, args...)
+}
+
+// buildPipeline builds the pipeline of the copy at dir, from its own
+// ci/main.go, where run runs the one of this checkout.
+func buildPipeline(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gantry")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(dir, "ci")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the pipeline of %s: %v\n%s", dir, err, out)
+	}
+	return bin
+}
+
+// runProgram runs the pipeline binary bin on dir as runWatching does.
+func runProgram(t *testing.T, bin, dir string, env map[string]string, watch func(line string), args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = os.Environ()
 	for _, k := range []string{"GITHUB_ACTIONS", "GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF", "GITHUB_EVENT_NAME", "GITHUB_TOKEN", "GITHUB_ACTOR", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY",

@@ -296,6 +296,29 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 	}
 }
 
+// The smoke stage checks the contract ci/main.go declares (issue 22), not
+// one of Gantry's own: the same service fails a declaration it doesn't
+// meet, with the smoke exit code and the probe's last answer.
+func TestSmokeChecksTheDeclaredContract(t *testing.T) {
+	t.Parallel()
+	bed(t)
+	dir := copyFixture(t, func(dir string) {
+		main := readFile(t, filepath.Join(dir, "ci", "main.go"))
+		edited := strings.Replace(main, `Checks: []gantry.Check{{Path: "/livez"}},`, `Checks: []gantry.Check{{Path: "/livez"}, {Path: "/metrics"}},`, 1)
+		if edited == main {
+			t.Fatal("ci/main.go declares no Checks to add to")
+		}
+		writeFile(t, dir, "ci/main.go", edited)
+	})
+	res := runProgram(t, buildPipeline(t, dir), dir, nil, nil, "--dry-run", "--skip-tests")
+	if res.code != exitSmoke {
+		t.Fatalf("exit %d, want %d (smoke)", res.code, exitSmoke)
+	}
+	if want := "GET /metrics: no 200 within 10s"; !strings.Contains(res.stdout, want) {
+		t.Errorf("stdout does not say %q:\n%s", want, res.stdout)
+	}
+}
+
 // latest never moves back in history: publish C2, then C1, its parent (a
 // re-run of an old workflow): C1 gets its SHA tag, latest stays on C2.
 // C2 changes no file: the commit alone (the revision label, the version

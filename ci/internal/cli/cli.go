@@ -39,6 +39,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	if len(args) > 0 && args[0] == "verify" {
 		return runVerify(ctx, args[1:], stdout, stderr, getenv)
 	}
+	decl = decl.WithDefaults()
 	if err := decl.Validate(); err != nil {
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitUsage
@@ -174,6 +175,7 @@ type inputs struct {
 	dirty    bool   // the work tree has uncommitted changes (--allow-dirty)
 	getenv   func(string) string
 	started  time.Time
+	decl     project.Project // with its defaults
 }
 
 // prepare validates the inputs and computes everything that needs no engine.
@@ -260,7 +262,7 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 		return nil, err
 	}
 	return &inputs{opts: opts, images: set, sha: git.SHA, ref: git.Ref, tags: plan, labels: lbls, runtime: runtime,
-		token: token, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0}, nil
+		token: token, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0, decl: decl}, nil
 }
 
 // buildArgs are the Dockerfile's build args: the pinned images, the
@@ -304,7 +306,7 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 			Labels:    in.labels,
 			Platforms: o.Platforms,
 		},
-		Smoke:   pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck},
+		Smoke:   pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck, Contract: in.decl.Smoke},
 		Scan:    pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, ReportDir: o.ReportDir, MaxDBAge: o.MaxDBAge},
 		TrivyDB: pipeline.TrivyDB{Digest: in.dbDigest, Day: time.Now().UTC().Format("2006-01-02")},
 		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Version: in.tags.Version,

@@ -70,13 +70,16 @@ func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 	db := trivyDB(env, p.TrivyDB)
 	publisher := startPublisher(g.Context(), env, p)
 	defer warm(g.Context(), env, db)()
-	// Smoke's database starts while the build runs (it initialises a data
-	// directory: a few seconds off smoke's critical path).
-	pg := smokeDB(g.Context(), env)
-	defer func() {
-		pg.Wait()
-		pg.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
-	}()
+	// Smoke's database, if the contract has one, starts while the build
+	// runs (it initialises a data directory: a few seconds off smoke's
+	// critical path).
+	pg := smokeDB(g.Context(), env, p.Smoke.Contract)
+	if pg.Service != nil {
+		defer func() {
+			pg.Wait()
+			pg.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
+		}()
+	}
 
 	// go vet and go test of what ships (the service and the pipeline), with
 	// a PostgreSQL service for the service's integration tests.
@@ -87,8 +90,9 @@ func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 	build := graph.Go(g, "build", ExitBuild, nil, func(ctx context.Context, log io.Writer) (Built, error) {
 		return Build(ctx, env, p.Build)
 	})
-	// The native image as a service against PostgreSQL: healthy, then 503
-	// once the database stops; non-root, with a shell-free healthcheck.
+	// The native image as a service, with its dependencies, against the
+	// project's contract: ready, its checks, its own shell-free
+	// healthcheck, its answer once the database stops; its user.
 	smoke := graph.Go(g, "smoke", ExitSmoke, deps(build), func(ctx context.Context, log io.Writer) (none, error) {
 		in := p.Smoke
 		in.Image, in.DB = build.Value().Native(), pg

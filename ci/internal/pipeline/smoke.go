@@ -4,26 +4,25 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"dagger.io/dagger"
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
-)
-
-// How long the service may take to become healthy, and to notice that the
-// database is gone.
-const (
-	healthyDeadline = 90
-	outageDeadline  = 15
+	"github.com/gantry-ci/gantry/ci/internal/project"
 )
 
 // SmokeInput is what the smoke stage takes.
 type SmokeInput struct {
 	Image       *dagger.Container       // the image for the engine's platform
 	Healthcheck *dockerfile.Healthcheck // the Dockerfile's, which Dagger v0.19 drops
-	DB          Started                 // PostgreSQL, started while the build ran
+	DB          Started                 // the contract's PostgreSQL, started while the build ran
+	Contract    project.Smoke           // what the service must do, with its defaults
 }
 
 // Started is a service being started in the background.
@@ -44,58 +43,73 @@ func start(ctx context.Context, svc *dagger.Service) Started {
 	return Started{Service: svc, Wait: wait}
 }
 
-// smokeDB is the smoke stage's own PostgreSQL: its outage check stops it,
-// so no other run or stage may share it.
-func smokeDB(ctx context.Context, env Env) Started {
+// smokeDB is the smoke stage's own PostgreSQL, if the contract has one:
+// its outage check stops it, so no other run or stage may share it.
+func smokeDB(ctx context.Context, env Env, c project.Smoke) Started {
+	if c.Postgres == nil {
+		return Started{}
+	}
 	return start(ctx, postgres(env, "smoke-"+env.RunID))
 }
 
-// Smoke runs the image as a service against a PostgreSQL service and probes
-// it over HTTP: /health must become 200 with the database ok, /livez 200;
-// after the database stops, /health must turn 503. It also checks the image
-// runs as non-root and that its shell-free healthcheck passes.
+// Smoke runs the image as a service, with the contract's environment and
+// database, and probes it over HTTP: Ready until it passes, then each of
+// Checks; then the image's own shell-free HEALTHCHECK; then, with Outage,
+// it stops the database and expects Outage's answer. It also checks the
+// image's user.
 func Smoke(ctx context.Context, env Env, in SmokeInput, log io.Writer) error {
-	img := in.Image
-	if err := checkConfig(ctx, img, in.Healthcheck); err != nil {
+	img, c := in.Image, in.Contract
+	if err := checkConfig(ctx, img, in.Healthcheck, c.User); err != nil {
 		return err
 	}
 
-	db := in.DB
-	api := img.
-		WithServiceBinding("db", db.Service).
-		WithEnvVariable("DATABASE_URL", databaseURL("db")).
-		WithEnvVariable("LOG_LEVEL", "debug").
-		WithEnvVariable("APP_ENV", "smoke").
-		// Shorter than the default 2 s: the outage check waits for it.
-		WithEnvVariable("HEALTH_TIMEOUT", "1s").
-		WithExposedPort(8080).
-		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
+	svc := img
+	if c.Postgres != nil {
+		svc = svc.WithServiceBinding("db", in.DB.Service).WithEnvVariable(c.Postgres.URLEnv, databaseURL("db"))
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		svc = svc.WithEnvVariable(k, c.Env[k])
+	}
+	api := svc.WithExposedPort(c.Port).AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
 
 	// Both are started explicitly: the outage check stops the database
 	// under the running service, which must be the same instance.
-	if err := db.Wait(); err != nil {
-		return fmt.Errorf("starting PostgreSQL (%s): %w", env.Images.Postgres, err)
+	if c.Postgres != nil {
+		if err := in.DB.Wait(); err != nil {
+			return fmt.Errorf("starting PostgreSQL (%s): %w", env.Images.Postgres, err)
+		}
+		// Cleanup only: nothing is checked after, so don't wait for a graceful stop.
+		defer in.DB.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
 	}
-	// Cleanup only: nothing is checked after, so don't wait for a graceful stop.
-	defer db.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
 	if _, err := api.Start(ctx); err != nil {
 		return fmt.Errorf("starting the service: %w (its log is in the engine output above)", err)
 	}
 	defer api.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
 
-	if out, err := probe(ctx, env, api, "up", probeUp, healthyDeadline); err != nil {
+	url := fmt.Sprintf("http://api:%d", c.Port)
+	if out, err := probe(ctx, env, api, url, "ready", c.Ready, c.ReadyWithin, 4); err != nil {
 		fmt.Fprint(log, out)
-		return fmt.Errorf("service never became healthy: %w (the service's log is in the engine output)", err)
+		return fmt.Errorf("the service never became ready: %w (the service's log is in the engine output)", err)
 	} else {
 		fmt.Fprint(log, tail(out, 3))
+	}
+	for i, check := range c.Checks {
+		if out, err := probe(ctx, env, api, url, fmt.Sprintf("check-%d", i), check, c.CheckWithin, 4); err != nil {
+			fmt.Fprint(log, out)
+			return err
+		} else {
+			fmt.Fprint(log, tail(out, 1))
+		}
 	}
 
 	// The image's own HEALTHCHECK command, run as Docker would (no shell),
 	// pointed at the service.
 	cmd := in.Healthcheck.Test[1:]
-	hc := img.WithServiceBinding("api", api).
-		WithEnvVariable("ADDR", "api:8080").
-		WithEnvVariable("GANTRY_PROBE", "healthcheck-"+env.RunID).
+	hc := img.WithServiceBinding("api", api)
+	for _, k := range slices.Sorted(maps.Keys(c.HealthcheckEnv)) {
+		hc = hc.WithEnvVariable(k, c.HealthcheckEnv[k])
+	}
+	hc = hc.WithEnvVariable("GANTRY_PROBE", "healthcheck-"+env.RunID).
 		WithExec(cmd, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := hc.ExitCode(ctx)
 	if err != nil {
@@ -107,27 +121,43 @@ func Smoke(ctx context.Context, env Env, in SmokeInput, log io.Writer) error {
 	}
 	fmt.Fprintf(log, "HEALTHCHECK %q -> exit 0\n", cmd)
 
-	if _, err := db.Stop(ctx, dagger.ServiceStopOpts{Kill: true}); err != nil {
+	if c.Outage == nil {
+		return nil
+	}
+	if _, err := in.DB.Stop(ctx, dagger.ServiceStopOpts{Kill: true}); err != nil {
 		return fmt.Errorf("stopping PostgreSQL for the outage check: %w", err)
 	}
-	if out, err := probe(ctx, env, api, "outage", probeOutage, outageDeadline); err != nil {
+	if out, err := probe(ctx, env, api, url, "outage", *c.Outage, c.OutageWithin, 1); err != nil {
 		fmt.Fprint(log, out)
-		return fmt.Errorf("/health did not report the database outage: %w", err)
+		return fmt.Errorf("the service did not report its database's outage: %w", err)
 	} else {
 		fmt.Fprint(log, tail(out, 2))
 	}
 	return nil
 }
 
+// checkUser says whether an image whose USER is user runs as want (a name
+// or uid), or, with want empty, as anyone but root.
+func checkUser(user, want string) error {
+	name, _, _ := strings.Cut(user, ":")
+	switch {
+	case want != "" && name != want:
+		return fmt.Errorf("the image runs as user %q, the contract says %s (gantry.Smoke.User): set USER %s in the Dockerfile's last stage", user, want, want)
+	case want == "" && (name == "" || name == "0" || name == "root"):
+		return fmt.Errorf("the image runs as root (USER %q): set a non-root USER in the Dockerfile's last stage, e.g. USER 65532:65532", user)
+	}
+	return nil
+}
+
 // checkConfig verifies the image's user, and that the Dockerfile's runtime
 // stage defines an exec-form healthcheck whose binary is in the image.
-func checkConfig(ctx context.Context, img *dagger.Container, hc *dockerfile.Healthcheck) error {
+func checkConfig(ctx context.Context, img *dagger.Container, hc *dockerfile.Healthcheck, want string) error {
 	user, err := img.User(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the image's user: %w", err)
 	}
-	if uid, _, _ := strings.Cut(user, ":"); uid != "65532" {
-		return fmt.Errorf("image runs as user %q, want 65532 (non-root): set USER 65532:65532 in the Dockerfile's last stage", user)
+	if err := checkUser(user, want); err != nil {
+		return err
 	}
 	if hc == nil || len(hc.Test) < 2 || hc.Test[0] != "CMD" {
 		return fmt.Errorf("the Dockerfile's last stage needs an exec-form HEALTHCHECK, e.g. HEALTHCHECK CMD [\"/app\", \"healthcheck\"] (the runtime image has no shell)")
@@ -138,60 +168,57 @@ func checkConfig(ctx context.Context, img *dagger.Container, hc *dockerfile.Heal
 	return nil
 }
 
-// probe runs script in the pinned probe image against the service bound as
-// "api". The run ID keeps Dagger from reusing an earlier probe's result.
-func probe(ctx context.Context, env Env, api *dagger.Service, phase, script string, deadline int) (string, error) {
+// probe checks c in the pinned probe image against the service bound as
+// "api" at url, polling (1, 2, … up to maxDelay seconds apart) for within.
+// The run ID keeps Dagger from reusing an earlier probe's result.
+func probe(ctx context.Context, env Env, api *dagger.Service, url, phase string, c project.Check, within time.Duration, maxDelay int) (string, error) {
 	ctr := env.Client.Container().From(env.Images.Probe).
 		WithServiceBinding("api", api).
-		WithEnvVariable("URL", "http://api:8080").
-		WithEnvVariable("DEADLINE", fmt.Sprint(deadline)).
+		WithEnvVariable("URL", url+c.Path).
+		WithEnvVariable("CHECK_PATH", c.Path).
+		WithEnvVariable("CHECK_STATUS", strconv.Itoa(c.Status)).
+		WithEnvVariable("CHECK_BODY", c.Body).
+		WithEnvVariable("DEADLINE", strconv.Itoa(int(within.Seconds()))).
+		WithEnvVariable("MAX_DELAY", strconv.Itoa(maxDelay)).
 		WithEnvVariable("GANTRY_PROBE", phase+"-"+env.RunID).
-		WithExec([]string{"sh", "-c", script}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		WithExec([]string{"sh", "-c", probeScript}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
 		return "", fmt.Errorf("running the %s probe: %w", phase, err)
 	}
 	out, _ := ctr.Stdout(ctx)
 	if code != 0 {
-		return tail(out, 15), fmt.Errorf("%s probe failed (exit %d)", phase, code)
+		return tail(out, 15), fmt.Errorf("GET %s: no %d within %s", c.Path, c.Status, within)
 	}
 	return out, nil
 }
 
-// probeUp waits for /health to be 200 with the database ok (backoff 1, 2,
-// 4, 4... seconds until DEADLINE), then checks /livez.
-const probeUp = `
+// probeScript polls GET $URL until it answers $CHECK_STATUS (and, for a
+// 2xx, a body holding $CHECK_BODY), waiting 1, 2, 4… up to $MAX_DELAY
+// seconds between attempts, for $DEADLINE seconds. busybox's wget exits 0
+// on a 2xx and prints the status of any other answer on stderr.
+const probeScript = `
 end=$(( $(date +%s) + DEADLINE )); delay=1; n=0
 while :; do
   n=$((n+1))
-  if body=$(wget -T 5 -O - "$URL/health" 2>/tmp/err); then
-    case "$body" in
-      *'"database":{"status":"ok"'*) echo "GET /health -> 200 after $n attempt(s): $body"; break ;;
-    esac
-    echo "attempt $n: GET /health -> 200 but database not ok: $body"
+  if body=$(wget -T 5 -O - "$URL" 2>/tmp/err); then
+    status=2xx
   else
-    echo "attempt $n: GET /health -> $(tail -n 1 /tmp/err)"
+    status=$(sed -n 's/.*HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' /tmp/err | tail -n 1)
+    body=
   fi
-  if [ "$(date +%s)" -ge "$end" ]; then echo "not healthy within ${DEADLINE}s"; exit 1; fi
-  sleep $delay; delay=$((delay*2)); [ $delay -gt 4 ] && delay=4
-done
-if body=$(wget -T 5 -O - "$URL/livez" 2>/tmp/err); then echo "GET /livez -> 200: $body"
-else echo "GET /livez -> $(tail -n 1 /tmp/err)"; exit 1; fi
-`
-
-// probeOutage expects /health to turn 503 within DEADLINE seconds.
-const probeOutage = `
-end=$(( $(date +%s) + DEADLINE )); n=0
-while :; do
-  n=$((n+1))
-  if body=$(wget -T 5 -O - "$URL/health" 2>/tmp/err); then
-    echo "attempt $n: GET /health -> 200 with the database stopped: $body"
-  elif grep -q ' 503 ' /tmp/err; then
-    echo "GET /health -> 503 after the database stopped (attempt $n)"; exit 0
-  else
-    echo "attempt $n: GET /health -> $(tail -n 1 /tmp/err)"
-  fi
-  if [ "$(date +%s)" -ge "$end" ]; then echo "no 503 within ${DEADLINE}s of stopping the database"; exit 1; fi
-  sleep 1
+  case "$CHECK_STATUS:$status" in
+    2??:2xx)
+      case "$body" in
+        *"$CHECK_BODY"*) echo "GET $CHECK_PATH -> $CHECK_STATUS after $n attempt(s): $body"; exit 0 ;;
+      esac
+      echo "attempt $n: GET $CHECK_PATH -> 2xx without \"$CHECK_BODY\": $body" ;;
+    "$CHECK_STATUS:$CHECK_STATUS")
+      echo "GET $CHECK_PATH -> $status after $n attempt(s)"; exit 0 ;;
+    *:2xx) echo "attempt $n: GET $CHECK_PATH -> 2xx, want $CHECK_STATUS: $body" ;;
+    *) echo "attempt $n: GET $CHECK_PATH -> $(tail -n 1 /tmp/err)" ;;
+  esac
+  if [ "$(date +%s)" -ge "$end" ]; then echo "GET $CHECK_PATH: no $CHECK_STATUS within ${DEADLINE}s"; exit 1; fi
+  sleep $delay; delay=$((delay*2)); [ $delay -gt "$MAX_DELAY" ] && delay=$MAX_DELAY
 done
 `

@@ -5,19 +5,94 @@ package project
 import (
 	"fmt"
 	"net/url"
+	"regexp"
+	"slices"
+	"time"
 )
 
-// Project is a repository's declaration. Zero values are defaults.
+// Project is a repository's declaration. Zero values are defaults
+// (WithDefaults fills them in).
 type Project struct {
 	// The image's descriptive labels (org.opencontainers.image.*).
 	Title, Description, Licenses, Vendor, Documentation string
 	// TestModules are the Go modules the test stage vets and tests, by
 	// directory under the repository root; none means the root module.
 	TestModules []string
+	Smoke       Smoke
 }
 
+// Smoke is the service's contract that the smoke stage checks.
+type Smoke struct {
+	Port int    // the port it listens on
+	User string // the user it must run as; "" for any user but root
+	Env  map[string]string
+	// Postgres is the service's database; nil for none.
+	Postgres    *Postgres
+	Ready       Check // polled until it passes, for ReadyWithin
+	ReadyWithin time.Duration
+	Checks      []Check // once ready, each polled for CheckWithin
+	CheckWithin time.Duration
+	// Outage is what the service answers once its database stops,
+	// within OutageWithin; nil for no outage check.
+	Outage       *Check
+	OutageWithin time.Duration
+	// HealthcheckEnv is the environment of the image's own HEALTHCHECK
+	// command, run in a second container of the image with the service
+	// bound as host "api": how the service's healthcheck is pointed there.
+	HealthcheckEnv map[string]string
+}
+
+// Postgres is a PostgreSQL whose URL the service gets in URLEnv.
+type Postgres struct{ URLEnv string }
+
+// Check is an HTTP GET of Path and what the answer must be.
+type Check struct {
+	Path   string
+	Status int
+	Body   string // a substring of a 2xx answer's body; "" for any
+}
+
+// WithDefaults fills in what p leaves zero.
+func (p Project) WithDefaults() Project {
+	s := &p.Smoke
+	if s.Port == 0 {
+		s.Port = 8080
+	}
+	s.Ready = s.Ready.withDefaults()
+	s.Checks = slices.Clone(s.Checks)
+	for i := range s.Checks {
+		s.Checks[i] = s.Checks[i].withDefaults()
+	}
+	if s.Outage != nil {
+		o := s.Outage.withDefaults()
+		s.Outage = &o
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&s.ReadyWithin, 90 * time.Second}, {&s.CheckWithin, 10 * time.Second}, {&s.OutageWithin, 15 * time.Second}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	return p
+}
+
+func (c Check) withDefaults() Check {
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if c.Status == 0 {
+		c.Status = 200
+	}
+	return c
+}
+
+// envName is a variable name the way shells and Docker take it.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // Validate says in one line what the declaration got wrong and how to fix
-// it.
+// it. It takes p with its defaults filled in.
 func (p Project) Validate() error {
 	if p.Documentation != "" {
 		u, err := url.Parse(p.Documentation)
@@ -29,6 +104,56 @@ func (p Project) Validate() error {
 		if m == "" {
 			return fmt.Errorf("gantry.Test.GoModules has an empty entry: name each module by its directory, \".\" for the repository root")
 		}
+	}
+	s := p.Smoke
+	if s.Port < 1 || s.Port > 65535 {
+		return fmt.Errorf("gantry.Smoke.Port %d is not a TCP port: give the port the service listens on, 1-65535", s.Port)
+	}
+	for _, env := range []struct {
+		field string
+		vars  map[string]string
+	}{{"gantry.Smoke.Env", s.Env}, {"gantry.Smoke.Healthcheck.Env", s.HealthcheckEnv}} {
+		for k := range env.vars {
+			if !envName.MatchString(k) {
+				return fmt.Errorf("%s: %q is not a variable name: use letters, digits and _, not starting with a digit", env.field, k)
+			}
+		}
+	}
+	if s.Postgres != nil && !envName.MatchString(s.Postgres.URLEnv) {
+		return fmt.Errorf("gantry.Smoke.Postgres.URLEnv: %q is not a variable name: name the variable the service reads its database URL from, e.g. DATABASE_URL", s.Postgres.URLEnv)
+	}
+	if s.Outage != nil && s.Postgres == nil {
+		return fmt.Errorf("gantry.Smoke.Outage checks the service while its database is down, and there is none: declare gantry.Smoke.Postgres, or drop Outage")
+	}
+	type named struct {
+		field string
+		c     Check
+	}
+	checks := []named{{"gantry.Smoke.Ready", s.Ready}}
+	for i, c := range s.Checks {
+		checks = append(checks, named{fmt.Sprintf("gantry.Smoke.Checks[%d]", i), c})
+	}
+	if s.Outage != nil {
+		checks = append(checks, named{"gantry.Smoke.Outage", *s.Outage})
+	}
+	for _, n := range checks {
+		if err := n.c.validate(); err != nil {
+			return fmt.Errorf("%s: %v", n.field, err)
+		}
+	}
+	return nil
+}
+
+func (c Check) validate() error {
+	u, err := url.Parse(c.Path)
+	if err != nil || c.Path == "" || c.Path[0] != '/' || u.Host != "" {
+		return fmt.Errorf("path %q is not an absolute path such as /health", c.Path)
+	}
+	if c.Status < 200 || c.Status > 599 || (c.Status >= 300 && c.Status < 400) {
+		return fmt.Errorf("status %d can't be checked: give a 2xx, 4xx or 5xx status (redirects are followed)", c.Status)
+	}
+	if c.Body != "" && c.Status >= 300 {
+		return fmt.Errorf("a body is checked only in a 2xx answer, not in a %d", c.Status)
 	}
 	return nil
 }
