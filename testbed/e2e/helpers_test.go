@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gantry-ci/gantry/internal/testenv"
@@ -365,4 +366,57 @@ func bridgeServer(t *testing.T, reg string, h http.HandlerFunc) string {
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String()
+}
+
+// publishedImages are the images at ref (an index or one image), by
+// architecture.
+func publishedImages(t *testing.T, ref string) map[string]v1.Image {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(r)
+	if err != nil {
+		t.Fatalf("reading %s: %v", ref, err)
+	}
+	var imgs []v1.Image
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range im.Manifests {
+			if d.Platform == nil || d.Platform.OS == "unknown" {
+				continue
+			}
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			imgs = append(imgs, img)
+		}
+	} else {
+		img, err := desc.Image()
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+	}
+	out := map[string]v1.Image{}
+	for _, img := range imgs {
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[cf.Architecture] = img
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s holds no platform image", ref)
+	}
+	return out
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -194,59 +193,6 @@ COPY --from=build /out/seen /seen
 		t.Fatal(err)
 	}
 	writeFile(t, dir, ".dockerignore", string(ignore)+"!stamp\n")
-}
-
-// publishedImages are the images at ref (an index or one image), by
-// architecture.
-func publishedImages(t *testing.T, ref string) map[string]v1.Image {
-	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := remote.Get(r)
-	if err != nil {
-		t.Fatalf("reading %s: %v", ref, err)
-	}
-	var imgs []v1.Image
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			t.Fatal(err)
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range im.Manifests {
-			if d.Platform == nil || d.Platform.OS == "unknown" {
-				continue
-			}
-			img, err := idx.Image(d.Digest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			imgs = append(imgs, img)
-		}
-	} else {
-		img, err := desc.Image()
-		if err != nil {
-			t.Fatal(err)
-		}
-		imgs = append(imgs, img)
-	}
-	out := map[string]v1.Image{}
-	for _, img := range imgs {
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[cf.Architecture] = img
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s holds no platform image", ref)
-	}
-	return out
 }
 
 // freshEngine starts an engine of t's own from the bed's engine image, with
