@@ -34,6 +34,8 @@ type Project struct {
 	Image Image
 	// Test is what the test stage runs.
 	Test Test
+	// Build is how the image is built.
+	Build Build
 	// Smoke is the service's contract, which the smoke stage checks
 	// against the built image before anything is published.
 	Smoke Smoke
@@ -64,6 +66,21 @@ type Test struct {
 	// the repository root. Default: ".", the root module. The flag
 	// --test-modules and GANTRY_TEST_MODULES override it for one run.
 	GoModules []string
+}
+
+// Build is the image's build: a Dockerfile, built by the Dagger engine for
+// every platform at once.
+type Build struct {
+	// Dockerfile is its path, relative to the repository root, which is
+	// the build context (less what .dockerignore at the root leaves out).
+	// Default: "Dockerfile".
+	Dockerfile string
+	// Target is the stage to build. Default: the last one.
+	Target string
+	// Args are build args (ARG). Gantry sets GO_IMAGE and RUNTIME_IMAGE
+	// (its pinned images), VERSION, COMMIT and BUILDKIT_CACHE_MOUNT_NS
+	// itself; declaring one of those is an error.
+	Args map[string]string
 }
 
 // Smoke is the service's contract. The smoke stage runs the image for the
@@ -150,6 +167,7 @@ func (p Project) declaration() project.Project {
 		Vendor:        p.Image.Vendor,
 		Documentation: p.Image.Documentation,
 		TestModules:   p.Test.GoModules,
+		Build:         project.Build(p.Build),
 		Smoke:         p.Smoke.declaration(),
 	}
 }

@@ -296,6 +296,51 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 	}
 }
 
+// The build ci/main.go declares (issue 22): a Dockerfile elsewhere than
+// the root, the stage to build (not the last), and a build arg.
+func TestBuildAsDeclared(t *testing.T) {
+	t.Parallel()
+	reg := bed(t)
+	dir := copyFixture(t, func(dir string) {
+		build, final, ok := strings.Cut(readFile(t, filepath.Join(dir, "Dockerfile")), "\nFROM ${RUNTIME_IMAGE}\n")
+		if !ok {
+			t.Fatal("the fixture's Dockerfile has no FROM ${RUNTIME_IMAGE} line")
+		}
+		// A last stage that runs as root, has no healthcheck and says it is
+		// the debug stage: building it instead of the target fails smoke.
+		writeFile(t, dir, "build/app.Dockerfile", build+"\nFROM ${RUNTIME_IMAGE} AS runtime\nARG FLAVOUR\nLABEL e2e.flavour=${FLAVOUR}\n"+final+
+			"\nFROM ${RUNTIME_IMAGE} AS debug\nLABEL e2e.stage=debug\n")
+		if err := os.Remove(filepath.Join(dir, "Dockerfile")); err != nil {
+			t.Fatal(err)
+		}
+		main := readFile(t, filepath.Join(dir, "ci", "main.go"))
+		edited := strings.Replace(main, `Test: gantry.Test{GoModules: []string{"."}},`,
+			`Test: gantry.Test{GoModules: []string{"."}},
+		Build: gantry.Build{Dockerfile: "build/app.Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "declared"}},`, 1)
+		if edited == main {
+			t.Fatal("ci/main.go declares no Test to add a Build after")
+		}
+		writeFile(t, dir, "ci/main.go", edited)
+	})
+	image := uniqueImage("declared-build")
+	res := runProgram(t, buildPipeline(t, dir), dir, map[string]string{"GITHUB_TOKEN": "x"}, nil, "--registry", reg, "--image", image, "--username", "e2e")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0", res.code)
+	}
+	for arch, img := range publishedImages(t, reg+"/"+image+":"+headSHA(t, dir)) {
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cf.Config.Labels["e2e.flavour"]; got != "declared" {
+			t.Errorf("%s: label e2e.flavour = %q, want the declared build arg's value", arch, got)
+		}
+		if got, ok := cf.Config.Labels["e2e.stage"]; ok {
+			t.Errorf("%s: label e2e.stage = %q: the last stage was built, not the declared target", arch, got)
+		}
+	}
+}
+
 // The smoke stage checks the contract ci/main.go declares (issue 22), not
 // one of Gantry's own: the same service fails a declaration it doesn't
 // meet, with the smoke exit code and the probe's last answer.

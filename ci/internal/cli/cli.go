@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -220,15 +222,16 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 	if err != nil {
 		return nil, &options.UsageError{Msg: fmt.Sprintf("--images: %v", err)}
 	}
-	df, err := os.ReadFile(filepath.Join(opts.Source, "Dockerfile"))
+	dfPath := filepath.Join(opts.Source, decl.Build.Dockerfile)
+	df, err := os.ReadFile(dfPath)
 	if err != nil {
-		return nil, &options.UsageError{Msg: fmt.Sprintf("--source %s: %v: it must be the repository root, with the Dockerfile", opts.Source, err)}
+		return nil, &options.UsageError{Msg: fmt.Sprintf("--source %s: %v: it must be the repository root, with the Dockerfile at %s (gantry.Build.Dockerfile)", opts.Source, err, decl.Build.Dockerfile)}
 	}
-	runtime, err := dockerfile.Runtime(string(df))
+	runtime, err := dockerfile.Runtime(string(df), decl.Build.Target)
 	if err != nil {
-		return nil, &options.UsageError{Msg: fmt.Sprintf("reading %s: %v", filepath.Join(opts.Source, "Dockerfile"), err)}
+		return nil, &options.UsageError{Msg: fmt.Sprintf("reading %s: %v", dfPath, err)}
 	}
-	up, err := planUploads(opts)
+	up, err := planUploads(opts, decl.Build.Dockerfile)
 	if err != nil {
 		return nil, &options.UsageError{Msg: err.Error()}
 	}
@@ -265,16 +268,21 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 		token: token, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0, decl: decl}, nil
 }
 
-// buildArgs are the Dockerfile's build args: the pinned images, the
-// version and commit it stamps, and the namespace of its cache mounts.
+// buildArgs are the Dockerfile's build args: the project's, then the
+// pinned images, the version and commit it stamps, and the namespace of
+// its cache mounts (the project can't declare those: project.ReservedArgs).
 func (in *inputs) buildArgs() []dagger.BuildArg {
-	return []dagger.BuildArg{
-		{Name: "GO_IMAGE", Value: in.images.Go},
-		{Name: "RUNTIME_IMAGE", Value: in.images.Runtime},
-		{Name: "VERSION", Value: in.tags.Version},
-		{Name: "COMMIT", Value: in.sha},
-		{Name: layercache.MountNamespaceArg, Value: layercache.MountNamespace(layerCacheDirection(in))},
+	var args []dagger.BuildArg
+	for _, k := range slices.Sorted(maps.Keys(in.decl.Build.Args)) {
+		args = append(args, dagger.BuildArg{Name: k, Value: in.decl.Build.Args[k]})
 	}
+	return append(args,
+		dagger.BuildArg{Name: "GO_IMAGE", Value: in.images.Go},
+		dagger.BuildArg{Name: "RUNTIME_IMAGE", Value: in.images.Runtime},
+		dagger.BuildArg{Name: "VERSION", Value: in.tags.Version},
+		dagger.BuildArg{Name: "COMMIT", Value: in.sha},
+		dagger.BuildArg{Name: layercache.MountNamespaceArg, Value: layercache.MountNamespace(layerCacheDirection(in))},
+	)
 }
 
 // newRunID is unique per run (see pipeline.Env.RunID).
@@ -301,10 +309,12 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	p := pipeline.Plan{
 		Test: pipeline.TestInput{Modules: in.uploads.testModules(client, o.Source)},
 		Build: pipeline.BuildInput{
-			Context:   in.uploads.context.dir(client, o.Source),
-			Args:      in.buildArgs(),
-			Labels:    in.labels,
-			Platforms: o.Platforms,
+			Context:    in.uploads.context.dir(client, o.Source),
+			Dockerfile: in.decl.Build.Dockerfile,
+			Target:     in.decl.Build.Target,
+			Args:       in.buildArgs(),
+			Labels:     in.labels,
+			Platforms:  o.Platforms,
 		},
 		Smoke:   pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck, Contract: in.decl.Smoke},
 		Scan:    pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, ReportDir: o.ReportDir, MaxDBAge: o.MaxDBAge},

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,16 +34,52 @@ func repo(t *testing.T) string {
 }
 
 // A wrong declaration in ci/main.go is a usage error too: exit 2, one line
-// naming the field, before anything else.
+// naming what is wrong, before the engine is contacted.
 func TestDeclarationErrors(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	decl := project.Project{Documentation: "docs.acme.example"}
-	code := Run(context.Background(), decl, []string{"--dry-run", "--source", repo(t)}, &stdout, &stderr, func(string) string { return "" })
-	if code != 2 {
-		t.Fatalf("exit %d, want 2", code)
+	src := repo(t)
+	for _, tt := range []struct {
+		name string
+		decl project.Project
+		want string
+	}{
+		{"a documentation URL without a scheme", project.Project{Documentation: "docs.acme.example"}, "gantry.Image.Documentation"},
+		{"no Dockerfile where declared", project.Project{Build: project.Build{Dockerfile: "build/app.Dockerfile"}}, "with the Dockerfile at build/app.Dockerfile (gantry.Build.Dockerfile)"},
+		{"a target the Dockerfile lacks", project.Project{Build: project.Build{Target: "prod"}}, `no stage called "prod"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Run(context.Background(), tt.decl, []string{"--dry-run", "--source", src}, &stdout, &stderr, func(string) string { return "" })
+			if code != 2 {
+				t.Fatalf("exit %d, want 2", code)
+			}
+			if got := strings.TrimSpace(stderr.String()); !strings.Contains(got, tt.want) || strings.Contains(got, "\n") {
+				t.Errorf("stderr = %q, want one line saying %q", got, tt.want)
+			}
+		})
 	}
-	if got := strings.TrimSpace(stderr.String()); !strings.Contains(got, "gantry.Image.Documentation") || strings.Contains(got, "\n") {
-		t.Errorf("stderr = %q, want one line naming gantry.Image.Documentation", got)
+}
+
+// The project's build args come first and in order; Gantry's own follow
+// and can't be replaced by the declaration (project.Validate refuses
+// them).
+func TestBuildArgs(t *testing.T) {
+	in := &inputs{opts: &options.Options{Event: "push", Ref: "refs/heads/main"}, sha: "c0ffee",
+		decl: project.Project{Build: project.Build{Args: map[string]string{"ZETA": "z", "ALPHA": "a"}}}}
+	in.tags.Version = "1.2.3"
+	var got []string
+	for _, a := range in.buildArgs() {
+		got = append(got, a.Name+"="+a.Value)
+	}
+	want := []string{"ALPHA=a", "ZETA=z", "GO_IMAGE=", "RUNTIME_IMAGE=", "VERSION=1.2.3", "COMMIT=c0ffee", "BUILDKIT_CACHE_MOUNT_NS=gantry-publish"}
+	if !slices.Equal(got, want) {
+		t.Errorf("build args %q, want %q", got, want)
+	}
+	var names []string
+	for _, a := range in.buildArgs()[2:] {
+		names = append(names, a.Name)
+	}
+	if !slices.Equal(names, project.ReservedArgs) {
+		t.Errorf("Gantry's own args %q, but project.ReservedArgs (what a declaration may not set) is %q", names, project.ReservedArgs)
 	}
 }
 
@@ -195,7 +232,7 @@ func TestUploads(t *testing.T) {
 			if !filepath.IsAbs(reports) {
 				reports = filepath.Join(src, reports)
 			}
-			u, err := planUploads(&options.Options{Source: src, ReportDir: reports, TestModules: tt.modules})
+			u, err := planUploads(&options.Options{Source: src, ReportDir: reports, TestModules: tt.modules}, "Dockerfile")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -76,7 +76,7 @@ func (u uploads) testDigest(root string) (string, error) {
 // says: git's own files, and env files, which hold secrets.
 var neverUploaded = []string{".git", "**/.env", "**/.env.*"}
 
-func planUploads(opts *options.Options) (uploads, error) {
+func planUploads(opts *options.Options, dockerfilePath string) (uploads, error) {
 	never := slices.Clone(neverUploaded)
 	u := uploads{}
 	var context []string
@@ -84,7 +84,7 @@ func planUploads(opts *options.Options) (uploads, error) {
 	switch {
 	case err == nil:
 		defer f.Close()
-		if context, err = dockerfile.ContextExcludes(f); err != nil {
+		if context, err = dockerfile.ContextExcludes(f, dockerfilePath); err != nil {
 			return u, fmt.Errorf("--source %s: %w", opts.Source, err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):

@@ -27,17 +27,27 @@ type Stage struct {
 	Healthcheck *Healthcheck // nil: none, or HEALTHCHECK NONE
 }
 
-// Runtime parses data and returns the last stage's settings.
-func Runtime(data string) (Stage, error) {
-	var st Stage
-	stages := 0
+// Runtime parses data and returns the settings of the stage called target
+// (FROM … AS target; names compare case-insensitively, as Docker's do), or
+// of the last stage when target is empty.
+func Runtime(data, target string) (Stage, error) {
+	var st, found Stage
+	var names []string
+	stages, inTarget, foundOK := 0, false, false
 	for _, line := range logicalLines(data) {
 		instr, rest, _ := strings.Cut(strings.TrimSpace(line.text), " ")
 		rest = strings.TrimSpace(rest)
 		switch strings.ToUpper(instr) {
 		case "FROM":
+			if inTarget {
+				found, foundOK = st, true
+			}
 			stages++
-			st = Stage{}
+			st, inTarget = Stage{}, false
+			if f := strings.Fields(rest); len(f) >= 3 && strings.EqualFold(f[len(f)-2], "AS") {
+				names = append(names, f[len(f)-1])
+				inTarget = target != "" && strings.EqualFold(f[len(f)-1], target)
+			}
 		case "USER":
 			st.User = rest
 		case "HEALTHCHECK":
@@ -48,10 +58,18 @@ func Runtime(data string) (Stage, error) {
 			st.Healthcheck = hc
 		}
 	}
-	if stages == 0 {
-		return Stage{}, fmt.Errorf("no FROM instruction")
+	if inTarget {
+		found, foundOK = st, true
 	}
-	return st, nil
+	switch {
+	case stages == 0:
+		return Stage{}, fmt.Errorf("no FROM instruction")
+	case target == "":
+		return st, nil
+	case foundOK:
+		return found, nil
+	}
+	return Stage{}, fmt.Errorf("no stage called %q (the stages named: %s)", target, strings.Join(names, ", "))
 }
 
 type logicalLine struct {

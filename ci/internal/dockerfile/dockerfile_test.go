@@ -13,6 +13,7 @@ func TestRuntime(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      string
+		target  string
 		want    Stage
 		wantErr string
 	}{
@@ -37,10 +38,15 @@ HEALTHCHECK --interval=10s --timeout=3s \
 		{name: "bad duration", in: "FROM a\nHEALTHCHECK --interval=soon CMD [\"x\"]\n", wantErr: "line 2: HEALTHCHECK: --interval"},
 		{name: "bad json", in: "FROM a\nHEALTHCHECK CMD [\"x\"\n", wantErr: "exec form"},
 		{name: "unknown flag", in: "FROM a\nHEALTHCHECK --every=1s CMD [\"x\"]\n", wantErr: "unknown flag --every"},
+		{name: "a target in the middle", in: "FROM a AS build\nUSER 0\nFROM b AS runtime\nUSER 65532\nHEALTHCHECK CMD [\"/app\"]\nFROM b AS debug\nUSER 0\n",
+			target: "runtime", want: Stage{User: "65532", Healthcheck: &Healthcheck{Test: []string{"CMD", "/app"}}}},
+		{name: "a target named in another case, last", in: "FROM a AS build\nUSER 0\nfrom b as Runtime\nUSER 1\n", target: "runtime", want: Stage{User: "1"}},
+		{name: "a target with no settings", in: "FROM a AS plain\nFROM b AS other\nUSER 1\n", target: "plain", want: Stage{}},
+		{name: "no such target", in: "FROM a AS build\nFROM b AS runtime\n", target: "prod", wantErr: `no stage called "prod" (the stages named: build, runtime)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Runtime(tt.in)
+			got, err := Runtime(tt.in, tt.target)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -64,7 +70,7 @@ func TestProjectDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Runtime(string(data))
+	st, err := Runtime(string(data), "")
 	if err != nil {
 		t.Fatal(err)
 	}

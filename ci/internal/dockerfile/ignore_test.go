@@ -30,7 +30,7 @@ func TestContextExcludes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ex, err := ContextExcludes(strings.NewReader(tt.dockerignore))
+			ex, err := ContextExcludes(strings.NewReader(tt.dockerignore), "Dockerfile")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,11 +54,15 @@ func TestContextExcludes(t *testing.T) {
 
 func TestContextExcludesEmpty(t *testing.T) {
 	for _, in := range []string{"", "# only a comment\n\n   \n"} {
-		if ex, err := ContextExcludes(strings.NewReader(in)); err != nil || ex != nil {
+		if ex, err := ContextExcludes(strings.NewReader(in), "Dockerfile"); err != nil || ex != nil {
 			t.Errorf("ContextExcludes(%q) = %q, %v; want nil", in, ex, err)
 		}
 	}
-	if ex, _ := ContextExcludes(strings.NewReader("x\n")); !slices.Contains(ex, "x") {
+	if ex, _ := ContextExcludes(strings.NewReader("x\n"), "Dockerfile"); !slices.Contains(ex, "x") {
 		t.Errorf("pattern lost: %q", ex)
+	}
+	// A Dockerfile elsewhere is kept where it is.
+	if ex, _ := ContextExcludes(strings.NewReader("*\n"), "build/app.Dockerfile"); !slices.Contains(ex, "!build/app.Dockerfile") {
+		t.Errorf("excludes %q do not keep build/app.Dockerfile", ex)
 	}
 }

@@ -14,10 +14,12 @@ import (
 
 // BuildInput is what the build stage takes.
 type BuildInput struct {
-	Context   *dagger.Directory // the build context, .dockerignore applied
-	Args      []dagger.BuildArg
-	Labels    map[string]string
-	Platforms []string
+	Context    *dagger.Directory // the build context, .dockerignore applied
+	Dockerfile string            // its path in the context
+	Target     string            // the stage to build; "" for the last
+	Args       []dagger.BuildArg
+	Labels     map[string]string
+	Platforms  []string
 }
 
 // Built is the build stage's result.
@@ -51,7 +53,7 @@ func Build(ctx context.Context, env Env, in BuildInput) (Built, error) {
 	eg, ctx := errgroup.WithContext(ctx)
 	for i, p := range in.Platforms {
 		eg.Go(func() error {
-			ctr := in.Context.DockerBuild(dagger.DirectoryDockerBuildOpts{Platform: dagger.Platform(p), BuildArgs: in.Args})
+			ctr := in.Context.DockerBuild(dagger.DirectoryDockerBuildOpts{Dockerfile: in.Dockerfile, Target: in.Target, Platform: dagger.Platform(p), BuildArgs: in.Args})
 			for _, k := range keys {
 				ctr = ctr.WithLabel(k, in.Labels[k])
 			}

@@ -5,8 +5,10 @@ package project
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -18,8 +20,20 @@ type Project struct {
 	// TestModules are the Go modules the test stage vets and tests, by
 	// directory under the repository root; none means the root module.
 	TestModules []string
+	Build       Build
 	Smoke       Smoke
 }
+
+// Build is the image's Dockerfile build.
+type Build struct {
+	Dockerfile string            // its path under the repository root
+	Target     string            // the stage to build; "" for the last
+	Args       map[string]string // build args besides Gantry's own (ReservedArgs)
+}
+
+// ReservedArgs are the build args Gantry sets itself: the pinned images,
+// the version and commit it stamps, and the cache-mount namespace.
+var ReservedArgs = []string{"GO_IMAGE", "RUNTIME_IMAGE", "VERSION", "COMMIT", "BUILDKIT_CACHE_MOUNT_NS"}
 
 // Smoke is the service's contract that the smoke stage checks.
 type Smoke struct {
@@ -54,6 +68,9 @@ type Check struct {
 
 // WithDefaults fills in what p leaves zero.
 func (p Project) WithDefaults() Project {
+	if p.Build.Dockerfile == "" {
+		p.Build.Dockerfile = "Dockerfile"
+	}
 	s := &p.Smoke
 	if s.Port == 0 {
 		s.Port = 8080
@@ -105,6 +122,9 @@ func (p Project) Validate() error {
 			return fmt.Errorf("gantry.Test.GoModules has an empty entry: name each module by its directory, \".\" for the repository root")
 		}
 	}
+	if err := p.Build.validate(); err != nil {
+		return err
+	}
 	s := p.Smoke
 	if s.Port < 1 || s.Port > 65535 {
 		return fmt.Errorf("gantry.Smoke.Port %d is not a TCP port: give the port the service listens on, 1-65535", s.Port)
@@ -139,6 +159,21 @@ func (p Project) Validate() error {
 	for _, n := range checks {
 		if err := n.c.validate(); err != nil {
 			return fmt.Errorf("%s: %v", n.field, err)
+		}
+	}
+	return nil
+}
+
+func (b Build) validate() error {
+	if !filepath.IsLocal(b.Dockerfile) || filepath.Clean(b.Dockerfile) != b.Dockerfile {
+		return fmt.Errorf("gantry.Build.Dockerfile %q is not a clean path inside the repository: give it relative to the root, e.g. build/Dockerfile", b.Dockerfile)
+	}
+	for k := range b.Args {
+		switch {
+		case !envName.MatchString(k):
+			return fmt.Errorf("gantry.Build.Args: %q is not a build arg name: use letters, digits and _, not starting with a digit", k)
+		case slices.Contains(ReservedArgs, k):
+			return fmt.Errorf("gantry.Build.Args: %s is Gantry's own (it sets %s): drop it from the declaration", k, strings.Join(ReservedArgs, ", "))
 		}
 	}
 	return nil

@@ -23,6 +23,12 @@ func TestValidate(t *testing.T) {
 		{name: "documentation without a scheme", p: Project{Documentation: "acme.example/docs"}, want: `gantry.Image.Documentation "acme.example/docs" is not an http(s) URL`},
 		{name: "documentation as a file", p: Project{Documentation: "file:///docs/index.html"}, want: "is not an http(s) URL"},
 		{name: "an empty module", p: Project{TestModules: []string{".", ""}}, want: "gantry.Test.GoModules has an empty entry"},
+		{name: "a Dockerfile elsewhere, a target and args", p: Project{Build: Build{Dockerfile: "build/app.Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "slim"}}}},
+		{name: "a Dockerfile outside the repository", p: Project{Build: Build{Dockerfile: "../Dockerfile"}}, want: `gantry.Build.Dockerfile "../Dockerfile" is not a clean path inside the repository`},
+		{name: "an absolute Dockerfile", p: Project{Build: Build{Dockerfile: "/src/Dockerfile"}}, want: "gantry.Build.Dockerfile"},
+		{name: "an unclean Dockerfile path", p: Project{Build: Build{Dockerfile: "build//Dockerfile"}}, want: "gantry.Build.Dockerfile"},
+		{name: "a reserved build arg", p: Project{Build: Build{Args: map[string]string{"VERSION": "1"}}}, want: "gantry.Build.Args: VERSION is Gantry's own"},
+		{name: "a bad build arg name", p: Project{Build: Build{Args: map[string]string{"A-B": "1"}}}, want: `gantry.Build.Args: "A-B" is not a build arg name`},
 		{name: "a port out of range", p: Project{Smoke: Smoke{Port: 70000}}, want: "gantry.Smoke.Port 70000 is not a TCP port"},
 		{name: "a bad variable name", p: Project{Smoke: Smoke{Env: map[string]string{"LOG-LEVEL": "debug"}}}, want: `gantry.Smoke.Env: "LOG-LEVEL" is not a variable name`},
 		{name: "a bad healthcheck variable", p: Project{Smoke: Smoke{HealthcheckEnv: map[string]string{"1ADDR": "x"}}}, want: `gantry.Smoke.Healthcheck.Env: "1ADDR"`},
@@ -49,6 +55,9 @@ func TestValidate(t *testing.T) {
 
 func TestWithDefaults(t *testing.T) {
 	got := Project{}.WithDefaults().Smoke
+	if got := (Project{}).WithDefaults().Build.Dockerfile; got != "Dockerfile" {
+		t.Errorf("default Dockerfile %q, want Dockerfile", got)
+	}
 	want := Smoke{Port: 8080, Ready: Check{Path: "/", Status: 200}, ReadyWithin: 90 * time.Second,
 		CheckWithin: 10 * time.Second, OutageWithin: 15 * time.Second}
 	if !reflect.DeepEqual(got, want) {
