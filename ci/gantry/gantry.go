@@ -81,6 +81,14 @@ type Build struct {
 	// (its pinned images), VERSION, COMMIT and BUILDKIT_CACHE_MOUNT_NS
 	// itself; declaring one of those is an error.
 	Args map[string]string
+	// Secrets are build secrets: each id a Dockerfile mounts (RUN
+	// --mount=type=secret,id=ID, at /run/secrets/ID), mapped to the
+	// environment variable its value is read from, e.g.
+	// {"npmrc": "NPM_TOKEN"}. A run whose variable is empty exits 2. The
+	// values reach the build as Dagger secrets only: they are not in the
+	// image, the logs, the reports or the run cache's key (a changed value
+	// alone does not rerun a passed run).
+	Secrets map[string]string
 }
 
 // Smoke is the service's contract. The smoke stage runs the image for the

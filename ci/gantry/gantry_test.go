@@ -13,8 +13,9 @@ func TestDeclaration(t *testing.T) {
 	p := Project{
 		Image: Image{Title: "orders", Description: "The orders service", Licenses: "Apache-2.0",
 			Vendor: "Acme", Documentation: "https://acme.example/orders"},
-		Test:  Test{GoModules: []string{".", "tools"}},
-		Build: Build{Dockerfile: "build/Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "slim"}},
+		Test: Test{GoModules: []string{".", "tools"}},
+		Build: Build{Dockerfile: "build/Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "slim"},
+			Secrets: map[string]string{"npmrc": "NPM_TOKEN"}},
 		Smoke: Smoke{Port: 3000, User: "node", Env: map[string]string{"NODE_ENV": "production"},
 			Postgres: &Postgres{URLEnv: "PGURL"}, Ready: Check{Path: "/ready", Status: 204, Body: "x"}, ReadyWithin: time.Minute,
 			Checks: []Check{{Path: "/missing", Status: 404}}, CheckWithin: 5 * time.Second,
@@ -26,7 +27,8 @@ func TestDeclaration(t *testing.T) {
 	allSet(t, "Project", reflect.ValueOf(p))
 	want := project.Project{Title: "orders", Description: "The orders service", Licenses: "Apache-2.0",
 		Vendor: "Acme", Documentation: "https://acme.example/orders", TestModules: []string{".", "tools"},
-		Build: project.Build{Dockerfile: "build/Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "slim"}},
+		Build: project.Build{Dockerfile: "build/Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "slim"},
+			Secrets: map[string]string{"npmrc": "NPM_TOKEN"}},
 		Smoke: project.Smoke{Port: 3000, User: "node", Env: map[string]string{"NODE_ENV": "production"},
 			Postgres: &project.Postgres{URLEnv: "PGURL"}, Ready: project.Check{Path: "/ready", Status: 204, Body: "x"}, ReadyWithin: time.Minute,
 			Checks: []project.Check{{Path: "/missing", Status: 404}}, CheckWithin: 5 * time.Second,

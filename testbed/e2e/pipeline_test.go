@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -297,10 +299,14 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 }
 
 // The build ci/main.go declares (issue 22): a Dockerfile elsewhere than
-// the root, the stage to build (not the last), and a build arg.
+// the root, the stage to build (not the last), a build arg and a build
+// secret. The secret reaches the build (a step checks its digest), and its
+// value appears nowhere: not in the output, the reports or the image.
 func TestBuildAsDeclared(t *testing.T) {
 	t.Parallel()
 	reg := bed(t)
+	secret := marker(t)
+	sum := sha256.Sum256([]byte(secret))
 	dir := copyFixture(t, func(dir string) {
 		build, final, ok := strings.Cut(readFile(t, filepath.Join(dir, "Dockerfile")), "\nFROM ${RUNTIME_IMAGE}\n")
 		if !ok {
@@ -308,7 +314,9 @@ func TestBuildAsDeclared(t *testing.T) {
 		}
 		// A last stage that runs as root, has no healthcheck and says it is
 		// the debug stage: building it instead of the target fails smoke.
-		writeFile(t, dir, "build/app.Dockerfile", build+"\nFROM ${RUNTIME_IMAGE} AS runtime\nARG FLAVOUR\nLABEL e2e.flavour=${FLAVOUR}\n"+final+
+		writeFile(t, dir, "build/app.Dockerfile", build+
+			"RUN --mount=type=secret,id=e2e_token,required=true test \"$(sha256sum < /run/secrets/e2e_token | cut -c1-64)\" = "+hex.EncodeToString(sum[:])+"\n"+
+			"\nFROM ${RUNTIME_IMAGE} AS runtime\nARG FLAVOUR\nLABEL e2e.flavour=${FLAVOUR}\n"+final+
 			"\nFROM ${RUNTIME_IMAGE} AS debug\nLABEL e2e.stage=debug\n")
 		if err := os.Remove(filepath.Join(dir, "Dockerfile")); err != nil {
 			t.Fatal(err)
@@ -316,17 +324,37 @@ func TestBuildAsDeclared(t *testing.T) {
 		main := readFile(t, filepath.Join(dir, "ci", "main.go"))
 		edited := strings.Replace(main, `Test: gantry.Test{GoModules: []string{"."}},`,
 			`Test: gantry.Test{GoModules: []string{"."}},
-		Build: gantry.Build{Dockerfile: "build/app.Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "declared"}},`, 1)
+		Build: gantry.Build{Dockerfile: "build/app.Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "declared"},
+			Secrets: map[string]string{"e2e_token": "E2E_BUILD_TOKEN"}},`, 1)
 		if edited == main {
 			t.Fatal("ci/main.go declares no Test to add a Build after")
 		}
 		writeFile(t, dir, "ci/main.go", edited)
 	})
+	bin := buildPipeline(t, dir)
 	image := uniqueImage("declared-build")
-	res := runProgram(t, buildPipeline(t, dir), dir, map[string]string{"GITHUB_TOKEN": "x"}, nil, "--registry", reg, "--image", image, "--username", "e2e")
+	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--report-dir", t.TempDir()}
+
+	// Without the secret's variable: exit 2, before the engine.
+	if res := runProgram(t, bin, dir, map[string]string{"GITHUB_TOKEN": "x"}, nil, args...); res.code != exitUsage ||
+		!strings.Contains(res.stderr, "$E2E_BUILD_TOKEN, which is empty or unset") {
+		t.Fatalf("without $E2E_BUILD_TOKEN: exit %d, want %d and a line naming it:\n%s", res.code, exitUsage, res.stderr)
+	}
+
+	reports := args[len(args)-1]
+	res := runProgram(t, bin, dir, map[string]string{"GITHUB_TOKEN": "x", "E2E_BUILD_TOKEN": secret}, nil, args...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0", res.code)
 	}
+	if strings.Contains(res.stdout+res.stderr, secret) {
+		t.Error("the build secret's value is in the run's output")
+	}
+	filepath.WalkDir(reports, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(readFile(t, p), secret) {
+			t.Errorf("the build secret's value is in the report %s", p)
+		}
+		return nil
+	})
 	for arch, img := range publishedImages(t, reg+"/"+image+":"+headSHA(t, dir)) {
 		cf, err := img.ConfigFile()
 		if err != nil {
@@ -337,6 +365,13 @@ func TestBuildAsDeclared(t *testing.T) {
 		}
 		if got, ok := cf.Config.Labels["e2e.stage"]; ok {
 			t.Errorf("%s: label e2e.stage = %q: the last stage was built, not the declared target", arch, got)
+		}
+		raw, err := img.RawConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("%s: the build secret's value is in the image's config", arch)
 		}
 	}
 }

@@ -169,6 +169,7 @@ type inputs struct {
 	labels   map[string]string
 	runtime  dockerfile.Stage
 	token    string
+	secrets  map[string]string // build secrets by id, read from the environment
 	sign     signing.Plan
 	id       string
 	uploads  uploads
@@ -195,6 +196,11 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 		return getenv(k)
 	}
 	if err := opts.Validate(env); err != nil {
+		return nil, err
+	}
+	// Build secrets go the same way.
+	secrets, err := buildSecrets(decl.Build.Secrets, getenv)
+	if err != nil {
 		return nil, err
 	}
 	// The key's password, and a key given as env://VAR, go the same way.
@@ -265,7 +271,22 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 		return nil, err
 	}
 	return &inputs{opts: opts, images: set, sha: git.SHA, ref: git.Ref, tags: plan, labels: lbls, runtime: runtime,
-		token: token, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0, decl: decl}, nil
+		token: token, secrets: secrets, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0, decl: decl}, nil
+}
+
+// buildSecrets reads the declared build secrets (id -> variable) from the
+// environment and takes them out of it, so that no process Gantry starts
+// inherits them. An empty one is a usage error.
+func buildSecrets(declared map[string]string, getenv func(string) string) (map[string]string, error) {
+	secrets := map[string]string{}
+	for _, id := range slices.Sorted(maps.Keys(declared)) {
+		v := declared[id]
+		if secrets[id] = getenv(v); secrets[id] == "" {
+			return nil, &options.UsageError{Msg: fmt.Sprintf("the build secret %s (gantry.Build.Secrets) is read from $%s, which is empty or unset: set it (in GitHub Actions, from a secret of the job's environment)", id, v)}
+		}
+		os.Unsetenv(v)
+	}
+	return secrets, nil
 }
 
 // buildArgs are the Dockerfile's build args: the project's, then the
@@ -283,6 +304,16 @@ func (in *inputs) buildArgs() []dagger.BuildArg {
 		dagger.BuildArg{Name: "COMMIT", Value: in.sha},
 		dagger.BuildArg{Name: layercache.MountNamespaceArg, Value: layercache.MountNamespace(layerCacheDirection(in))},
 	)
+}
+
+// buildSecrets are the build secrets as Dagger secrets, named by their ids
+// (the engine mounts each at /run/secrets/ID).
+func (in *inputs) buildSecrets(client *dagger.Client) []*dagger.Secret {
+	var out []*dagger.Secret
+	for _, id := range slices.Sorted(maps.Keys(in.secrets)) {
+		out = append(out, client.SetSecret(id, in.secrets[id]))
+	}
+	return out
 }
 
 // newRunID is unique per run (see pipeline.Env.RunID).
@@ -312,6 +343,7 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 			Context:    in.uploads.context.dir(client, o.Source),
 			Dockerfile: in.decl.Build.Dockerfile,
 			Target:     in.decl.Build.Target,
+			Secrets:    in.buildSecrets(client),
 			Args:       in.buildArgs(),
 			Labels:     in.labels,
 			Platforms:  o.Platforms,

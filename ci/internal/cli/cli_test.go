@@ -45,6 +45,8 @@ func TestDeclarationErrors(t *testing.T) {
 		{"a documentation URL without a scheme", project.Project{Documentation: "docs.acme.example"}, "gantry.Image.Documentation"},
 		{"no Dockerfile where declared", project.Project{Build: project.Build{Dockerfile: "build/app.Dockerfile"}}, "with the Dockerfile at build/app.Dockerfile (gantry.Build.Dockerfile)"},
 		{"a target the Dockerfile lacks", project.Project{Build: project.Build{Target: "prod"}}, `no stage called "prod"`},
+		{"a build secret whose variable is unset", project.Project{Build: project.Build{Secrets: map[string]string{"npmrc": "GANTRY_TEST_NPM_TOKEN"}}},
+			"the build secret npmrc (gantry.Build.Secrets) is read from $GANTRY_TEST_NPM_TOKEN, which is empty or unset"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -56,6 +58,22 @@ func TestDeclarationErrors(t *testing.T) {
 				t.Errorf("stderr = %q, want one line saying %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Build secrets are read from the environment and taken out of it: no
+// process Gantry starts (git, go build, the Dagger CLI) inherits them.
+func TestBuildSecrets(t *testing.T) {
+	t.Setenv("GANTRY_TEST_NPM_TOKEN", "s3cret")
+	got, err := buildSecrets(map[string]string{"npmrc": "GANTRY_TEST_NPM_TOKEN"}, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["npmrc"] != "s3cret" {
+		t.Errorf("secrets %v, want npmrc's value", got)
+	}
+	if v, ok := os.LookupEnv("GANTRY_TEST_NPM_TOKEN"); ok {
+		t.Errorf("$GANTRY_TEST_NPM_TOKEN is still set (%d bytes): child processes would inherit it", len(v))
 	}
 }
 

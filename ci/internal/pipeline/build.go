@@ -17,6 +17,7 @@ type BuildInput struct {
 	Context    *dagger.Directory // the build context, .dockerignore applied
 	Dockerfile string            // its path in the context
 	Target     string            // the stage to build; "" for the last
+	Secrets    []*dagger.Secret  // mounted by name at /run/secrets/NAME
 	Args       []dagger.BuildArg
 	Labels     map[string]string
 	Platforms  []string
@@ -53,7 +54,7 @@ func Build(ctx context.Context, env Env, in BuildInput) (Built, error) {
 	eg, ctx := errgroup.WithContext(ctx)
 	for i, p := range in.Platforms {
 		eg.Go(func() error {
-			ctr := in.Context.DockerBuild(dagger.DirectoryDockerBuildOpts{Dockerfile: in.Dockerfile, Target: in.Target, Platform: dagger.Platform(p), BuildArgs: in.Args})
+			ctr := in.Context.DockerBuild(dagger.DirectoryDockerBuildOpts{Dockerfile: in.Dockerfile, Target: in.Target, Platform: dagger.Platform(p), BuildArgs: in.Args, Secrets: in.Secrets})
 			for _, k := range keys {
 				ctr = ctr.WithLabel(k, in.Labels[k])
 			}

@@ -29,6 +29,9 @@ type Build struct {
 	Dockerfile string            // its path under the repository root
 	Target     string            // the stage to build; "" for the last
 	Args       map[string]string // build args besides Gantry's own (ReservedArgs)
+	// Secrets maps a build secret's id (RUN --mount=type=secret,id=ID) to
+	// the environment variable its value is read from.
+	Secrets map[string]string
 }
 
 // ReservedArgs are the build args Gantry sets itself: the pinned images,
@@ -176,8 +179,19 @@ func (b Build) validate() error {
 			return fmt.Errorf("gantry.Build.Args: %s is Gantry's own (it sets %s): drop it from the declaration", k, strings.Join(ReservedArgs, ", "))
 		}
 	}
+	for id, env := range b.Secrets {
+		switch {
+		case !secretID.MatchString(id) || strings.HasPrefix(id, "gantry-"):
+			return fmt.Errorf("gantry.Build.Secrets: %q is not a secret id: use letters, digits, '.', '_' and '-', not starting with gantry- (Gantry's own)", id)
+		case !envName.MatchString(env):
+			return fmt.Errorf("gantry.Build.Secrets[%q]: %q is not an environment variable name: name the variable that holds the secret", id, env)
+		}
+	}
 	return nil
 }
+
+// secretID is a build secret's id, as a Dockerfile mounts it.
+var secretID = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
 func (c Check) validate() error {
 	u, err := url.Parse(c.Path)
