@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"strings"
@@ -239,11 +237,4 @@ func (r rawManifest) RawManifest() ([]byte, error)        { return r.raw, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mediaType, nil }
 
 // marker is a string no honest build contains.
-func marker(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return "gantry-e2e-forged-" + hex.EncodeToString(b)
-}
+func marker() string { return unique("gantry-e2e-forged") }

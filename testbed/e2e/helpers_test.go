@@ -311,10 +311,13 @@ func imagesWith(t *testing.T, edit func(*state.Images)) string {
 }
 
 // uniqueImage is a fresh repository name, so tests don't see each other's tags.
-func uniqueImage(prefix string) string {
-	b := make([]byte, 4)
+func uniqueImage(prefix string) string { return "e2e/" + unique(prefix) }
+
+// unique is prefix with a random suffix: a name no other test or run uses.
+func unique(prefix string) string {
+	b := make([]byte, 8)
 	rand.Read(b)
-	return "e2e/" + prefix + "-" + hex.EncodeToString(b)
+	return prefix + "-" + hex.EncodeToString(b)
 }
 
 // tagsOf lists a repository's tags; none if it doesn't exist.

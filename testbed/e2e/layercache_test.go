@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"maps"
 	"net/http"
 	"os"
@@ -122,7 +120,7 @@ func TestLayerCacheByTrust(t *testing.T) {
 		}
 	})
 	t.Run("a forged cache does not reach a publishing run on a fresh engine", func(t *testing.T) {
-		mark := marker(t)
+		mark := marker()
 		forged := forgeCache(t, cache, "golang.org/x/text@v0.42.0/width", "zz_forged.go",
 			"package width\n\nimport \"os\"\n\n// Forged into the layer cache by the e2e test: a backdoor's stand-in.\nfunc init() {\n\tif os.Getenv(\"GANTRY_E2E\") == \""+mark+"\" {\n\t\tos.Exit(97)\n\t}\n}\n")
 		sha := nextCommit(t, "fresh engine")
@@ -168,9 +166,7 @@ func TestLayerCacheByTrust(t *testing.T) {
 // content there. A commit that changes stamp runs the step again.
 func probeCacheMount(t *testing.T, dir, stamp string) {
 	t.Helper()
-	b := make([]byte, 4)
-	rand.Read(b)
-	id := "e2e-probe-" + hex.EncodeToString(b)
+	id := unique("e2e-probe")
 	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
@@ -200,9 +196,7 @@ COPY --from=build /out/seen /seen
 // it. It is removed when t ends (and by `testbed down`, by its label).
 func freshEngine(t *testing.T) string {
 	t.Helper()
-	b := make([]byte, 4)
-	rand.Read(b)
-	in := engine.Instance{Container: "gantry-testbed-dagger-e2e-" + hex.EncodeToString(b)}
+	in := engine.Instance{Container: unique("gantry-testbed-dagger-e2e")}
 	in.Volume = in.Container + "-state"
 	steps := step.New(testWriter{t}, t.TempDir())
 	ctx := context.Background()

@@ -305,7 +305,7 @@ func TestUnhealthyServiceFailsSmoke(t *testing.T) {
 func TestBuildAsDeclared(t *testing.T) {
 	t.Parallel()
 	reg := bed(t)
-	secret := marker(t)
+	secret := marker()
 	sum := sha256.Sum256([]byte(secret))
 	dir := copyFixture(t, func(dir string) {
 		build, final, ok := strings.Cut(readFile(t, filepath.Join(dir, "Dockerfile")), "\nFROM ${RUNTIME_IMAGE}\n")
