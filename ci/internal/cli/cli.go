@@ -198,8 +198,9 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 	if err := opts.Validate(env); err != nil {
 		return nil, err
 	}
-	// Build secrets go the same way.
-	secrets, err := buildSecrets(decl.Build.Secrets, getenv)
+	// Build secrets go the same way. Read through env: one may be the
+	// token, which is out of the environment by now.
+	secrets, err := readBuildSecrets(decl.Build.Secrets, env)
 	if err != nil {
 		return nil, err
 	}
@@ -274,10 +275,10 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 		token: token, secrets: secrets, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0, decl: decl}, nil
 }
 
-// buildSecrets reads the declared build secrets (id -> variable) from the
-// environment and takes them out of it, so that no process Gantry starts
-// inherits them. An empty one is a usage error.
-func buildSecrets(declared map[string]string, getenv func(string) string) (map[string]string, error) {
+// readBuildSecrets reads the declared build secrets (id -> variable) from
+// the environment and takes them out of it, so that no process Gantry
+// starts inherits them. An empty one is a usage error.
+func readBuildSecrets(declared map[string]string, getenv func(string) string) (map[string]string, error) {
 	secrets := map[string]string{}
 	for _, id := range slices.Sorted(maps.Keys(declared)) {
 		v := declared[id]

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/project"
 )
@@ -65,7 +67,7 @@ func TestDeclarationErrors(t *testing.T) {
 // process Gantry starts (git, go build, the Dagger CLI) inherits them.
 func TestBuildSecrets(t *testing.T) {
 	t.Setenv("GANTRY_TEST_NPM_TOKEN", "s3cret")
-	got, err := buildSecrets(map[string]string{"npmrc": "GANTRY_TEST_NPM_TOKEN"}, os.Getenv)
+	got, err := readBuildSecrets(map[string]string{"npmrc": "GANTRY_TEST_NPM_TOKEN"}, os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +76,27 @@ func TestBuildSecrets(t *testing.T) {
 	}
 	if v, ok := os.LookupEnv("GANTRY_TEST_NPM_TOKEN"); ok {
 		t.Errorf("$GANTRY_TEST_NPM_TOKEN is still set (%d bytes): child processes would inherit it", len(v))
+	}
+}
+
+// A build secret may be the registry token (a Dockerfile that fetches
+// private modules with it): prepare takes the token out of the environment
+// first, and the secret still gets its value.
+func TestBuildSecretFromTheToken(t *testing.T) {
+	t.Setenv("GANTRY_TEST_TOKEN", "t0ken")
+	opts := options.New(os.Getenv, nil)
+	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
+	opts.Bind(fs)
+	if err := fs.Parse([]string{"--dry-run", "--source", repo(t), "--token-env", "GANTRY_TEST_TOKEN"}); err != nil {
+		t.Fatal(err)
+	}
+	decl := project.Project{Build: project.Build{Secrets: map[string]string{"token": "GANTRY_TEST_TOKEN"}}}.WithDefaults()
+	in, err := prepare(context.Background(), decl, opts, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.secrets["token"] != "t0ken" || in.token != "t0ken" {
+		t.Errorf("secret %q, token %q: want both the token's value", in.secrets["token"], in.token)
 	}
 }
 
