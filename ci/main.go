@@ -11,7 +11,11 @@ func main() {
 			Description: "Gantry example service: echo + pgx on PostgreSQL",
 			Licenses:    "MIT",
 		},
-		Test: gantry.Test{GoModules: []string{"."}},
+		Test: gantry.Test{
+			GoModules: []string{"."},
+			// The service's integration tests (app/internal/pgtest).
+			Postgres: &gantry.Postgres{URLEnv: "TEST_DATABASE_URL"},
+		},
 		Smoke: gantry.Smoke{
 			Port:     8080,
 			User:     "65532",

@@ -19,3 +19,25 @@ func Example() {
 	}
 	_ = project // in ci/main.go: gantry.Main(project)
 }
+
+// A service that isn't written in Go: its tests run in its own image, with
+// a Redis beside them, and its Dockerfile builds FROM the same pinned image
+// (ARG NODE_IMAGE). No Go module is tested.
+func Example_node() {
+	project := gantry.Project{
+		Image: gantry.Image{Description: "The storefront", Licenses: "MIT"},
+		// Each pinned by the digest of the index you reviewed.
+		Images: map[string]string{
+			"NODE_IMAGE":  "node:22.12-bookworm-slim@sha256:<64 hex digits>",
+			"REDIS_IMAGE": "redis:7.4-alpine@sha256:<64 hex digits>",
+		},
+		Test: gantry.Test{Commands: []gantry.Command{{
+			Image:    "NODE_IMAGE",
+			Run:      []string{"node", "--test"},
+			Env:      map[string]string{"REDIS_URL": "redis://cache:6379"},
+			Services: []gantry.Service{{Name: "cache", Image: "REDIS_IMAGE", Port: 6379}},
+		}}},
+		Smoke: gantry.Smoke{Port: 3000, User: "node", Ready: gantry.Check{Path: "/healthz"}},
+	}
+	_ = project // in ci/main.go: gantry.Main(project)
+}

@@ -32,6 +32,13 @@ import (
 type Project struct {
 	// Image describes the published image.
 	Image Image
+	// Images are the external images the project's tests and Dockerfile
+	// use, by name, each pinned by digest, e.g.
+	// {"NODE_IMAGE": "node:22.12-bookworm-slim@sha256:…"}. Each is passed to
+	// the build as the build arg of its name (ARG NODE_IMAGE), and test
+	// commands and services name them. The image set file (--images) can
+	// replace any of them for a run, e.g. with a mirror's copy.
+	Images map[string]string
 	// Test is what the test stage runs.
 	Test Test
 	// Build is how the image is built.
@@ -59,13 +66,60 @@ type Image struct {
 	Documentation string
 }
 
-// Test is the test stage: `go vet ./...` and `go test ./...` of each
-// module, against a PostgreSQL whose address is in TEST_DATABASE_URL.
+// Test is the test stage: `go vet ./...` and `go test ./...` of each Go
+// module, and each command, all at once. It runs in every run that
+// publishes.
 type Test struct {
 	// GoModules are the directories of the Go modules to test, relative to
-	// the repository root. Default: ".", the root module. The flag
-	// --test-modules and GANTRY_TEST_MODULES override it for one run.
+	// the repository root, each on its own (GOWORK=off) in Gantry's pinned
+	// Go image. Default: ".", the root module, unless Commands are
+	// declared. The flag --test-modules and GANTRY_TEST_MODULES override
+	// it for one run.
 	GoModules []string
+	// Postgres gives every test a PostgreSQL (Gantry's pinned image) at
+	// host "db", its URL in the variable URLEnv names, e.g.
+	// TEST_DATABASE_URL. Default: none.
+	Postgres *Postgres
+	// Commands are tests in the project's own images: a Node service's
+	// `npm test`, a linter, an integration suite with its services.
+	Commands []Command
+}
+
+// Command is a test run in one of the project's images (Project.Images),
+// in a copy of the repository at /src (less .git and .env files). It
+// passes when it exits 0.
+type Command struct {
+	// Name says what it tests, in the log. Default: the command line.
+	Name string
+	// Image is the name of one of Project.Images.
+	Image string
+	// Run is the command and its arguments, run as they are (no shell),
+	// e.g. []string{"node", "--test"}.
+	Run []string
+	// Dir is where it runs, relative to the repository root. Default: the
+	// root.
+	Dir string
+	// Env is its environment, beside the image's.
+	Env map[string]string
+	// Services are containers it reaches by their names: each starts
+	// first, and the command once each listens on its Port.
+	Services []Service
+}
+
+// Service is a test command's dependency, e.g.
+// {Name: "redis", Image: "REDIS_IMAGE", Port: 6379}.
+type Service struct {
+	// Name is its host name, one DNS label.
+	Name string
+	// Image is the name of one of Project.Images.
+	Image string
+	// Port is the TCP port it listens on.
+	Port int
+	// Env is its environment, beside the image's.
+	Env map[string]string
+	// Args is its command, in place of the image's CMD (the entrypoint
+	// stays). Default: the image's.
+	Args []string
 }
 
 // Build is the image's build: a Dockerfile, built by the Dagger engine for
@@ -168,16 +222,34 @@ func Main(p Project) {
 
 // declaration is p as the pipeline takes it.
 func (p Project) declaration() project.Project {
-	return project.Project{
+	d := project.Project{
 		Title:         p.Image.Title,
 		Description:   p.Image.Description,
 		Licenses:      p.Image.Licenses,
 		Vendor:        p.Image.Vendor,
 		Documentation: p.Image.Documentation,
 		TestModules:   p.Test.GoModules,
+		TestCommands:  p.Test.commands(),
+		Images:        p.Images,
 		Build:         project.Build(p.Build),
 		Smoke:         p.Smoke.declaration(),
 	}
+	if p.Test.Postgres != nil {
+		d.TestPostgres = &project.Postgres{URLEnv: p.Test.Postgres.URLEnv}
+	}
+	return d
+}
+
+func (t Test) commands() []project.Command {
+	var out []project.Command
+	for _, c := range t.Commands {
+		pc := project.Command{Name: c.Name, Image: c.Image, Run: c.Run, Dir: c.Dir, Env: c.Env}
+		for _, s := range c.Services {
+			pc.Services = append(pc.Services, project.Service(s))
+		}
+		out = append(out, pc)
+	}
+	return out
 }
 
 func (s Smoke) declaration() project.Smoke {

@@ -13,7 +13,10 @@ func TestDeclaration(t *testing.T) {
 	p := Project{
 		Image: Image{Title: "orders", Description: "The orders service", Licenses: "Apache-2.0",
 			Vendor: "Acme", Documentation: "https://acme.example/orders"},
-		Test: Test{GoModules: []string{".", "tools"}},
+		Images: map[string]string{"NODE_IMAGE": "node@sha256:0000000000000000000000000000000000000000000000000000000000000001"},
+		Test: Test{GoModules: []string{".", "tools"}, Postgres: &Postgres{URLEnv: "TEST_DATABASE_URL"},
+			Commands: []Command{{Name: "unit", Image: "NODE_IMAGE", Run: []string{"node", "--test"}, Dir: "web", Env: map[string]string{"CI": "1"},
+				Services: []Service{{Name: "cache", Image: "NODE_IMAGE", Port: 6379, Env: map[string]string{"A": "b"}, Args: []string{"serve"}}}}}},
 		Build: Build{Dockerfile: "build/Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "slim"},
 			Secrets: map[string]string{"npmrc": "NPM_TOKEN"}},
 		Smoke: Smoke{Port: 3000, User: "node", Env: map[string]string{"NODE_ENV": "production"},
@@ -27,6 +30,10 @@ func TestDeclaration(t *testing.T) {
 	allSet(t, "Project", reflect.ValueOf(p))
 	want := project.Project{Title: "orders", Description: "The orders service", Licenses: "Apache-2.0",
 		Vendor: "Acme", Documentation: "https://acme.example/orders", TestModules: []string{".", "tools"},
+		TestPostgres: &project.Postgres{URLEnv: "TEST_DATABASE_URL"},
+		TestCommands: []project.Command{{Name: "unit", Image: "NODE_IMAGE", Run: []string{"node", "--test"}, Dir: "web", Env: map[string]string{"CI": "1"},
+			Services: []project.Service{{Name: "cache", Image: "NODE_IMAGE", Port: 6379, Env: map[string]string{"A": "b"}, Args: []string{"serve"}}}}},
+		Images: map[string]string{"NODE_IMAGE": "node@sha256:0000000000000000000000000000000000000000000000000000000000000001"},
 		Build: project.Build{Dockerfile: "build/Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "slim"},
 			Secrets: map[string]string{"npmrc": "NPM_TOKEN"}},
 		Smoke: project.Smoke{Port: 3000, User: "node", Env: map[string]string{"NODE_ENV": "production"},

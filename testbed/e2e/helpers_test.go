@@ -105,17 +105,38 @@ func copyRepo(t *testing.T, edit func(dir string)) string {
 }
 
 // copyFixture is copyRepo for the fixture service (testdata/fixture): a
-// repository with a small service and this repository's ci/ module, which
-// the pipeline compiles gantry-publish from. The e2e cases that are about
+// repository with a small service and its own ci/main.go, which imports
+// Gantry as any adopter would, here through a go.work that uses this
+// checkout's gantry module (see useGantry). The e2e cases that are about
 // the pipeline rather than the repository's own service, and change the
 // service's sources, build it: its tests and build take seconds, where the
 // service's take minutes on every changed source.
 func copyFixture(t *testing.T, edit func(dir string)) string {
 	t.Helper()
+	return copyProject(t, "fixture", edit)
+}
+
+// copyProject copies the project testdata/name and makes it use this
+// checkout's Gantry, then commits it as copyRepo does.
+func copyProject(t *testing.T, name string, edit func(dir string)) string {
+	t.Helper()
 	dst := t.TempDir()
-	copyTree(t, filepath.Join(repoRoot(t), "testbed", "e2e", "testdata", "fixture"), dst)
-	copyTree(t, filepath.Join(repoRoot(t), "ci"), filepath.Join(dst, "ci"))
+	copyTree(t, filepath.Join(repoRoot(t), "testbed", "e2e", "testdata", name), dst)
+	useGantry(t, dst)
 	return commitCopy(t, dst, edit)
+}
+
+// useGantry writes the go.work of a project at dir: its modules (the
+// root's, if it has one, and ci/) and this checkout's gantry module, as an
+// adopter's workspace would hold a Gantry checkout. The pipeline then
+// compiles its publisher from there (ci/internal/origin).
+func useGantry(t *testing.T, dir string) {
+	t.Helper()
+	use := []string{"./ci", filepath.Join(repoRoot(t), "ci")}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		use = append([]string{"."}, use...)
+	}
+	writeFile(t, dir, "go.work", "go 1.26.0\n\nuse (\n\t"+strings.Join(use, "\n\t")+"\n)\n")
 }
 
 // copyTree copies the files under src to dst, without git's files and
@@ -212,7 +233,55 @@ func run(t *testing.T, dir string, env map[string]string, args ...string) result
 // as it comes, so a test can act while the pipeline runs.
 func runWatching(t *testing.T, dir string, env map[string]string, watch func(line string), args ...string) result {
 	t.Helper()
-	return runProgram(t, gantry(t), dir, env, watch, args...)
+	return runProgram(t, pipelineOf(t, dir), dir, env, watch, args...)
+}
+
+// pipelineOf is the pipeline of the copy at dir as it was copied: this
+// checkout's, or a test project's (its ci/main.go unedited; a test that
+// edits it builds the copy's with buildPipeline).
+func pipelineOf(t *testing.T, dir string) string {
+	t.Helper()
+	mod := readFile(t, filepath.Join(dir, "ci", "go.mod"))
+	for name, b := range projectBins {
+		if strings.HasPrefix(mod, "module example.com/"+name+"/ci\n") {
+			return b.get(t)
+		}
+	}
+	return gantry(t)
+}
+
+// projectBins are the test projects' pipelines, each built once per test
+// process from a pristine copy.
+var projectBins = map[string]*projectBinary{"fixture": {name: "fixture"}}
+
+type projectBinary struct {
+	name string
+	once sync.Once
+	path string
+	err  error
+}
+
+func (b *projectBinary) get(t *testing.T) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "gantry-e2e-"+b.name+"-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		copyTree(t, filepath.Join(repoRoot(t), "testbed", "e2e", "testdata", b.name), dir)
+		useGantry(t, dir)
+		b.path = filepath.Join(dir, "gantry")
+		cmd := exec.Command("go", "build", "-o", b.path, ".")
+		cmd.Dir = filepath.Join(dir, "ci")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = errors.New(string(out))
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("building the pipeline of testdata/%s: %v", b.name, b.err)
+	}
+	return b.path
 }
 
 // buildPipeline builds the pipeline of the copy at dir, from its own

@@ -322,8 +322,8 @@ func TestBuildAsDeclared(t *testing.T) {
 			t.Fatal(err)
 		}
 		main := readFile(t, filepath.Join(dir, "ci", "main.go"))
-		edited := strings.Replace(main, `Test: gantry.Test{GoModules: []string{"."}},`,
-			`Test: gantry.Test{GoModules: []string{"."}},
+		edited := strings.Replace(main, `Test:  gantry.Test{GoModules: []string{"."}},`,
+			`Test:  gantry.Test{GoModules: []string{"."}},
 		Build: gantry.Build{Dockerfile: "build/app.Dockerfile", Target: "runtime", Args: map[string]string{"FLAVOUR": "declared"},
 			Secrets: map[string]string{"e2e_token": "E2E_BUILD_TOKEN"}},`, 1)
 		if edited == main {
@@ -384,7 +384,7 @@ func TestSmokeChecksTheDeclaredContract(t *testing.T) {
 	bed(t)
 	dir := copyFixture(t, func(dir string) {
 		main := readFile(t, filepath.Join(dir, "ci", "main.go"))
-		edited := strings.Replace(main, `Checks: []gantry.Check{{Path: "/livez"}},`, `Checks: []gantry.Check{{Path: "/livez"}, {Path: "/metrics"}},`, 1)
+		edited := strings.Replace(main, `Checks:   []gantry.Check{{Path: "/livez"}},`, `Checks:   []gantry.Check{{Path: "/livez"}, {Path: "/metrics"}},`, 1)
 		if edited == main {
 			t.Fatal("ci/main.go declares no Checks to add to")
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/labels"
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/options"
+	"github.com/gantry-ci/gantry/ci/internal/origin"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/project"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
@@ -179,6 +180,10 @@ type inputs struct {
 	getenv   func(string) string
 	started  time.Time
 	decl     project.Project // with its defaults
+	gantry   origin.Module   // the sources this program was built from
+	// projectImages are the project's images (gantry.Images), by name,
+	// with the image set's replacements applied.
+	projectImages map[string]string
 }
 
 // prepare validates the inputs and computes everything that needs no engine.
@@ -229,6 +234,11 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 	if err != nil {
 		return nil, &options.UsageError{Msg: fmt.Sprintf("--images: %v", err)}
 	}
+	// Where `go run ./ci` ran, the go command finds the Gantry it built.
+	gantry, err := origin.Find(ctx, "")
+	if err != nil {
+		return nil, &options.UsageError{Msg: err.Error()}
+	}
 	dfPath := filepath.Join(opts.Source, decl.Build.Dockerfile)
 	df, err := os.ReadFile(dfPath)
 	if err != nil {
@@ -238,7 +248,14 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 	if err != nil {
 		return nil, &options.UsageError{Msg: fmt.Sprintf("reading %s: %v", dfPath, err)}
 	}
-	up, err := planUploads(opts, decl.Build.Dockerfile)
+	if len(opts.TestModules) == 0 && len(decl.TestCommands) == 0 {
+		return nil, &options.UsageError{Msg: "--test-modules is empty and the project declares no test commands: name a Go module to test, e.g. --test-modules . (or gantry.Test in ci/main.go)"}
+	}
+	projectImages, err := set.ForProject(decl.Images)
+	if err != nil {
+		return nil, &options.UsageError{Msg: fmt.Sprintf("--images: %v", err)}
+	}
+	up, err := planUploads(opts, decl.Build.Dockerfile, len(decl.TestCommands) > 0)
 	if err != nil {
 		return nil, &options.UsageError{Msg: err.Error()}
 	}
@@ -272,7 +289,7 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 		return nil, err
 	}
 	return &inputs{opts: opts, images: set, sha: git.SHA, ref: git.Ref, tags: plan, labels: lbls, runtime: runtime,
-		token: token, secrets: secrets, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0, decl: decl}, nil
+		token: token, secrets: secrets, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0, decl: decl, gantry: gantry, projectImages: projectImages}, nil
 }
 
 // readBuildSecrets reads the declared build secrets (id -> variable) from
@@ -290,13 +307,35 @@ func readBuildSecrets(declared map[string]string, getenv func(string) string) (m
 	return secrets, nil
 }
 
-// buildArgs are the Dockerfile's build args: the project's, then the
-// pinned images, the version and commit it stamps, and the namespace of
-// its cache mounts (the project can't declare those: project.ReservedArgs).
+// testInput is the test stage's: the Go modules' uploads, and the test
+// commands with the repository's and their images resolved.
+func (in *inputs) testInput(client *dagger.Client) pipeline.TestInput {
+	t := pipeline.TestInput{Modules: in.uploads.testModules(client, in.opts.Source)}
+	if pg := in.decl.TestPostgres; pg != nil {
+		t.PostgresURLEnv = pg.URLEnv
+	}
+	for _, c := range in.decl.TestCommands {
+		pc := pipeline.Command{Name: c.Name, Image: in.projectImages[c.Image], Run: c.Run, Dir: c.Dir, Env: c.Env,
+			Source: in.uploads.repo.dir(client, in.opts.Source)}
+		for _, s := range c.Services {
+			pc.Services = append(pc.Services, pipeline.Service{Name: s.Name, Image: in.projectImages[s.Image], Port: s.Port, Env: s.Env, Args: s.Args})
+		}
+		t.Commands = append(t.Commands, pc)
+	}
+	return t
+}
+
+// buildArgs are the Dockerfile's build args: the project's and its images,
+// then Gantry's pinned images, the version and commit it stamps, and the
+// namespace of its cache mounts (the project can't declare those:
+// project.ReservedArgs).
 func (in *inputs) buildArgs() []dagger.BuildArg {
 	var args []dagger.BuildArg
 	for _, k := range slices.Sorted(maps.Keys(in.decl.Build.Args)) {
 		args = append(args, dagger.BuildArg{Name: k, Value: in.decl.Build.Args[k]})
+	}
+	for _, k := range slices.Sorted(maps.Keys(in.projectImages)) {
+		args = append(args, dagger.BuildArg{Name: k, Value: in.projectImages[k]})
 	}
 	return append(args,
 		dagger.BuildArg{Name: "GO_IMAGE", Value: in.images.Go},
@@ -339,7 +378,7 @@ func lookup(getenv func(string) string, k string) (string, bool) {
 func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	o := in.opts
 	p := pipeline.Plan{
-		Test: pipeline.TestInput{Modules: in.uploads.testModules(client, o.Source)},
+		Test: in.testInput(client),
 		Build: pipeline.BuildInput{
 			Context:    in.uploads.context.dir(client, o.Source),
 			Dockerfile: in.decl.Build.Dockerfile,
@@ -368,7 +407,7 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 		p.SkipPublish = in.tags.Skip
 	default:
 		p.Publish.Token = client.SetSecret("gantry-registry-token", in.token)
-		p.Publisher = pipeline.HostPublisher(client, o.Source)
+		p.Publisher = pipeline.HostPublisher(client, in.gantry.Dir)
 		if p.Publish.Sign = in.signing(client); p.Publish.Sign != nil {
 			facts := in.facts()
 			p.Publish.Attest = &facts

@@ -84,13 +84,13 @@ func TestBuildSecrets(t *testing.T) {
 // first, and the secret still gets its value.
 func TestBuildSecretFromTheToken(t *testing.T) {
 	t.Setenv("GANTRY_TEST_TOKEN", "t0ken")
-	opts := options.New(os.Getenv, nil)
+	decl := project.Project{Build: project.Build{Secrets: map[string]string{"token": "GANTRY_TEST_TOKEN"}}}.WithDefaults()
+	opts := options.New(os.Getenv, decl.TestModules)
 	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
 	opts.Bind(fs)
 	if err := fs.Parse([]string{"--dry-run", "--source", repo(t), "--token-env", "GANTRY_TEST_TOKEN"}); err != nil {
 		t.Fatal(err)
 	}
-	decl := project.Project{Build: project.Build{Secrets: map[string]string{"token": "GANTRY_TEST_TOKEN"}}}.WithDefaults()
 	in, err := prepare(context.Background(), decl, opts, os.Getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +273,7 @@ func TestUploads(t *testing.T) {
 			if !filepath.IsAbs(reports) {
 				reports = filepath.Join(src, reports)
 			}
-			u, err := planUploads(&options.Options{Source: src, ReportDir: reports, TestModules: tt.modules}, "Dockerfile")
+			u, err := planUploads(&options.Options{Source: src, ReportDir: reports, TestModules: tt.modules}, "Dockerfile", false)
 			if err != nil {
 				t.Fatal(err)
 			}

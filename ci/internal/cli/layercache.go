@@ -86,7 +86,7 @@ func probeLayerCache(ctx context.Context, env pipeline.Env, in *inputs, stdout, 
 		platform, err := env.Client.DefaultPlatform(ctx)
 		var bin *dagger.File
 		if err == nil {
-			bin, err = pipeline.HostPublisher(env.Client, in.opts.Source)(ctx, platform)
+			bin, err = pipeline.HostPublisher(env.Client, in.gantry.Dir)(ctx, platform)
 		}
 		var st layercache.Status
 		if err == nil {

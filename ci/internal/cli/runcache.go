@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+	"github.com/gantry-ci/gantry/ci/internal/project"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
@@ -21,9 +21,10 @@ import (
 // keyInputs is everything that decides a run's outcome. Output locations,
 // timeouts and the token are not in it: they don't change what passes.
 type keyInputs struct {
-	Gantry      string // digest of this program's sources, so a changed pipeline reruns
-	Test        string // digest of the test stage's upload
-	Context     string // digest of the build context
+	Gantry      string          // digest of Gantry's sources, so a changed pipeline reruns
+	Project     project.Project // the declaration in ci/main.go, wherever Gantry's sources are
+	Test        string          // digest of the test stage's upload
+	Context     string          // digest of the build context
 	Trivyignore string
 	Options     options.Options
 	Images      images.Set
@@ -66,7 +67,7 @@ func openRunCache(in *inputs, warn io.Writer) (c runcache.Cache, ok bool) {
 // runKey digests every input of the run, the uploads as they are now.
 func runKey(in *inputs) (string, error) {
 	opts := in.opts
-	k := keyInputs{Options: *opts, Images: in.images, SHA: in.sha, Plan: in.tags, Labels: in.labels, TrivyDB: in.dbDigest}
+	k := keyInputs{Project: in.decl, Options: *opts, Images: in.images, SHA: in.sha, Plan: in.tags, Labels: in.labels, TrivyDB: in.dbDigest}
 	switch sg := in.sign; {
 	case sg.Key != nil:
 		k.Signer = sg.Key.ID
@@ -78,14 +79,7 @@ func runKey(in *inputs) (string, error) {
 	k.Options.ImagesFile, k.Options.AllowDirty = "", false
 	k.Options.LayerCache = "" // where the layers come from changes no output
 	var err error
-	if k.Gantry, err = pipeline.ProgramDigest(opts.Source); err != nil {
-		// No ci module under --source: this very binary, then (a record
-		// of it is a hit only where the same binary runs).
-		var exe string
-		if exe, err = os.Executable(); err == nil {
-			k.Gantry, err = runcache.FileDigest(exe)
-		}
-	}
+	k.Gantry, err = pipeline.ProgramDigest(in.gantry.Dir)
 	if err == nil {
 		k.Test, err = in.uploads.testDigest(opts.Source)
 	}

@@ -46,6 +46,7 @@ func (u upload) digest(root string) (string, error) {
 type uploads struct {
 	modules     []upload // each of --test-modules, in its order
 	dirs        []string // their directories
+	repo        *upload  // the whole repository, for test commands; nil without
 	context     upload   // the build context, .dockerignore applied
 	trivyignore bool     // whether there is a .trivyignore to send
 }
@@ -59,9 +60,17 @@ func (u uploads) testModules(c *dagger.Client, root string) []pipeline.Module {
 	return mods
 }
 
-// testDigest digests every module's upload, as the run cache keys them.
+// testDigest digests every module's upload and the test commands', as the
+// run cache keys them.
 func (u uploads) testDigest(root string) (string, error) {
 	h := sha256.New()
+	if u.repo != nil {
+		d, err := u.repo.digest(root)
+		if err != nil {
+			return "", fmt.Errorf("the test commands' upload: %w", err)
+		}
+		fmt.Fprintf(h, "commands %s\n", d)
+	}
 	for i, m := range u.modules {
 		d, err := m.digest(root)
 		if err != nil {
@@ -76,7 +85,9 @@ func (u uploads) testDigest(root string) (string, error) {
 // says: git's own files, and env files, which hold secrets.
 var neverUploaded = []string{".git", "**/.env", "**/.env.*"}
 
-func planUploads(opts *options.Options, dockerfilePath string) (uploads, error) {
+// planUploads plans what a run sends: withRepo adds the whole repository,
+// which test commands see.
+func planUploads(opts *options.Options, dockerfilePath string, withRepo bool) (uploads, error) {
 	never := slices.Clone(neverUploaded)
 	u := uploads{}
 	var context []string
@@ -124,6 +135,9 @@ func planUploads(opts *options.Options, dockerfilePath string) (uploads, error) 
 		}
 		u.modules = append(u.modules, upload{include: include, exclude: exclude})
 		u.dirs = append(u.dirs, dir)
+	}
+	if withRepo {
+		u.repo = &upload{exclude: never}
 	}
 	u.context = upload{exclude: append(context, never...)}
 	if _, err := os.Stat(filepath.Join(opts.Source, trivyignore)); err == nil {

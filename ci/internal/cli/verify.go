@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/options"
+	"github.com/gantry-ci/gantry/ci/internal/origin"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 )
 
@@ -54,6 +55,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprintf(stderr, "gantry verify: --images: %v\n", err)
 		return pipeline.ExitUsage
 	}
+	gantry, err := origin.Find(ctx, "")
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry verify: %v\n", err)
+		return pipeline.ExitUsage
+	}
 
 	client, disconnect, err := connect(ctx, opts.EngineTimeout, stderr)
 	if err != nil {
@@ -67,7 +73,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprintf(stderr, "gantry verify: asking the engine for its platform: %v\n", err)
 		return pipeline.ExitInternal
 	}
-	bin, err := pipeline.HostPublisher(client, ".")(ctx, platform)
+	bin, err := pipeline.HostPublisher(client, gantry.Dir)(ctx, platform)
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry verify: %v\n", err)
 		return pipeline.ExitInternal

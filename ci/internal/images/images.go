@@ -5,9 +5,12 @@
 package images
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,6 +36,9 @@ type Set struct {
 	// InsecureRegistries lists host:port registries spoken to over plain
 	// HTTP (an air-gapped mirror, the test bed's registry).
 	InsecureRegistries []string `json:"insecure_registries,omitempty"`
+	// Project replaces images the project declares (gantry.Images), by
+	// name. Pinned has none: the project's declaration is their pin.
+	Project map[string]string `json:"project,omitempty"`
 }
 
 // Pinned is the production image set. Each digest was read from a public
@@ -92,15 +98,22 @@ func (s *Set) merge(o Set) {
 	if len(o.InsecureRegistries) > 0 {
 		s.InsecureRegistries = o.InsecureRegistries
 	}
+	if len(o.Project) > 0 {
+		s.Project = o.Project
+	}
 }
 
 // Validate reports the first image reference that is empty, malformed or
 // not pinned by digest.
 func (s Set) Validate() error {
-	for _, f := range []struct{ name, ref string }{
+	refs := []struct{ name, ref string }{
 		{"go", s.Go}, {"runtime", s.Runtime}, {"postgres", s.Postgres},
 		{"trivy", s.Trivy}, {"probe", s.Probe},
-	} {
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Project)) {
+		refs = append(refs, struct{ name, ref string }{"project." + k, s.Project[k]})
+	}
+	for _, f := range refs {
 		if f.ref == "" {
 			return fmt.Errorf("%q is empty", f.name)
 		}
@@ -114,6 +127,22 @@ func (s Set) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ForProject returns the project's images (declared: name -> pinned
+// reference) with the set's replacements applied. A replacement of an
+// image the project does not declare is an error: a misspelt name would
+// otherwise leave the pin in place unnoticed.
+func (s Set) ForProject(declared map[string]string) (map[string]string, error) {
+	out := maps.Clone(declared)
+	for _, k := range slices.Sorted(maps.Keys(s.Project)) {
+		if _, ok := declared[k]; !ok {
+			has := strings.Join(slices.Sorted(maps.Keys(declared)), ", ")
+			return nil, fmt.Errorf("\"project\" replaces %s, which the project does not declare (gantry.Images has %s)", k, cmp.Or(has, "none"))
+		}
+		out[k] = s.Project[k]
+	}
+	return out, nil
 }
 
 // Insecure reports whether ref lives on a registry listed as plain HTTP.

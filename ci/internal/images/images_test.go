@@ -73,6 +73,11 @@ func TestLoad(t *testing.T) {
 		{name: "whitespace in ref", path: write("ws.json", `{"go": "golang 1.26"}`), wantErr: "not an image reference"},
 		{name: "upper case repository", path: write("uc.json", `{"probe": "BusyBox:1.37"}`), wantErr: "not an image reference"},
 		{name: "truncated digest", path: write("digest.json", `{"trivy": "aquasec/trivy@sha256:bcc376de"}`), wantErr: "not an image reference"},
+		{name: "a project image", path: write("project.json", `{"project": {"NODE_IMAGE": "reg:5000/testbed/node:18@`+digest+`"}}`),
+			check: func(s Set) bool {
+				return s.Project["NODE_IMAGE"] == "reg:5000/testbed/node:18@"+digest && s.Go == Pinned.Go
+			}},
+		{name: "a project image by tag", path: write("project-tag.json", `{"project": {"NODE_IMAGE": "reg:5000/testbed/node:18"}}`), wantErr: `"project.NODE_IMAGE": "reg:5000/testbed/node:18" is not pinned by digest`},
 		{name: "missing file", path: filepath.Join(dir, "nope.json"), wantErr: "reading image set"},
 	}
 	for _, tt := range tests {
@@ -91,5 +96,29 @@ func TestLoad(t *testing.T) {
 				t.Errorf("unexpected set %+v", s)
 			}
 		})
+	}
+}
+
+// The image set replaces a project's images by name, and only those the
+// project declares.
+func TestForProject(t *testing.T) {
+	const (
+		declared = "node:22@sha256:0000000000000000000000000000000000000000000000000000000000000001"
+		standIn  = "reg:5000/testbed/node:18@sha256:0000000000000000000000000000000000000000000000000000000000000002"
+	)
+	decl := map[string]string{"NODE_IMAGE": declared, "REDIS_IMAGE": "redis@sha256:0000000000000000000000000000000000000000000000000000000000000003"}
+	got, err := Set{Project: map[string]string{"NODE_IMAGE": standIn}}.ForProject(decl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["NODE_IMAGE"] != standIn || got["REDIS_IMAGE"] != decl["REDIS_IMAGE"] || decl["NODE_IMAGE"] != declared {
+		t.Errorf("ForProject = %v (declared now %v)", got, decl)
+	}
+	if _, err := (Set{Project: map[string]string{"NODEJS_IMAGE": standIn}}).ForProject(decl); err == nil ||
+		!strings.Contains(err.Error(), "replaces NODEJS_IMAGE, which the project does not declare (gantry.Images has NODE_IMAGE, REDIS_IMAGE)") {
+		t.Errorf("a misspelt replacement: %v", err)
+	}
+	if _, err := (Set{Project: map[string]string{"NODE_IMAGE": standIn}}).ForProject(nil); err == nil || !strings.Contains(err.Error(), "gantry.Images has none") {
+		t.Errorf("a replacement for a project without images: %v", err)
 	}
 }

@@ -94,8 +94,7 @@ const (
 
 // New returns options with defaults taken from the environment (getenv is
 // os.Getenv outside tests), the way GitHub Actions provides them, and from
-// the project's declaration: testModules, the Go modules it tests (none:
-// the root module).
+// the project's declaration: testModules, the Go modules it tests.
 func New(getenv func(string) string, testModules []string) *Options {
 	repo := getenv("GITHUB_REPOSITORY")
 	platforms := []string{"linux/" + runtime.GOARCH}
@@ -127,11 +126,8 @@ func New(getenv func(string) string, testModules []string) *Options {
 		CARoots:       getenv("GANTRY_CA_ROOTS"),
 		RekorKeyFile:  getenv("GANTRY_REKOR_KEY"),
 		LayerCache:    getenv("GANTRY_LAYER_CACHE"),
-		TestModules:   []string{"."},
+		TestModules:   slices.Clone(testModules),
 		rekorChosen:   getenv("GANTRY_REKOR_URL") != "",
-	}
-	if len(testModules) > 0 {
-		o.TestModules = slices.Clone(testModules)
 	}
 	if v := getenv("GANTRY_TEST_MODULES"); v != "" {
 		o.TestModules = strings.Split(v, ",")
@@ -180,9 +176,6 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 // directory inside --source (that it holds a module is checked with the
 // source's other files).
 func (o *Options) checkTestModules() error {
-	if len(o.TestModules) == 0 {
-		return usage(`--test-modules must list at least one module directory, e.g. "." for the repository root`)
-	}
 	seen := map[string]bool{}
 	for i, m := range o.TestModules {
 		clean := path.Clean(filepath.ToSlash(strings.TrimSpace(m)))

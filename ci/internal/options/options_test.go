@@ -321,7 +321,7 @@ func TestTestModules(t *testing.T) {
 		args     []string
 		want     []string
 	}{
-		{name: "nothing declared: the root module", want: []string{"."}},
+		{name: "nothing declared: none (the project's defaults are its own)", want: nil},
 		{name: "declared", declared: []string{".", "tools"}, want: []string{".", "tools"}},
 		{name: "the environment over the declaration", declared: []string{".", "tools"}, env: map[string]string{"GANTRY_TEST_MODULES": "api"}, want: []string{"api"}},
 		{name: "the flag over both", declared: []string{"."}, env: map[string]string{"GANTRY_TEST_MODULES": "api"}, args: []string{"--test-modules", "web,api"}, want: []string{"web", "api"}},

@@ -20,19 +20,19 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 )
 
-// HostPublisher compiles cmd/gantry-publish from the source's ci module on
-// the host, for the engine's platform, into the user's cache directory,
+// HostPublisher compiles cmd/gantry-publish from the gantry module in
+// moduleDir (origin.Find: the one this program was built from) on the host, for the engine's platform, into the user's cache directory,
 // under a path named by a digest of everything the binary is built from
 // (the module's sources, the Go version, the target); see keepPublisher.
 // It runs in the pinned runtime image, which holds CA certificates and
 // nothing else.
-func HostPublisher(client *dagger.Client, source string) PublisherFunc {
+func HostPublisher(client *dagger.Client, moduleDir string) PublisherFunc {
 	return func(ctx context.Context, platform dagger.Platform) (*dagger.File, error) {
 		goos, goarch, goarm, err := goPlatform(string(platform))
 		if err != nil {
 			return nil, err
 		}
-		modDir := filepath.Join(source, "ci")
+		modDir := moduleDir
 		goVersion, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
 		if err != nil {
 			return nil, fmt.Errorf("compiling gantry-publish on the host needs Go on PATH, as `go run ./ci` does: %w", err)
@@ -132,10 +132,11 @@ func keepPublisher(base, key string, build func(path string) error) (string, err
 
 // ProgramDigest identifies the Gantry that runs, the same way on every
 // runner (a binary's digest differs with its build paths and C toolchain):
-// the sources of the ci module under source, which `go run ./ci` compiled
-// and the publisher is compiled from, and the Go release that compiled it.
-func ProgramDigest(source string) (string, error) {
-	return sourceDigest(filepath.Join(source, "ci"), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+// the sources of the gantry module in moduleDir, which `go run ./ci`
+// compiled and the publisher is compiled from, and the Go release that
+// compiled it.
+func ProgramDigest(moduleDir string) (string, error) {
+	return sourceDigest(moduleDir, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // sourceDigest digests the non-test Go sources, go.mod and go.sum of the

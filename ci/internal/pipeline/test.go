@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"dagger.io/dagger"
@@ -18,6 +20,11 @@ import (
 type TestInput struct {
 	// Modules are the Go modules that ship, each tested on its own.
 	Modules []Module
+	// Commands are the project's other tests.
+	Commands []Command
+	// PostgresURLEnv, if set, gives every test a PostgreSQL (the pinned
+	// image) at host "db", its URL in the variable it names.
+	PostgresURLEnv string
 }
 
 // Module is one module to vet and test.
@@ -30,17 +37,49 @@ type Module struct {
 	Source *dagger.Directory
 }
 
-// Test runs go vet and go test in every module, concurrently, in the
-// pinned Go image, with a PostgreSQL service for the service's
-// integration tests. Each module is tested on its own (GOWORK=off), as it
-// is built.
+// Command is a test run in an image of the project's.
+type Command struct {
+	Name     string
+	Image    string // a reference, pinned
+	Run      []string
+	Dir      string // under the repository root
+	Env      map[string]string
+	Services []Service
+	// Source is the repository, mounted at /src.
+	Source *dagger.Directory
+}
+
+// Service is a command's dependency, bound as host Name.
+type Service struct {
+	Name  string
+	Image string // a reference, pinned
+	Port  int
+	Env   map[string]string
+	Args  []string // nil: the image's entrypoint and command
+}
+
+// Test runs go vet and go test in every module and every command, all at
+// once. Each module is tested on its own (GOWORK=off), as it is built.
 func Test(ctx context.Context, env Env, in TestInput, log io.Writer) error {
-	codes := make([]int, len(in.Modules))
-	outs := make([]string, len(in.Modules))
+	type outcome struct {
+		what string
+		code int
+		out  string
+	}
+	results := make([]outcome, len(in.Modules)+len(in.Commands))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, m := range in.Modules {
 		g.Go(func() (err error) {
-			codes[i], outs[i], err = testModule(gctx, env, m)
+			results[i].what = "module " + m.Dir
+			results[i].code, results[i].out, err = testModule(gctx, env, in, m)
+			return err
+		})
+	}
+	for j, c := range in.Commands {
+		i := len(in.Modules) + j
+		g.Go(func() (err error) {
+			results[i].what = "command " + c.Name
+			results[i].code, results[i].out, err = testCommand(gctx, env, in, c)
 			return err
 		})
 	}
@@ -48,48 +87,95 @@ func Test(ctx context.Context, env Env, in TestInput, log io.Writer) error {
 		return graph.WithCode(ExitInternal, err)
 	}
 	var failed []string
-	for i, m := range in.Modules {
-		if codes[i] != 0 {
-			failed = append(failed, fmt.Sprintf("%s (exit %d)", m.Dir, codes[i]))
-			fmt.Fprintf(log, "== module %s\n%s", m.Dir, outs[i])
+	for _, r := range results {
+		if r.code != 0 {
+			failed = append(failed, fmt.Sprintf("%s (exit %d)", r.what, r.code))
+			fmt.Fprintf(log, "== %s\n%s", r.what, r.out)
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("go vet / go test failed in module %s", strings.Join(failed, ", "))
+		return fmt.Errorf("tests failed: %s", strings.Join(failed, ", "))
 	}
 	return nil
 }
 
+// withTestDB binds the tests' PostgreSQL, if the project declares one.
+func withTestDB(env Env, in TestInput, ctr *dagger.Container) *dagger.Container {
+	if in.PostgresURLEnv == "" {
+		return ctr
+	}
+	return ctr.WithServiceBinding("db", postgres(env, "test")).
+		WithEnvVariable(in.PostgresURLEnv, databaseURL("db"))
+}
+
 // testModule vets and tests one module and returns go's exit code and,
 // when it failed, what matters of its output.
-func testModule(ctx context.Context, env Env, m Module) (int, string, error) {
+func testModule(ctx context.Context, env Env, in TestInput, m Module) (int, string, error) {
 	base, err := dependencies(ctx, env, m)
 	if err != nil {
 		return 0, "", err
 	}
-	// The exec must succeed: the engine caches an exec that returned, so
-	// with Expect: ReturnTypeAny a failure (a flaky one too) would be
-	// replayed on every later run of the same inputs and travel to other
-	// runners in the layer cache. A failed exec is never cached, so a
-	// failure comes back as an ExecError carrying the code and output, and
-	// the next run tests again, as go test does.
-	ctr := base.
-		WithServiceBinding("db", postgres(env, "test")).
-		WithEnvVariable("TEST_DATABASE_URL", databaseURL("db")).
+	ctr := withTestDB(env, in, base).
 		WithEnvVariable("GOWORK", "off").
 		WithDirectory("/src", m.Source).
 		WithWorkdir(path.Join("/src", m.Dir)).
 		// go test's own vet checks are a subset of what go vet just ran.
 		WithExec([]string{"sh", "-c", "go vet ./... && go test -count=1 -vet=off ./... 2>&1"})
+	code, stdout, stderr, err := syncTest(ctx, ctr)
+	if err != nil {
+		return 0, "", fmt.Errorf("running the tests of module %s: %w", m.Dir, err)
+	}
+	if code == 0 {
+		return 0, "", nil
+	}
+	return code, fmt.Sprintf("%s\n%s", failingOutput(stdout), tail(stderr, 40)), nil
+}
+
+// testCommand runs one command with its services and returns its exit
+// code and, when it failed, the end of its output.
+func testCommand(ctx context.Context, env Env, in TestInput, c Command) (int, string, error) {
+	ctr := withTestDB(env, in, env.Client.Container().From(c.Image))
+	for _, s := range c.Services {
+		svc := env.Client.Container().From(s.Image)
+		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+			svc = svc.WithEnvVariable(k, s.Env[k])
+		}
+		ctr = ctr.WithServiceBinding(s.Name, svc.WithExposedPort(s.Port).
+			AsService(dagger.ContainerAsServiceOpts{Args: s.Args, UseEntrypoint: true}))
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		ctr = ctr.WithEnvVariable(k, c.Env[k])
+	}
+	ctr = ctr.WithDirectory("/src", c.Source).
+		WithWorkdir(path.Join("/src", c.Dir)).
+		WithExec(c.Run)
+	code, stdout, stderr, err := syncTest(ctx, ctr)
+	if err != nil {
+		return 0, "", fmt.Errorf("running the test command %s: %w", c.Name, err)
+	}
+	if code == 0 {
+		return 0, "", nil
+	}
+	return code, tail(stdout, 80) + tail(stderr, 40), nil
+}
+
+// syncTest runs a test exec and returns its exit code and output when it
+// failed. The exec must succeed: the engine caches an exec that returned,
+// so with Expect: ReturnTypeAny a failure (a flaky one too) would be
+// replayed on every later run of the same inputs and travel to other
+// runners in the layer cache. A failed exec is never cached, so a failure
+// comes back as an ExecError carrying the code and output, and the next
+// run tests again, as go test does.
+func syncTest(ctx context.Context, ctr *dagger.Container) (code int, stdout, stderr string, err error) {
 	_, err = ctr.Sync(ctx)
 	var ee *dagger.ExecError
 	switch {
 	case err == nil:
-		return 0, "", nil
+		return 0, "", "", nil
 	case errors.As(err, &ee) && ee.ExitCode > 0:
-		return ee.ExitCode, fmt.Sprintf("%s\n%s", failingOutput(ee.Stdout), tail(ee.Stderr, 40)), nil
+		return ee.ExitCode, ee.Stdout, ee.Stderr, nil
 	default:
-		return 0, "", fmt.Errorf("running the tests of module %s: %w", m.Dir, err)
+		return 0, "", "", err
 	}
 }
 

@@ -5,11 +5,14 @@ package project
 import (
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Project is a repository's declaration. Zero values are defaults
@@ -18,10 +21,39 @@ type Project struct {
 	// The image's descriptive labels (org.opencontainers.image.*).
 	Title, Description, Licenses, Vendor, Documentation string
 	// TestModules are the Go modules the test stage vets and tests, by
-	// directory under the repository root; none means the root module.
+	// directory under the repository root; none means the root module,
+	// unless the project declares TestCommands.
 	TestModules []string
-	Build       Build
-	Smoke       Smoke
+	// TestPostgres gives every test a PostgreSQL; nil for none.
+	TestPostgres *Postgres
+	// TestCommands are tests run in the project's images.
+	TestCommands []Command
+	// Images are the external images the project uses, by name: each is
+	// a build arg of the same name, and test commands and services name
+	// them. Each is pinned by digest.
+	Images map[string]string
+	Build  Build
+	Smoke  Smoke
+}
+
+// Command is a test: a command run in one of the project's images, in the
+// repository at /src, with its services reachable by their names.
+type Command struct {
+	Name     string // says what it tests; "" for the command line
+	Image    string // a name in Project.Images
+	Run      []string
+	Dir      string // the directory to run in, under the repository root
+	Env      map[string]string
+	Services []Service
+}
+
+// Service is a test command's dependency, reachable at host Name.
+type Service struct {
+	Name  string
+	Image string // a name in Project.Images
+	Port  int    // what it listens on: the command starts once it does
+	Env   map[string]string
+	Args  []string // its command; nil for the image's
 }
 
 // Build is the image's Dockerfile build.
@@ -74,6 +106,18 @@ func (p Project) WithDefaults() Project {
 	if p.Build.Dockerfile == "" {
 		p.Build.Dockerfile = "Dockerfile"
 	}
+	if len(p.TestModules) == 0 && len(p.TestCommands) == 0 {
+		p.TestModules = []string{"."}
+	}
+	p.TestCommands = slices.Clone(p.TestCommands)
+	for i, c := range p.TestCommands {
+		if c.Dir == "" {
+			p.TestCommands[i].Dir = "."
+		}
+		if c.Name == "" {
+			p.TestCommands[i].Name = strings.Join(c.Run, " ")
+		}
+	}
 	s := &p.Smoke
 	if s.Port == 0 {
 		s.Port = 8080
@@ -125,6 +169,17 @@ func (p Project) Validate() error {
 			return fmt.Errorf("gantry.Test.GoModules has an empty entry: name each module by its directory, \".\" for the repository root")
 		}
 	}
+	if err := p.validateImages(); err != nil {
+		return err
+	}
+	if p.TestPostgres != nil && !envName.MatchString(p.TestPostgres.URLEnv) {
+		return fmt.Errorf("gantry.Test.Postgres.URLEnv: %q is not a variable name: name the variable the tests read the database URL from, e.g. TEST_DATABASE_URL", p.TestPostgres.URLEnv)
+	}
+	for i, c := range p.TestCommands {
+		if err := p.validateCommand(c); err != nil {
+			return fmt.Errorf("gantry.Test.Commands[%d]: %v", i, err)
+		}
+	}
 	if err := p.Build.validate(); err != nil {
 		return err
 	}
@@ -166,6 +221,80 @@ func (p Project) Validate() error {
 	}
 	return nil
 }
+
+// validateImages checks the names and pins of p.Images.
+func (p Project) validateImages() error {
+	for k, ref := range p.Images {
+		switch {
+		case !envName.MatchString(k):
+			return fmt.Errorf("gantry.Images: %q is not a build arg name: use letters, digits and _, not starting with a digit, e.g. NODE_IMAGE", k)
+		case slices.Contains(ReservedArgs, k):
+			return fmt.Errorf("gantry.Images: %s is Gantry's own build arg: name the image otherwise", k)
+		case p.Build.Args[k] != "":
+			return fmt.Errorf("gantry.Images: %s is also in gantry.Build.Args: an image is passed as the build arg of its name already; drop one", k)
+		}
+		if err := PinnedRef(ref); err != nil {
+			return fmt.Errorf("gantry.Images[%q]: %v", k, err)
+		}
+	}
+	return nil
+}
+
+// PinnedRef checks that ref is an image reference pinned by digest: a tag
+// can move while the run cache's key, which holds the reference, stays.
+func PinnedRef(ref string) error {
+	if _, err := name.NewDigest(ref); err != nil {
+		return fmt.Errorf("%q is not pinned by digest: write it as name[:tag]@sha256:<64 hex>", ref)
+	}
+	return nil
+}
+
+func (p Project) validateCommand(c Command) error {
+	if len(c.Run) == 0 || c.Run[0] == "" {
+		return fmt.Errorf("Run is empty: give the command and its arguments, e.g. []string{\"npm\", \"test\"}")
+	}
+	if _, ok := p.Images[c.Image]; !ok {
+		return fmt.Errorf("Image %q is not in gantry.Images: declare it there, pinned by digest, and name it here", c.Image)
+	}
+	if !filepath.IsLocal(c.Dir) || path.Clean(c.Dir) != c.Dir {
+		return fmt.Errorf("Dir %q is not a clean directory inside the repository: give it relative to the root, e.g. web", c.Dir)
+	}
+	for k := range c.Env {
+		if !envName.MatchString(k) {
+			return fmt.Errorf("Env: %q is not a variable name: use letters, digits and _, not starting with a digit", k)
+		}
+	}
+	seen := map[string]bool{}
+	for _, sv := range c.Services {
+		switch {
+		case !hostName.MatchString(sv.Name) || sv.Name == "localhost":
+			return fmt.Errorf("Services: %q is not a host name: name the service as the command reaches it, e.g. redis", sv.Name)
+		case seen[sv.Name]:
+			return fmt.Errorf("Services: %q is declared twice", sv.Name)
+		case p.TestPostgres != nil && sv.Name == TestDBHost:
+			return fmt.Errorf("Services: %q is the host of gantry.Test.Postgres: name the service otherwise", sv.Name)
+		}
+		seen[sv.Name] = true
+		if _, ok := p.Images[sv.Image]; !ok {
+			return fmt.Errorf("Services[%q]: Image %q is not in gantry.Images: declare it there, pinned by digest, and name it here", sv.Name, sv.Image)
+		}
+		if sv.Port < 1 || sv.Port > 65535 {
+			return fmt.Errorf("Services[%q]: Port %d is not a TCP port: give the port it listens on, 1-65535 (the command starts once it does)", sv.Name, sv.Port)
+		}
+		for k := range sv.Env {
+			if !envName.MatchString(k) {
+				return fmt.Errorf("Services[%q].Env: %q is not a variable name", sv.Name, k)
+			}
+		}
+	}
+	return nil
+}
+
+// TestDBHost is the host of the tests' PostgreSQL.
+const TestDBHost = "db"
+
+// hostName is a service's name as the command reaches it: one DNS label.
+var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func (b Build) validate() error {
 	if !filepath.IsLocal(b.Dockerfile) || filepath.Clean(b.Dockerfile) != b.Dockerfile {

@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+const (
+	node  = "node:22-bookworm-slim@sha256:0000000000000000000000000000000000000000000000000000000000000001"
+	redis = "redis@sha256:0000000000000000000000000000000000000000000000000000000000000002"
+)
+
 func TestValidate(t *testing.T) {
 	pg := &Postgres{URLEnv: "DATABASE_URL"}
 	for _, tt := range []struct {
@@ -41,6 +46,22 @@ func TestValidate(t *testing.T) {
 		{name: "a relative path", p: Project{Smoke: Smoke{Checks: []Check{{Path: "/livez"}, {Path: "health"}}}}, want: `gantry.Smoke.Checks[1]: path "health" is not an absolute path`},
 		{name: "a full URL as path", p: Project{Smoke: Smoke{Ready: Check{Path: "http://other.example/health"}}}, want: "gantry.Smoke.Ready: path"},
 		{name: "a redirect status", p: Project{Smoke: Smoke{Ready: Check{Status: 302}}}, want: "gantry.Smoke.Ready: status 302 can't be checked"},
+		{name: "test commands with services", p: Project{Images: map[string]string{"NODE_IMAGE": node, "REDIS_IMAGE": redis},
+			TestPostgres: &Postgres{URLEnv: "TEST_DATABASE_URL"},
+			TestCommands: []Command{{Image: "NODE_IMAGE", Run: []string{"npm", "test"}, Dir: "web", Env: map[string]string{"CI": "true"},
+				Services: []Service{{Name: "redis", Image: "REDIS_IMAGE", Port: 6379, Args: []string{"redis-server", "--save", ""}}}}}}},
+		{name: "an image by tag", p: Project{Images: map[string]string{"NODE_IMAGE": "node:22"}}, want: `gantry.Images["NODE_IMAGE"]: "node:22" is not pinned by digest`},
+		{name: "an image named as Gantry's", p: Project{Images: map[string]string{"GO_IMAGE": node}}, want: "gantry.Images: GO_IMAGE is Gantry's own build arg"},
+		{name: "an image also a build arg", p: Project{Images: map[string]string{"NODE_IMAGE": node}, Build: Build{Args: map[string]string{"NODE_IMAGE": "x"}}}, want: "NODE_IMAGE is also in gantry.Build.Args"},
+		{name: "an image that is no arg name", p: Project{Images: map[string]string{"node": node, "node-image": node}}, want: `"node-image" is not a build arg name`},
+		{name: "a command in an undeclared image", p: Project{TestCommands: []Command{{Image: "NODE_IMAGE", Run: []string{"npm", "test"}}}}, want: `gantry.Test.Commands[0]: Image "NODE_IMAGE" is not in gantry.Images`},
+		{name: "a command without a command", p: Project{Images: map[string]string{"N": node}, TestCommands: []Command{{Image: "N"}}}, want: "gantry.Test.Commands[0]: Run is empty"},
+		{name: "a command outside the repository", p: Project{Images: map[string]string{"N": node}, TestCommands: []Command{{Image: "N", Run: []string{"ls"}, Dir: "../x"}}}, want: `Dir "../x" is not a clean directory`},
+		{name: "a service without a port", p: Project{Images: map[string]string{"N": node}, TestCommands: []Command{{Image: "N", Run: []string{"ls"}, Services: []Service{{Name: "cache", Image: "N"}}}}}, want: `Services["cache"]: Port 0 is not a TCP port`},
+		{name: "a service that is no host name", p: Project{Images: map[string]string{"N": node}, TestCommands: []Command{{Image: "N", Run: []string{"ls"}, Services: []Service{{Name: "My_Cache", Image: "N", Port: 1}}}}}, want: `Services: "My_Cache" is not a host name`},
+		{name: "a service twice", p: Project{Images: map[string]string{"N": node}, TestCommands: []Command{{Image: "N", Run: []string{"ls"}, Services: []Service{{Name: "c", Image: "N", Port: 1}, {Name: "c", Image: "N", Port: 2}}}}}, want: `"c" is declared twice`},
+		{name: "a service where the database is", p: Project{Images: map[string]string{"N": node}, TestPostgres: pg, TestCommands: []Command{{Image: "N", Run: []string{"ls"}, Services: []Service{{Name: "db", Image: "N", Port: 1}}}}}, want: `"db" is the host of gantry.Test.Postgres`},
+		{name: "a test database without its variable", p: Project{TestPostgres: &Postgres{URLEnv: "test-db"}}, want: "gantry.Test.Postgres.URLEnv"},
 		{name: "a body in an error answer", p: Project{Smoke: Smoke{Postgres: pg, Outage: &Check{Status: 503, Body: "down"}}}, want: "gantry.Smoke.Outage: a body is checked only in a 2xx answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,5 +98,29 @@ func TestWithDefaults(t *testing.T) {
 	}
 	if declared.Smoke.Checks[0].Status != 0 || declared.Smoke.Outage.Path != "" {
 		t.Error("WithDefaults changed the declaration it was given")
+	}
+}
+
+// The root Go module is tested by default, unless the project declares
+// commands: a Node service has no go.mod to test.
+func TestTestDefaults(t *testing.T) {
+	if got := (Project{}).WithDefaults().TestModules; !reflect.DeepEqual(got, []string{"."}) {
+		t.Errorf("modules %q, want the root module", got)
+	}
+	cmds := Project{TestCommands: []Command{{Image: "N", Run: []string{"npm", "test"}}, {Name: "lint", Image: "N", Run: []string{"npm", "run", "lint"}, Dir: "web"}}}
+	got := cmds.WithDefaults()
+	if len(got.TestModules) != 0 {
+		t.Errorf("modules %q with commands declared, want none", got.TestModules)
+	}
+	want := []Command{{Name: "npm test", Image: "N", Run: []string{"npm", "test"}, Dir: "."}, {Name: "lint", Image: "N", Run: []string{"npm", "run", "lint"}, Dir: "web"}}
+	if !reflect.DeepEqual(got.TestCommands, want) {
+		t.Errorf("commands %+v, want %+v", got.TestCommands, want)
+	}
+	if cmds.TestCommands[0].Dir != "" {
+		t.Error("WithDefaults changed the declaration it was given")
+	}
+	both := Project{TestModules: []string{"tools"}, TestCommands: cmds.TestCommands}.WithDefaults()
+	if !reflect.DeepEqual(both.TestModules, []string{"tools"}) {
+		t.Errorf("modules %q, want the declared ones", both.TestModules)
 	}
 }
