@@ -46,7 +46,45 @@ type Project struct {
 	// Smoke is the service's contract, which the smoke stage checks
 	// against the built image before anything is published.
 	Smoke Smoke
+	// Scan is the vulnerability gate.
+	Scan Scan
 }
+
+// Scan is the scan stage: Trivy scans every platform's image, offline,
+// against a vulnerability DB pinned by digest, and the run fails on a
+// finding at a gating severity that no .trivyignore at the repository
+// root suppresses.
+type Scan struct {
+	// Severities fail the scan: UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL.
+	// Default: HIGH and CRITICAL. The flag --severity overrides it.
+	Severities []string
+	// IgnoreUnfixed leaves out vulnerabilities with no fixed version. The
+	// flag --ignore-unfixed sets it for one run.
+	IgnoreUnfixed bool
+	// Covers is what Trivy must have read in every image for a clean
+	// scan to count: a report that recognised nothing has no findings,
+	// and would pass. Default: CoversEntrypoint.
+	Covers []Coverage
+}
+
+// Coverage is something a scan must have read (Scan.Covers).
+type Coverage string
+
+const (
+	// CoversEntrypoint is the binary the image's ENTRYPOINT runs, one
+	// that Trivy reads its dependencies from (a Go or Rust binary): a
+	// static binary on distroless.
+	CoversEntrypoint Coverage = project.CoversEntrypoint
+	// CoversOSPackages is the image's OS package database (Debian's,
+	// Alpine's, Red Hat's), with the language runtime where it comes from
+	// OS packages: an interpreted service on a distribution's image.
+	CoversOSPackages Coverage = project.CoversOSPackages
+)
+
+// CoversFile is a file in the image, by its absolute path, that Trivy
+// reads packages from: a binary, or a language's package metadata that
+// Trivy reads in images (e.g. a Python package's METADATA, a Java jar).
+func CoversFile(path string) Coverage { return Coverage(path) }
 
 // Image describes the published image. Each field is an OCI label
 // (org.opencontainers.image.*) that registries show beside the image; an
@@ -233,6 +271,10 @@ func (p Project) declaration() project.Project {
 		Images:        p.Images,
 		Build:         project.Build(p.Build),
 		Smoke:         p.Smoke.declaration(),
+		Scan:          project.Scan{Severities: p.Scan.Severities, IgnoreUnfixed: p.Scan.IgnoreUnfixed},
+	}
+	for _, c := range p.Scan.Covers {
+		d.Scan.Covers = append(d.Scan.Covers, string(c))
 	}
 	if p.Test.Postgres != nil {
 		d.TestPostgres = &project.Postgres{URLEnv: p.Test.Postgres.URLEnv}

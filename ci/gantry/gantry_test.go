@@ -24,6 +24,7 @@ func TestDeclaration(t *testing.T) {
 			Checks: []Check{{Path: "/missing", Status: 404}}, CheckWithin: 5 * time.Second,
 			Outage: &Check{Path: "/ready", Status: 503, Body: "down"}, OutageWithin: 20 * time.Second,
 			Healthcheck: Healthcheck{Env: map[string]string{"TARGET": "api:3000"}}},
+		Scan: Scan{Severities: []string{"CRITICAL"}, IgnoreUnfixed: true, Covers: []Coverage{CoversOSPackages, CoversFile("/usr/bin/tini")}},
 	}
 	// A field added to the public types and not set above fails here, so
 	// that it gets mapped in declaration() and checked below.
@@ -40,7 +41,8 @@ func TestDeclaration(t *testing.T) {
 			Postgres: &project.Postgres{URLEnv: "PGURL"}, Ready: project.Check{Path: "/ready", Status: 204, Body: "x"}, ReadyWithin: time.Minute,
 			Checks: []project.Check{{Path: "/missing", Status: 404}}, CheckWithin: 5 * time.Second,
 			Outage: &project.Check{Path: "/ready", Status: 503, Body: "down"}, OutageWithin: 20 * time.Second,
-			HealthcheckEnv: map[string]string{"TARGET": "api:3000"}}}
+			HealthcheckEnv: map[string]string{"TARGET": "api:3000"}},
+		Scan: project.Scan{Severities: []string{"CRITICAL"}, IgnoreUnfixed: true, Covers: []string{"os-packages", "/usr/bin/tini"}}}
 	if got := p.declaration(); !reflect.DeepEqual(got, want) {
 		t.Errorf("declaration() = %+v\nwant %+v", got, want)
 	}

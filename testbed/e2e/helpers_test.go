@@ -252,7 +252,7 @@ func pipelineOf(t *testing.T, dir string) string {
 
 // projectBins are the test projects' pipelines, each built once per test
 // process from a pristine copy.
-var projectBins = map[string]*projectBinary{"fixture": {name: "fixture"}}
+var projectBins = map[string]*projectBinary{"fixture": {name: "fixture"}, "hello-node": {name: "hello-node"}}
 
 type projectBinary struct {
 	name string

@@ -47,7 +47,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitUsage
 	}
-	opts := options.New(getenv, decl.TestModules)
+	opts := options.New(getenv, declared(decl))
 	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	opts.Bind(fs)
@@ -184,6 +184,11 @@ type inputs struct {
 	// projectImages are the project's images (gantry.Images), by name,
 	// with the image set's replacements applied.
 	projectImages map[string]string
+}
+
+// declared are the project's defaults for what flags change for one run.
+func declared(p project.Project) options.Declared {
+	return options.Declared{TestModules: p.TestModules, Severity: p.Scan.Severities, IgnoreUnfixed: p.Scan.IgnoreUnfixed}
 }
 
 // prepare validates the inputs and computes everything that needs no engine.
@@ -388,8 +393,9 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 			Labels:     in.labels,
 			Platforms:  o.Platforms,
 		},
-		Smoke:   pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck, Contract: in.decl.Smoke},
-		Scan:    pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, ReportDir: o.ReportDir, MaxDBAge: o.MaxDBAge},
+		Smoke: pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck, Contract: in.decl.Smoke},
+		Scan: pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, Covers: in.decl.Scan.Covers,
+			ReportDir: o.ReportDir, MaxDBAge: o.MaxDBAge},
 		TrivyDB: pipeline.TrivyDB{Digest: in.dbDigest, Day: time.Now().UTC().Format("2006-01-02")},
 		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Version: in.tags.Version,
 			Username: o.Username, Healthcheck: in.runtime.Healthcheck},

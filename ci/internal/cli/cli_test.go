@@ -85,7 +85,7 @@ func TestBuildSecrets(t *testing.T) {
 func TestBuildSecretFromTheToken(t *testing.T) {
 	t.Setenv("GANTRY_TEST_TOKEN", "t0ken")
 	decl := project.Project{Build: project.Build{Secrets: map[string]string{"token": "GANTRY_TEST_TOKEN"}}}.WithDefaults()
-	opts := options.New(os.Getenv, decl.TestModules)
+	opts := options.New(os.Getenv, declared(decl))
 	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
 	opts.Bind(fs)
 	if err := fs.Parse([]string{"--dry-run", "--source", repo(t), "--token-env", "GANTRY_TEST_TOKEN"}); err != nil {

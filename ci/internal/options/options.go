@@ -92,10 +92,18 @@ const (
 	DefaultRekorURL  = "https://rekor.sigstore.dev"
 )
 
+// Declared are the defaults a project declares (gantry.Project) for what
+// flags can change for one run.
+type Declared struct {
+	TestModules   []string // the Go modules it tests
+	Severity      []string // the severities that fail the scan; nil for HIGH, CRITICAL
+	IgnoreUnfixed bool
+}
+
 // New returns options with defaults taken from the environment (getenv is
 // os.Getenv outside tests), the way GitHub Actions provides them, and from
-// the project's declaration: testModules, the Go modules it tests.
-func New(getenv func(string) string, testModules []string) *Options {
+// the project's declaration.
+func New(getenv func(string) string, d Declared) *Options {
 	repo := getenv("GITHUB_REPOSITORY")
 	platforms := []string{"linux/" + runtime.GOARCH}
 	if getenv("GITHUB_ACTIONS") == "true" {
@@ -114,6 +122,7 @@ func New(getenv func(string) string, testModules []string) *Options {
 		DefaultBranch: cmp.Or(getenv("GANTRY_DEFAULT_BRANCH"), "main"),
 		Latest:        LatestAuto,
 		Severity:      []string{"HIGH", "CRITICAL"},
+		IgnoreUnfixed: d.IgnoreUnfixed,
 		MaxDBAge:      72 * time.Hour,
 		ReportDir:     "reports",
 		ImagesFile:    getenv("GANTRY_IMAGES"),
@@ -126,8 +135,11 @@ func New(getenv func(string) string, testModules []string) *Options {
 		CARoots:       getenv("GANTRY_CA_ROOTS"),
 		RekorKeyFile:  getenv("GANTRY_REKOR_KEY"),
 		LayerCache:    getenv("GANTRY_LAYER_CACHE"),
-		TestModules:   slices.Clone(testModules),
+		TestModules:   slices.Clone(d.TestModules),
 		rekorChosen:   getenv("GANTRY_REKOR_URL") != "",
+	}
+	if len(d.Severity) > 0 {
+		o.Severity = slices.Clone(d.Severity)
 	}
 	if v := getenv("GANTRY_TEST_MODULES"); v != "" {
 		o.TestModules = strings.Split(v, ",")

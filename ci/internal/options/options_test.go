@@ -26,7 +26,7 @@ var ghEnv = map[string]string{
 }
 
 func TestDefaultsFromGitHubEnvironment(t *testing.T) {
-	o := New(env(ghEnv), nil)
+	o := New(env(ghEnv), Declared{})
 	if o.Image != "gantry-ci/gantry" {
 		t.Errorf("image = %q, want the repository lowercased", o.Image)
 	}
@@ -72,7 +72,7 @@ func TestLayerCacheDefaults(t *testing.T) {
 // parse parses args as flags over the defaults from e.
 func parse(t *testing.T, e map[string]string, args []string) *Options {
 	t.Helper()
-	o := New(env(e), nil)
+	o := New(env(e), Declared{})
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	o.Bind(fs)
 	if err := fs.Parse(args); err != nil {
@@ -237,7 +237,7 @@ func TestRekorKeyIsRead(t *testing.T) {
 		{name: "missing", key: filepath.Join(dir, "nope"), want: "--rekor-key: open"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			o := New(env(nil), nil)
+			o := New(env(nil), Declared{})
 			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 			o.Bind(fs)
 			if err := fs.Parse([]string{"--dry-run", "--fulcio-url", "http://10.0.0.5:5555", "--rekor-url", "http://10.0.0.5:5556",
@@ -266,7 +266,7 @@ func TestFulcioRootsAreRead(t *testing.T) {
 	if err := os.WriteFile(p, []byte(roots), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := New(env(nil), nil)
+	o := New(env(nil), Declared{})
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	o.Bind(fs)
 	if err := fs.Parse([]string{"--dry-run", "--fulcio-url", "http://10.0.0.5:5555", "--ca-roots", p, "--insecure-ignore-sct"}); err != nil {
@@ -327,7 +327,7 @@ func TestTestModules(t *testing.T) {
 		{name: "the flag over both", declared: []string{"."}, env: map[string]string{"GANTRY_TEST_MODULES": "api"}, args: []string{"--test-modules", "web,api"}, want: []string{"web", "api"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			o := New(env(tt.env), tt.declared)
+			o := New(env(tt.env), Declared{TestModules: tt.declared})
 			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 			o.Bind(fs)
 			if err := fs.Parse(tt.args); err != nil {

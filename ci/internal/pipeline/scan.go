@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/graph"
 
 	"github.com/gantry-ci/gantry/ci/internal/images"
+	"github.com/gantry-ci/gantry/ci/internal/project"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 )
@@ -34,7 +35,10 @@ type ScanInput struct {
 	Severity      []string                     // the gate
 	IgnoreUnfixed bool
 	Ignorefile    *dagger.File // the repository's .trivyignore; nil without one
-	ReportDir     string
+	// Covers is what each platform's report must show Trivy read
+	// (project.Scan.Covers): a clean result is worth nothing otherwise.
+	Covers    []string
+	ReportDir string
 	// MaxDBAge is how old the DB may be (since its UpdatedAt): an
 	// older one fails the scan, which would otherwise pass on advisories
 	// that miss a week of CVEs. Zero: no limit.
@@ -244,6 +248,36 @@ func DBDigest(ctx context.Context, set images.Set) (string, error) {
 	return d, nil
 }
 
+// covered checks that the report shows Trivy read what the project says
+// it must (a report that recognised nothing has no findings, and would
+// pass).
+func covered(ctx context.Context, rep scanreport.Report, covers []string, img *dagger.Container) error {
+	for _, c := range covers {
+		switch c {
+		case project.CoversOSPackages:
+			if err := rep.CoversOSPackages(); err != nil {
+				return fmt.Errorf("%w (gantry.Scan.Covers asks for the OS packages)", err)
+			}
+		case project.CoversEntrypoint:
+			ep, err := img.Entrypoint(ctx)
+			if err != nil {
+				return fmt.Errorf("reading the image's entrypoint: %w", err)
+			}
+			if len(ep) == 0 {
+				return fmt.Errorf("the image has no ENTRYPOINT, so the scan can't tell which binary is the service: give it one, or declare what the scan must cover (gantry.Scan.Covers)")
+			}
+			if err := rep.Covers(ep[0]); err != nil {
+				return fmt.Errorf("%w: the entrypoint must be a binary Trivy reads (Go, Rust), or declare what the scan must cover instead, e.g. gantry.CoversOSPackages for a runtime from OS packages (gantry.Scan.Covers)", err)
+			}
+		default:
+			if err := rep.Covers(c); err != nil {
+				return fmt.Errorf("%w (gantry.Scan.Covers asks for it)", err)
+			}
+		}
+	}
+	return nil
+}
+
 // platformScan is one platform's scan.
 type platformScan struct {
 	report scanreport.Report
@@ -294,16 +328,7 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 	if err != nil {
 		return platformScan{}, err
 	}
-	// The report must cover the service's binary: a report that recognised
-	// nothing has no findings and would pass.
-	ep, err := in.Images[platform].Entrypoint(ctx)
-	if err != nil {
-		return platformScan{}, fmt.Errorf("reading the image's entrypoint: %w", err)
-	}
-	if len(ep) == 0 {
-		return platformScan{}, fmt.Errorf("the image has no ENTRYPOINT: the scan can't tell which binary is the service")
-	}
-	if err := rep.Covers(ep[0]); err != nil {
+	if err := covered(ctx, rep, in.Covers, in.Images[platform]); err != nil {
 		return platformScan{}, err
 	}
 

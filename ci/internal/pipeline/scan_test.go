@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 )
 
 func TestPinnedDB(t *testing.T) {
@@ -45,6 +48,31 @@ func TestDBFresh(t *testing.T) {
 				t.Errorf("err = %v, want none", err)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// What a project declares the scan must cover is checked against the
+// report, and a miss names the declaration.
+func TestCovered(t *testing.T) {
+	goBinary := scanreport.Report{Targets: []string{"app"}}
+	debian := scanreport.Report{Targets: []string{"image.tar (debian 12.12)"}, OSPackages: 90}
+	for _, tt := range []struct {
+		name   string
+		rep    scanreport.Report
+		covers []string
+		want   string // "" = covered
+	}{
+		{"the OS packages", debian, []string{"os-packages"}, ""},
+		{"no OS packages", goBinary, []string{"os-packages"}, "Trivy read no OS packages in the image: its report covers app, so a clean result would prove nothing about the OS (gantry.Scan.Covers asks for the OS packages)"},
+		{"a file", goBinary, []string{"/app"}, ""},
+		{"a file it missed", debian, []string{"os-packages", "/usr/local/bin/tini"}, "Trivy did not see /usr/local/bin/tini: its report covers image.tar (debian 12.12), so a clean result would prove nothing (gantry.Scan.Covers asks for it)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := covered(context.Background(), tt.rep, tt.covers, nil)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || err.Error() != tt.want) {
+				t.Errorf("covered = %v, want %q", err, tt.want)
 			}
 		})
 	}

@@ -34,7 +34,26 @@ type Project struct {
 	Images map[string]string
 	Build  Build
 	Smoke  Smoke
+	Scan   Scan
 }
+
+// Scan is the scan gate's declaration.
+type Scan struct {
+	Severities    []string // that fail it; nil for Gantry's default
+	IgnoreUnfixed bool
+	// Covers is what Trivy must have read for a clean scan to count:
+	// CoversEntrypoint, CoversOSPackages or a file's absolute path.
+	Covers []string
+}
+
+// What a scan can be required to cover (Scan.Covers), besides a file.
+const (
+	CoversEntrypoint = "entrypoint"  // the binary the ENTRYPOINT runs
+	CoversOSPackages = "os-packages" // the OS package database
+)
+
+// severities are Trivy's, as the gate takes them.
+var severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
 
 // Command is a test: a command run in one of the project's images, in the
 // repository at /src, with its services reachable by their names.
@@ -109,6 +128,9 @@ func (p Project) WithDefaults() Project {
 	if len(p.TestModules) == 0 && len(p.TestCommands) == 0 {
 		p.TestModules = []string{"."}
 	}
+	if len(p.Scan.Covers) == 0 {
+		p.Scan.Covers = []string{CoversEntrypoint}
+	}
 	p.TestCommands = slices.Clone(p.TestCommands)
 	for i, c := range p.TestCommands {
 		if c.Dir == "" {
@@ -181,6 +203,9 @@ func (p Project) Validate() error {
 		}
 	}
 	if err := p.Build.validate(); err != nil {
+		return err
+	}
+	if err := p.Scan.validate(); err != nil {
 		return err
 	}
 	s := p.Smoke
@@ -295,6 +320,23 @@ const TestDBHost = "db"
 
 // hostName is a service's name as the command reaches it: one DNS label.
 var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (sc Scan) validate() error {
+	for _, sev := range sc.Severities {
+		if !slices.Contains(severities, sev) {
+			return fmt.Errorf("gantry.Scan.Severities: %q is not one of Trivy's severities (%s)", sev, strings.Join(severities, ", "))
+		}
+	}
+	for _, c := range sc.Covers {
+		if c == CoversEntrypoint || c == CoversOSPackages {
+			continue
+		}
+		if !path.IsAbs(c) || path.Clean(c) != c {
+			return fmt.Errorf("gantry.Scan.Covers: %q is neither gantry.CoversEntrypoint, gantry.CoversOSPackages nor a file's clean absolute path in the image, e.g. /app/server", c)
+		}
+	}
+	return nil
+}
 
 func (b Build) validate() error {
 	if !filepath.IsLocal(b.Dockerfile) || filepath.Clean(b.Dockerfile) != b.Dockerfile {

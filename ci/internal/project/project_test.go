@@ -62,6 +62,9 @@ func TestValidate(t *testing.T) {
 		{name: "a service twice", p: Project{Images: map[string]string{"N": node}, TestCommands: []Command{{Image: "N", Run: []string{"ls"}, Services: []Service{{Name: "c", Image: "N", Port: 1}, {Name: "c", Image: "N", Port: 2}}}}}, want: `"c" is declared twice`},
 		{name: "a service where the database is", p: Project{Images: map[string]string{"N": node}, TestPostgres: pg, TestCommands: []Command{{Image: "N", Run: []string{"ls"}, Services: []Service{{Name: "db", Image: "N", Port: 1}}}}}, want: `"db" is the host of gantry.Test.Postgres`},
 		{name: "a test database without its variable", p: Project{TestPostgres: &Postgres{URLEnv: "test-db"}}, want: "gantry.Test.Postgres.URLEnv"},
+		{name: "a scan", p: Project{Scan: Scan{Severities: []string{"MEDIUM", "HIGH", "CRITICAL"}, IgnoreUnfixed: true, Covers: []string{CoversOSPackages, CoversEntrypoint, "/usr/local/bin/node"}}}},
+		{name: "a severity in lower case", p: Project{Scan: Scan{Severities: []string{"high"}}}, want: `gantry.Scan.Severities: "high" is not one of Trivy's severities`},
+		{name: "a relative file to cover", p: Project{Scan: Scan{Covers: []string{"app/server"}}}, want: `gantry.Scan.Covers: "app/server" is neither`},
 		{name: "a body in an error answer", p: Project{Smoke: Smoke{Postgres: pg, Outage: &Check{Status: 503, Body: "down"}}}, want: "gantry.Smoke.Outage: a body is checked only in a 2xx answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

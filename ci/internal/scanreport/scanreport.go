@@ -41,6 +41,9 @@ type Report struct {
 	// Findings (Trivy reports them with --show-suppressed).
 	Suppressed []Suppressed
 	Targets    []string // what Trivy recognised and scanned: OS, binaries
+	// OSPackages is how many packages Trivy read from the image's OS
+	// package database (dpkg, apk, rpm; with --list-all-pkgs).
+	OSPackages int
 }
 
 // Suppressed is a vulnerability that an ignore file (or a VEX document)
@@ -65,7 +68,21 @@ func (r Report) Covers(path string) error {
 	if len(r.Targets) > 0 {
 		saw = strings.Join(r.Targets, ", ")
 	}
-	return fmt.Errorf("Trivy did not see %s (the image's entrypoint): its report covers %s, so a clean result would prove nothing", path, saw)
+	return fmt.Errorf("Trivy did not see %s: its report covers %s, so a clean result would prove nothing", path, saw)
+}
+
+// CoversOSPackages checks that Trivy read packages from the image's OS
+// package database: an image with no OS (distroless static), or one whose
+// database Trivy can't read, has no findings for its OS either.
+func (r Report) CoversOSPackages() error {
+	if r.OSPackages > 0 {
+		return nil
+	}
+	saw := "nothing"
+	if len(r.Targets) > 0 {
+		saw = strings.Join(r.Targets, ", ")
+	}
+	return fmt.Errorf("Trivy read no OS packages in the image: its report covers %s, so a clean result would prove nothing about the OS", saw)
 }
 
 type trivyReport struct {
@@ -76,7 +93,9 @@ type trivyReport struct {
 		DiffIDs []string `json:"DiffIDs"`
 	} `json:"Metadata"`
 	Results []struct {
-		Target          string `json:"Target"`
+		Target          string            `json:"Target"`
+		Class           string            `json:"Class"`
+		Packages        []json.RawMessage `json:"Packages"`
 		Vulnerabilities []struct {
 			VulnerabilityID  string `json:"VulnerabilityID"`
 			PkgName          string `json:"PkgName"`
@@ -116,6 +135,9 @@ func Parse(data []byte) (Report, error) {
 	r := Report{SchemaVersion: tr.SchemaVersion, ArtifactName: tr.ArtifactName, ImageID: tr.Metadata.ImageID, DiffIDs: tr.Metadata.DiffIDs}
 	for _, res := range tr.Results {
 		r.Targets = append(r.Targets, res.Target)
+		if res.Class == "os-pkgs" {
+			r.OSPackages += len(res.Packages)
+		}
 		for _, v := range res.Vulnerabilities {
 			sev := strings.ToUpper(v.Severity)
 			if !slices.Contains(Severities, sev) {

@@ -140,6 +140,34 @@ func TestCovers(t *testing.T) {
 	}
 }
 
+// A scan of an image whose runtime comes from OS packages must have read
+// them: an OS that Trivy recognised without its packages (no
+// --list-all-pkgs, an unreadable database) proves nothing.
+func TestCoversOSPackages(t *testing.T) {
+	for _, tt := range []struct {
+		file string
+		want string // "" = covered
+	}{
+		{"os-packages.json", ""},
+		{"clean.json", "Trivy read no OS packages in the image: its report covers app"},
+		{"os-no-packages.json", "Trivy read no OS packages"},
+		{"no-results.json", "covers nothing"},
+	} {
+		data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.CoversOSPackages()
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: err = %v, want %q", tt.file, err, tt.want)
+		}
+	}
+}
+
 // What an ignore file suppressed is read from Trivy's report (with
 // --show-suppressed), outside the gate, so the scan attestation can say
 // what was not counted; other kinds of findings are not vulnerabilities.

@@ -119,6 +119,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		composeVersion                             string
 		fulcioBin, rekorBin, trillianDir           string
 		engineLayer, golangLayer, postgresLayer    string
+		nodeLayer, nodeImage                       string
 		engineImage                                v1.Image
 		staticLayer                                v1.Layer
 		set                                        = state.Images{
@@ -223,6 +224,11 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		postgresLayer, err = rootfs.Build(ctx, s, b.cache, standin.PostgresRootFS)
 		return err
 	}, rootfsGolang)
+	rootfsNode := p.add("rootfs-node", func(ctx context.Context, s *step.Step) error {
+		var err error
+		nodeLayer, err = rootfs.Build(ctx, s, b.cache, standin.NodeRootFS)
+		return err
+	}, rootfsPostgres)
 
 	// The engine image, loaded into Docker, and its container.
 	engineImg := p.add("engine-image", func(ctx context.Context, s *step.Step) error {
@@ -284,6 +290,14 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		set.Postgres, err = publish(ctx, s, Registry+"/"+standin.PostgresRef, img, img)
 		return err
 	}, rootfsPostgres, registries)
+	p.add("image-node", func(ctx context.Context, s *step.Step) error {
+		img, err := standin.Node(nodeLayer)
+		if err != nil {
+			return err
+		}
+		nodeImage, err = publish(ctx, s, Registry+"/"+standin.NodeRef, img, nil)
+		return err
+	}, rootfsNode, registries)
 	p.add("image-trivy", func(ctx context.Context, s *step.Step) error {
 		img, err := standin.Trivy(b.cache, staticLayer, trivyBin)
 		if err != nil {
@@ -334,6 +348,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		GoImage:       goTag,
 		RuntimeImage:  standin.TagOf(set.Runtime),
 		PostgresImage: standin.TagOf(set.Postgres),
+		NodeImage:     nodeImage,
 		CosignBin:     cosign.Bin(cosignBin),
 		FulcioBin:     fulcio.Bin(fulcioBin),
 		RekorBin:      rekor.Bin(rekorBin),

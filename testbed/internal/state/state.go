@@ -83,6 +83,7 @@ type Env struct {
 	GoImage       string // GO_IMAGE
 	RuntimeImage  string // RUNTIME_IMAGE
 	PostgresImage string // POSTGRES_IMAGE
+	NodeImage     string // TESTBED_NODE_IMAGE: Node.js, pinned by digest
 	CosignBin     string // TESTBED_COSIGN
 	FulcioBin     string // TESTBED_FULCIO
 	RekorBin      string // TESTBED_REKOR: rekor-server
@@ -103,6 +104,7 @@ func (e Env) Vars() [][2]string {
 		{"GO_IMAGE", e.GoImage},
 		{"RUNTIME_IMAGE", e.RuntimeImage},
 		{"POSTGRES_IMAGE", e.PostgresImage},
+		{"TESTBED_NODE_IMAGE", e.NodeImage},
 		{"TESTBED_COSIGN", e.CosignBin},
 		{"TESTBED_FULCIO", e.FulcioBin},
 		{"TESTBED_REKOR", e.RekorBin},
@@ -173,7 +175,7 @@ func ParseEnv(text string) (Env, error) {
 		Images: vals["GANTRY_IMAGES"], Registry: vals["TESTBED_REGISTRY"],
 		AuthRegistry: vals["TESTBED_AUTH_REGISTRY"], AuthUsername: vals["TESTBED_AUTH_USERNAME"],
 		AuthPassword: vals["TESTBED_AUTH_PASSWORD"], GoImage: vals["GO_IMAGE"],
-		RuntimeImage: vals["RUNTIME_IMAGE"], PostgresImage: vals["POSTGRES_IMAGE"],
+		RuntimeImage: vals["RUNTIME_IMAGE"], PostgresImage: vals["POSTGRES_IMAGE"], NodeImage: vals["TESTBED_NODE_IMAGE"],
 		CosignBin: vals["TESTBED_COSIGN"], FulcioBin: vals["TESTBED_FULCIO"], EngineTCP: vals["TESTBED_ENGINE_TCP"],
 		RekorBin: vals["TESTBED_REKOR"], TrillianDir: vals["TESTBED_TRILLIAN"],
 	}
@@ -234,6 +236,9 @@ type Images struct {
 	Probe              string   `json:"probe"`
 	TrivyDBRepository  string   `json:"trivy_db_repository,omitempty"`
 	InsecureRegistries []string `json:"insecure_registries,omitempty"`
+	// Project replaces a project's own images (gantry.Images) by name:
+	// the e2e projects' stand-ins.
+	Project map[string]string `json:"project,omitempty"`
 }
 
 // Validate reports the first image that is empty or malformed. The bed

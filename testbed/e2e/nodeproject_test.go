@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gantry-ci/gantry/internal/testenv"
+	"github.com/gantry-ci/gantry/testbed/internal/state"
+)
+
+// nodeImages is the bed's image set with hello-node's Node.js image
+// replaced by the bed's stand-in, as a mirror's would be.
+func nodeImages(t *testing.T) string {
+	t.Helper()
+	node := testenv.Require(t, "the test bed has no Node.js stand-in: run `go run ./testbed up` again and source the env file it prints", "TESTBED_NODE_IMAGE")[0]
+	return imagesWith(t, func(set *state.Images) { set.Project = map[string]string{"NODE_IMAGE": node} })
+}
+
+// A service that differs from this repository's in every dimension that
+// ci/main.go declares (issue 22): Node.js, not Go; its tests a command in
+// its own pinned image; port 3000, /healthz, user node, no database; a
+// scan that must cover the OS packages, where Node.js comes from. Its
+// ci/main.go only declares. It is tested, built, smoke-tested, scanned,
+// signed and published, and `gantry verify` passes.
+func TestAnotherService(t *testing.T) {
+	t.Parallel()
+	reg := bed(t)
+	images := nodeImages(t)
+	dir := copyProject(t, "hello-node", nil)
+	key, pub := keyPair(t, "node")
+	image := uniqueImage("hello-node")
+	repo := reg + "/" + image
+	res := run(t, dir, map[string]string{"GITHUB_TOKEN": "x", "COSIGN_PASSWORD": "node", "GANTRY_IMAGES": images},
+		"--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/hello-node", "--sign-key", key)
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s\n%s", res.code, tailLines(res.stdout, 30), tailLines(res.stderr, 30))
+	}
+	sha := headSHA(t, dir)
+	for arch, img := range publishedImages(t, repo+":"+sha) {
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf.Config.User != "node" || cf.Config.Labels["org.opencontainers.image.title"] != "hello-node" {
+			t.Errorf("%s: user %q, title %q: want the Dockerfile's user and the declared title", arch, cf.Config.User, cf.Config.Labels["org.opencontainers.image.title"])
+		}
+		if got := string(imageFile(t, img, "srv/hello/server.js")); !strings.Contains(got, "hello-node listens") {
+			t.Errorf("%s: /srv/hello/server.js is not the service's", arch)
+		}
+	}
+	v := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/hello-node", "--commit", sha, repo+":"+sha)
+	if v.code != exitOK || !strings.Contains(v.stdout, "✓ scan") {
+		t.Errorf("verify: exit %d, want 0 with the scan checked:\n%s\n%s", v.code, v.stdout, v.stderr)
+	}
+}
+
+// What hello-node declares is what fails it: its test command, its smoke
+// contract, and what its scan must cover. Each exits with its stage's code
+// and says why.
+func TestAnotherServiceFails(t *testing.T) {
+	t.Parallel()
+	bed(t)
+	images := nodeImages(t)
+	edit := func(file, from, to string) func(dir string) {
+		return func(dir string) {
+			p := filepath.Join(dir, file)
+			old := readFile(t, p)
+			if !strings.Contains(old, from) {
+				t.Fatalf("%s has no %q to change", file, from)
+			}
+			if err := os.WriteFile(p, []byte(strings.Replace(old, from, to, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(dir string)
+		args []string
+		code int
+		says string
+	}{
+		{name: "a failing test command", edit: edit("app.test.js", "assert.strictEqual(status, 404);", "assert.strictEqual(status, 410);"),
+			args: []string{"--dry-run"}, code: exitTest, says: "tests failed: command node --test (exit 1)"},
+		{name: "a broken smoke contract", edit: edit("ci/main.go", `Body: "hello from the smoke test"}`, `Body: "bonjour"}`),
+			args: []string{"--dry-run", "--skip-tests"}, code: exitSmoke, says: "GET /hello"},
+		{name: "a scan that must cover the entrypoint", edit: edit("ci/main.go", "gantry.Scan{Covers: []gantry.Coverage{gantry.CoversOSPackages}}", "gantry.Scan{}"),
+			args: []string{"--dry-run", "--skip-tests"}, code: exitScanError, says: "Trivy did not see node"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := copyProject(t, "hello-node", tt.edit)
+			res := runProgram(t, buildPipeline(t, dir), dir, map[string]string{"GANTRY_IMAGES": images}, nil, tt.args...)
+			if res.code != tt.code || !strings.Contains(res.stdout+res.stderr, tt.says) {
+				t.Errorf("exit %d, want %d and %q:\n%s\n%s", res.code, tt.code, tt.says, tailLines(res.stdout, 30), tailLines(res.stderr, 30))
+			}
+		})
+	}
+}
