@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,10 +163,39 @@ func checkConfig(ctx context.Context, img *dagger.Container, hc *dockerfile.Heal
 	if hc == nil || len(hc.Test) < 2 || hc.Test[0] != "CMD" {
 		return fmt.Errorf("the Dockerfile's last stage needs an exec-form HEALTHCHECK, e.g. HEALTHCHECK CMD [\"/app\", \"healthcheck\"] (the runtime image has no shell)")
 	}
-	if _, err := img.File(hc.Test[1]).Size(ctx); err != nil {
+	if err := lookPath(ctx, img, hc.Test[1]); err != nil {
 		return fmt.Errorf("healthcheck command %s is not in the image: %w", hc.Test[1], err)
 	}
 	return nil
+}
+
+// dockerPath is the PATH Docker gives a container whose image sets none.
+const dockerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath finds cmd in img as an exec-form command is found: a path
+// (from the working directory when relative), or a name in the image's
+// PATH.
+func lookPath(ctx context.Context, img *dagger.Container, cmd string) error {
+	if strings.Contains(cmd, "/") {
+		_, err := img.File(cmd).Size(ctx)
+		return err
+	}
+	p, err := img.EnvVariable(ctx, "PATH")
+	if err != nil {
+		return fmt.Errorf("reading the image's PATH: %w", err)
+	}
+	if p == "" {
+		p = dockerPath
+	}
+	for _, dir := range strings.Split(p, ":") {
+		if dir == "" || !path.IsAbs(dir) {
+			continue
+		}
+		if _, err := img.File(path.Join(dir, cmd)).Size(ctx); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("no %s in the image's PATH (%s)", cmd, p)
 }
 
 // probe checks c in the pinned probe image against the service bound as
