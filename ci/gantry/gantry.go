@@ -181,6 +181,13 @@ type Build struct {
 	// image, the logs, the reports or the run cache's key (a changed value
 	// alone does not rerun a passed run).
 	Secrets map[string]string
+	// Platforms are the platforms a run in GitHub Actions builds and
+	// publishes as one index, e.g. {"linux/amd64", "linux/arm64",
+	// "linux/arm/v7"}: Linux on amd64, arm64, arm (v6, v7), 386, ppc64le,
+	// s390x or riscv64, any the Dockerfile builds. Default: linux/amd64
+	// and linux/arm64. A run elsewhere builds the host's platform; the flag
+	// --platform chooses for one run.
+	Platforms []string
 }
 
 // Smoke is the service's contract. The smoke stage runs the image for the

@@ -188,7 +188,8 @@ type inputs struct {
 
 // declared are the project's defaults for what flags change for one run.
 func declared(p project.Project) options.Declared {
-	return options.Declared{TestModules: p.TestModules, Severity: p.Scan.Severities, IgnoreUnfixed: p.Scan.IgnoreUnfixed}
+	return options.Declared{TestModules: p.TestModules, Severity: p.Scan.Severities, IgnoreUnfixed: p.Scan.IgnoreUnfixed,
+		Platforms: p.Build.Platforms}
 }
 
 // prepare validates the inputs and computes everything that needs no engine.

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
+	"github.com/gantry-ci/gantry/ci/internal/platforms"
 	"github.com/gantry-ci/gantry/ci/internal/signing"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
@@ -98,6 +99,9 @@ type Declared struct {
 	TestModules   []string // the Go modules it tests
 	Severity      []string // the severities that fail the scan; nil for HIGH, CRITICAL
 	IgnoreUnfixed bool
+	// Platforms are built in GitHub Actions; nil for linux/amd64 and
+	// linux/arm64. Elsewhere the host's is.
+	Platforms []string
 }
 
 // New returns options with defaults taken from the environment (getenv is
@@ -108,6 +112,9 @@ func New(getenv func(string) string, d Declared) *Options {
 	platforms := []string{"linux/" + runtime.GOARCH}
 	if getenv("GITHUB_ACTIONS") == "true" {
 		platforms = []string{"linux/amd64", "linux/arm64"}
+		if len(d.Platforms) > 0 {
+			platforms = slices.Clone(d.Platforms)
+		}
 	}
 	o := &Options{
 		Source:        ".",
@@ -169,7 +176,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ImagesFile, "images", o.ImagesFile, "JSON file overriding the pinned external images (env GANTRY_IMAGES)")
 	fs.DurationVar(&o.EngineTimeout, "engine-timeout", o.EngineTimeout, "how long to wait for the Dagger engine")
 	fs.BoolVar(&o.AllowDirty, "allow-dirty", o.AllowDirty, "publish even if the work tree has uncommitted changes")
-	fs.StringSliceVar(&o.Platforms, "platform", o.Platforms, "platforms to build (default: linux/amd64,linux/arm64 in GitHub Actions, the host's otherwise)")
+	fs.StringSliceVar(&o.Platforms, "platform", o.Platforms, "platforms to build (default: gantry.Build.Platforms, else linux/amd64,linux/arm64, in GitHub Actions; the host's otherwise)")
 	fs.BoolVar(&o.SkipTests, "skip-tests", o.SkipTests, "skip the go vet / go test stage")
 	fs.BoolVar(&o.Rerun, "rerun", o.Rerun, "run every stage even if a run with the same inputs already passed")
 	fs.StringVar(&o.Sign, "sign", o.Sign, "sign and attest what is published: auto (a key if --sign-key is given, else keyless where GitHub's OIDC token is available), key, keyless, off (env GANTRY_SIGN)")
@@ -265,7 +272,6 @@ var (
 	// hyphens; a repository 1-100 letters, digits, '.', '-' and '_'.
 	ownerRE    = regexp.MustCompile(`^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$`)
 	repoNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
-	platformRE = regexp.MustCompile(`^linux/(amd64|arm64)$`)
 	// POSIX: what a shell can name, and so what a workflow can set.
 	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
@@ -321,8 +327,8 @@ func (o *Options) Validate(getenv func(string) string) error {
 	}
 	seen := map[string]bool{}
 	for _, p := range o.Platforms {
-		if !platformRE.MatchString(p) {
-			return usage("--platform: %q is not supported: use linux/amd64 and/or linux/arm64", p)
+		if _, err := platforms.Parse(p); err != nil {
+			return usage("--platform: %v", err)
 		}
 		if seen[p] {
 			return usage("--platform: %q is listed twice", p)

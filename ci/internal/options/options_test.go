@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -110,7 +111,8 @@ func TestValidate(t *testing.T) {
 		{name: "short sha", args: []string{"--dry-run", "--sha", "abc123"}, want: "40-character"},
 		{name: "bad latest", args: []string{"--dry-run", "--latest", "yes"}, want: "--latest"},
 		{name: "bad ref", args: []string{"--dry-run", "--ref", "main"}, want: "refs/heads/BRANCH"},
-		{name: "bad platform", args: []string{"--dry-run", "--platform", "linux/s390x"}, want: "--platform"},
+		{name: "bad platform", args: []string{"--dry-run", "--platform", "linux/sparc"}, want: "--platform: \"linux/sparc\": architecture sparc is not one Gantry builds"},
+		{name: "arm without its variant", args: []string{"--dry-run", "--platform", "linux/amd64,linux/arm"}, want: "arm needs a variant"},
 		{name: "duplicate platform", args: []string{"--dry-run", "--platform", "linux/amd64,linux/amd64"}, want: "twice"},
 		{name: "zero engine timeout", args: []string{"--dry-run", "--engine-timeout", "0s"}, want: "--engine-timeout"},
 		{name: "negative DB age", args: []string{"--dry-run", "--max-db-age", "-1h"}, want: "--max-db-age must be positive"},
@@ -335,6 +337,37 @@ func TestTestModules(t *testing.T) {
 			}
 			if !slices.Equal(o.TestModules, tt.want) {
 				t.Errorf("test modules %q, want %q", o.TestModules, tt.want)
+			}
+		})
+	}
+}
+
+// The platforms a project declares are what GitHub Actions builds; a run
+// elsewhere builds the host's, and --platform chooses for one run.
+func TestDeclaredPlatforms(t *testing.T) {
+	declared := []string{"linux/amd64", "linux/arm/v7"}
+	host := []string{"linux/" + runtime.GOARCH}
+	for _, tt := range []struct {
+		name     string
+		env      map[string]string
+		declared []string
+		args     []string
+		want     []string
+	}{
+		{name: "actions, nothing declared", env: map[string]string{"GITHUB_ACTIONS": "true"}, want: []string{"linux/amd64", "linux/arm64"}},
+		{name: "actions, declared", env: map[string]string{"GITHUB_ACTIONS": "true"}, declared: declared, want: declared},
+		{name: "locally, declared", declared: declared, want: host},
+		{name: "the flag", env: map[string]string{"GITHUB_ACTIONS": "true"}, declared: declared, args: []string{"--platform", "linux/s390x"}, want: []string{"linux/s390x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := New(env(tt.env), Declared{Platforms: tt.declared})
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			o.Bind(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(o.Platforms, tt.want) {
+				t.Errorf("platforms %q, want %q", o.Platforms, tt.want)
 			}
 		})
 	}

@@ -433,15 +433,3 @@ func startPublisher(ctx context.Context, env Env, p Plan) func() (*dagger.File, 
 	go get()
 	return get
 }
-
-// goPlatform maps an OCI platform (linux/arm/v7) to GOOS, GOARCH and GOARM.
-func goPlatform(p string) (goos, goarch, goarm string, err error) {
-	parts := strings.Split(p, "/")
-	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
-		return "", "", "", fmt.Errorf("engine platform %q is not os/arch[/variant]", p)
-	}
-	if len(parts) == 3 && parts[1] == "arm" {
-		goarm = strings.TrimPrefix(parts[2], "v")
-	}
-	return parts[0], parts[1], goarm, nil
-}

@@ -17,6 +17,7 @@ import (
 	"dagger.io/dagger"
 
 	"github.com/gantry-ci/gantry/ci/internal/owned"
+	"github.com/gantry-ci/gantry/ci/internal/platforms"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 )
 
@@ -28,10 +29,11 @@ import (
 // nothing else.
 func HostPublisher(client *dagger.Client, moduleDir string) PublisherFunc {
 	return func(ctx context.Context, platform dagger.Platform) (*dagger.File, error) {
-		goos, goarch, goarm, err := goPlatform(string(platform))
+		pf, err := platforms.Parse(string(platform))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("the engine's platform: %w", err)
 		}
+		goos, goarch, goarm := platforms.GoEnv(pf)
 		modDir := moduleDir
 		goVersion, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
 		if err != nil {

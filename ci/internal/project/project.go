@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/gantry-ci/gantry/ci/internal/platforms"
 )
 
 // Project is a repository's declaration. Zero values are defaults
@@ -83,6 +85,9 @@ type Build struct {
 	// Secrets maps a build secret's id (RUN --mount=type=secret,id=ID) to
 	// the environment variable its value is read from.
 	Secrets map[string]string
+	// Platforms are what a run in GitHub Actions builds; nil for Gantry's
+	// default.
+	Platforms []string
 }
 
 // ReservedArgs are the build args Gantry sets itself: the pinned images,
@@ -349,6 +354,16 @@ func (b Build) validate() error {
 		case slices.Contains(ReservedArgs, k):
 			return fmt.Errorf("gantry.Build.Args: %s is Gantry's own (it sets %s): drop it from the declaration", k, strings.Join(ReservedArgs, ", "))
 		}
+	}
+	seen := map[string]bool{}
+	for _, p := range b.Platforms {
+		if _, err := platforms.Parse(p); err != nil {
+			return fmt.Errorf("gantry.Build.Platforms: %v", err)
+		}
+		if seen[p] {
+			return fmt.Errorf("gantry.Build.Platforms: %q is listed twice", p)
+		}
+		seen[p] = true
 	}
 	for id, env := range b.Secrets {
 		switch {

@@ -65,6 +65,9 @@ func TestValidate(t *testing.T) {
 		{name: "a scan", p: Project{Scan: Scan{Severities: []string{"MEDIUM", "HIGH", "CRITICAL"}, IgnoreUnfixed: true, Covers: []string{CoversOSPackages, CoversEntrypoint, "/usr/local/bin/node"}}}},
 		{name: "a severity in lower case", p: Project{Scan: Scan{Severities: []string{"high"}}}, want: `gantry.Scan.Severities: "high" is not one of Trivy's severities`},
 		{name: "a relative file to cover", p: Project{Scan: Scan{Covers: []string{"app/server"}}}, want: `gantry.Scan.Covers: "app/server" is neither`},
+		{name: "platforms", p: Project{Build: Build{Platforms: []string{"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le"}}}},
+		{name: "a platform Gantry doesn't build", p: Project{Build: Build{Platforms: []string{"linux/amd64", "darwin/arm64"}}}, want: `gantry.Build.Platforms: "darwin/arm64": images run on linux here`},
+		{name: "a platform twice", p: Project{Build: Build{Platforms: []string{"linux/arm64", "linux/arm64"}}}, want: `gantry.Build.Platforms: "linux/arm64" is listed twice`},
 		{name: "a body in an error answer", p: Project{Smoke: Smoke{Postgres: pg, Outage: &Check{Status: 503, Body: "down"}}}, want: "gantry.Smoke.Outage: a body is checked only in a 2xx answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
