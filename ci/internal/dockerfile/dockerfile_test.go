@@ -1,8 +1,6 @@
 package dockerfile
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -60,24 +58,5 @@ HEALTHCHECK --interval=10s --timeout=3s \
 				t.Errorf("got %+v (hc %+v)\nwant %+v (hc %+v)", got, got.Healthcheck, tt.want, tt.want.Healthcheck)
 			}
 		})
-	}
-}
-
-// The project's own Dockerfile must keep a shell-free healthcheck and a
-// non-root user: the smoke stage and the published image rely on both.
-func TestProjectDockerfile(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Runtime(string(data), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.User != "65532:65532" {
-		t.Errorf("runtime USER = %q, want 65532:65532", st.User)
-	}
-	if st.Healthcheck == nil || st.Healthcheck.Test[0] != "CMD" {
-		t.Errorf("runtime HEALTHCHECK = %+v, want exec form", st.Healthcheck)
 	}
 }

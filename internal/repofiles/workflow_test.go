@@ -1,4 +1,4 @@
-package main
+package repofiles
 
 import (
 	"os"
@@ -112,7 +112,7 @@ func checkWorkflow(data []byte) []string {
 }
 
 func TestWorkflow(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", ".github", "workflows", "ci.yml"))
+	data, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "ci.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
