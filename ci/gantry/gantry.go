@@ -25,6 +25,7 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/internal/cli"
 	"github.com/gantry-ci/gantry/ci/internal/project"
+	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
 // Project is what a repository declares about its pipeline. Every field's
@@ -48,6 +49,30 @@ type Project struct {
 	Smoke Smoke
 	// Scan is the vulnerability gate.
 	Scan Scan
+	// Tags are the tag rules beyond Gantry's own.
+	Tags Tags
+}
+
+// Tags are a project's tag rules. Gantry's own always apply: every
+// published image is tagged with its commit's full SHA (how promotion and
+// verify find a commit's image); a push to the default branch moves
+// `latest`; a release tag vX.Y.Z adds X.Y.Z, and X.Y and X while it is the
+// highest of their line, and `latest` while it is the highest release
+// (--latest overrides); none of them ever moves to a lower version. Pull
+// requests are never published, so there are no pull-request tags: their
+// code has not been reviewed into the repository yet (docs/security.md).
+type Tags struct {
+	// Branch adds the branch's name to a push to a branch, e.g. "main";
+	// characters a tag can't hold become '-' (feature/x: feature-x). A
+	// name that is one of Gantry's own tags (latest, 1.5) is left out.
+	Branch bool
+	// Raw are tags every publishing run adds, e.g. "edge". They move with
+	// every publish, with no order between runs.
+	Raw []string
+	// Prefix and Suffix go around every tag but the commit SHA, e.g.
+	// Suffix "-alpine" publishes 1.4.2-alpine, 1.4-alpine and
+	// latest-alpine: two flavors of an image in one repository.
+	Prefix, Suffix string
 }
 
 // Scan is the scan stage: Trivy scans every platform's image, offline,
@@ -279,6 +304,8 @@ func (p Project) declaration() project.Project {
 		Build:         project.Build(p.Build),
 		Smoke:         p.Smoke.declaration(),
 		Scan:          project.Scan{Severities: p.Scan.Severities, IgnoreUnfixed: p.Scan.IgnoreUnfixed},
+		Tags: tags.Rules{Branch: p.Tags.Branch, Raw: p.Tags.Raw,
+			Flavor: tags.Flavor{Prefix: p.Tags.Prefix, Suffix: p.Tags.Suffix}},
 	}
 	for _, c := range p.Scan.Covers {
 		d.Scan.Covers = append(d.Scan.Covers, string(c))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/ci/internal/project"
+	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
 // Every field a repository declares reaches the pipeline.
@@ -25,6 +26,7 @@ func TestDeclaration(t *testing.T) {
 			Outage: &Check{Path: "/ready", Status: 503, Body: "down"}, OutageWithin: 20 * time.Second,
 			Healthcheck: Healthcheck{Env: map[string]string{"TARGET": "api:3000"}}},
 		Scan: Scan{Severities: []string{"CRITICAL"}, IgnoreUnfixed: true, Covers: []Coverage{CoversOSPackages, CoversFile("/usr/bin/tini")}},
+		Tags: Tags{Branch: true, Raw: []string{"edge"}, Prefix: "app-", Suffix: "-alpine"},
 	}
 	// A field added to the public types and not set above fails here, so
 	// that it gets mapped in declaration() and checked below.
@@ -42,7 +44,8 @@ func TestDeclaration(t *testing.T) {
 			Checks: []project.Check{{Path: "/missing", Status: 404}}, CheckWithin: 5 * time.Second,
 			Outage: &project.Check{Path: "/ready", Status: 503, Body: "down"}, OutageWithin: 20 * time.Second,
 			HealthcheckEnv: map[string]string{"TARGET": "api:3000"}},
-		Scan: project.Scan{Severities: []string{"CRITICAL"}, IgnoreUnfixed: true, Covers: []string{"os-packages", "/usr/bin/tini"}}}
+		Scan: project.Scan{Severities: []string{"CRITICAL"}, IgnoreUnfixed: true, Covers: []string{"os-packages", "/usr/bin/tini"}},
+		Tags: tags.Rules{Branch: true, Raw: []string{"edge"}, Flavor: tags.Flavor{Prefix: "app-", Suffix: "-alpine"}}}
 	if got := p.declaration(); !reflect.DeepEqual(got, want) {
 		t.Errorf("declaration() = %+v\nwant %+v", got, want)
 	}

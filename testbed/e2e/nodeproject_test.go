@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"slices"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,6 +39,13 @@ func TestAnotherService(t *testing.T) {
 		t.Fatalf("exit %d, want 0:\n%s\n%s", res.code, tailLines(res.stdout, 30), tailLines(res.stderr, 30))
 	}
 	sha := headSHA(t, dir)
+	// The declared tag rules: the branch, a raw tag, a suffix on all but
+	// the commit SHA.
+	got := imageTags(t, repo)
+	slices.Sort(got)
+	if want := []string{sha, "edge-node", "latest-node", "main-node"}; !slices.Equal(got, want) {
+		t.Errorf("tags %q, want %q", got, want)
+	}
 	for arch, img := range publishedImages(t, repo+":"+sha) {
 		cf, err := img.ConfigFile()
 		if err != nil {

@@ -447,12 +447,14 @@ func TestLatestNeverMovesBack(t *testing.T) {
 func TestAliasesNeverMoveBack(t *testing.T) {
 	t.Parallel() // every run has its own copy, image name and run cache
 	reg := bed(t)
-	dir := copyRepo(t, nil)
+	// hello-node tags its releases with a suffix (1.5.2-node): the aliases
+	// are found, and kept, in it.
+	dir := copyProject(t, "hello-node", nil)
 	c1 := headSHA(t, dir)
 	gitRun(t, dir, "commit", "-q", "--allow-empty", "-m", "c2")
 	image := uniqueImage("alias")
 	repo := reg + "/" + image
-	env := map[string]string{"GITHUB_TOKEN": "x"}
+	env := map[string]string{"GITHUB_TOKEN": "x", "GANTRY_IMAGES": nodeImages(t)}
 	release := func(version string) result {
 		t.Helper()
 		gitRun(t, dir, "tag", "v"+version)
@@ -461,9 +463,9 @@ func TestAliasesNeverMoveBack(t *testing.T) {
 	if res := release("1.5.2"); res.code != exitOK {
 		t.Fatalf("releasing 1.5.2: exit %d", res.code)
 	}
-	newer := digestOf(t, repo+":1.5.2")
+	newer := digestOf(t, repo+":1.5.2-node")
 	for _, alias := range []string{"1.5", "1"} {
-		if got := digestOf(t, repo+":"+alias); newer == "" || got != newer {
+		if got := digestOf(t, repo+":"+alias+"-node"); newer == "" || got != newer {
 			t.Fatalf("after 1.5.2: %s -> %q, want 1.5.2's %q", alias, got, newer)
 		}
 	}
@@ -478,11 +480,11 @@ func TestAliasesNeverMoveBack(t *testing.T) {
 		if !strings.Contains(res.stdout, alias+" stays on 1.5.2") {
 			t.Errorf("no line saying why %s stays", alias)
 		}
-		if got := digestOf(t, repo+":"+alias); got != newer {
+		if got := digestOf(t, repo+":"+alias+"-node"); got != newer {
 			t.Errorf("%s -> %s after releasing 1.5.1, want it still on 1.5.2's %s", alias, got, newer)
 		}
 	}
-	if d := digestOf(t, repo+":1.5.1"); d == "" || d == newer {
+	if d := digestOf(t, repo+":1.5.1-node"); d == "" || d == newer {
 		t.Errorf("1.5.1 -> %q, want its own digest", d)
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/sign"
+	"github.com/gantry-ci/gantry/ci/internal/tags"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 	"github.com/gantry-ci/gantry/ci/internal/verify/check"
 )
@@ -54,14 +55,17 @@ func run(ctx context.Context, args []string) error {
 	archive := fs.String("archive", "", "OCI image layout tar to publish")
 	from := fs.String("from", "", "instead of --archive: publish this digest of --repository (a promotion), as it is")
 	repository := fs.String("repository", "", "registry/name to publish to")
-	tags := fs.StringSlice("tag", nil, "tags to point at the image, in order")
+	tagNames := fs.StringSlice("tag", nil, "tags to point at the image, in order")
 	stage := fs.Bool("stage", false, "push, sign and attest, and tag nothing: the caller checks the result, then tags the digest with --from")
 	attestOnly := fs.Bool("attest-only", false, "with --from: attest the digest with --attest, and sign and tag nothing (a failed rescan)")
 	healthcheck := fs.String("healthcheck", "", "Docker healthcheck to set, as JSON")
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
 	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
-	versionOf := fs.String("version-of", "", "print the release the alias TAG (1.5, 1) points at, as JSON, and publish nothing")
+	versionOf := fs.String("version-of", "", "print the release the alias (1.5, 1) points at, as JSON, and publish nothing")
+	var flavor tags.Flavor
+	fs.StringVar(&flavor.Prefix, "tag-prefix", "", "with --version-of: the prefix of the repository's release tags and aliases")
+	fs.StringVar(&flavor.Suffix, "tag-suffix", "", "with --version-of: their suffix")
 	cacheStatus := fs.String("cache-status", "", "probe the layer cache at REF and print its status as JSON; publish nothing")
 	verifyRef := fs.String("verify", "", "verify IMAGE (tag or digest) and print the report as JSON; publish nothing")
 	keyFile := fs.String("key", "", "with --verify: the PEM public key the image must be signed with")
@@ -100,7 +104,7 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	if *versionOf != "" {
-		v, err := push.AliasVersion(ctx, push.Request{Repository: *repository, Insecure: *insecure, Auth: auth}, *versionOf)
+		v, err := push.AliasVersion(ctx, push.Request{Repository: *repository, Insecure: *insecure, Auth: auth}, *versionOf, flavor)
 		if err != nil {
 			return redacted(err, token)
 		}
@@ -137,7 +141,7 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("parsing --healthcheck: %w", err)
 		}
 	}
-	req := push.Request{Repository: *repository, Tags: *tags, Insecure: *insecure, Log: os.Stderr, Auth: auth}
+	req := push.Request{Repository: *repository, Tags: *tagNames, Insecure: *insecure, Log: os.Stderr, Auth: auth}
 	var a push.Artifact
 	if *from != "" {
 		// A promotion: the image is in the registry already, as tested.
@@ -182,7 +186,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	publish := push.Publish
 	switch {
-	case *attestOnly && (*from == "" || len(*attest) == 0 || len(*tags) > 0):
+	case *attestOnly && (*from == "" || len(*attest) == 0 || len(*tagNames) > 0):
 		return fmt.Errorf("--attest-only needs --from and --attest, and writes no --tag")
 	case *attestOnly, *stage:
 		publish = push.Stage

@@ -272,7 +272,7 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 	if opts.Publishing() && len(git.Dirty) > 0 && !opts.AllowDirty {
 		return nil, &options.UsageError{Msg: fmt.Sprintf("the work tree has %d uncommitted change(s) (first: %q): commit them, pass --allow-dirty, or use --dry-run", len(git.Dirty), strings.TrimSpace(git.Dirty[0]))}
 	}
-	plan, err := tags.Decide(tags.Context{Event: opts.Event, Ref: git.Ref, SHA: git.SHA,
+	plan, err := tags.Decide(tags.Context{Event: opts.Event, Ref: git.Ref, SHA: git.SHA, Rules: decl.Tags,
 		DefaultBranch: opts.DefaultBranch, Latest: opts.Latest, Releases: git.Tags})
 	if err != nil {
 		return nil, err
@@ -398,7 +398,7 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 		Scan: pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, Covers: in.decl.Scan.Covers,
 			ReportDir: o.ReportDir, MaxDBAge: o.MaxDBAge},
 		TrivyDB: pipeline.TrivyDB{Digest: in.dbDigest, Day: time.Now().UTC().Format("2006-01-02")},
-		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Version: in.tags.Version,
+		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Flavor: in.tags.Flavor, Version: in.tags.Version,
 			Username: o.Username, Healthcheck: in.runtime.Healthcheck},
 	}
 	if in.uploads.trivyignore {

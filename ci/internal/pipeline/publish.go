@@ -25,9 +25,12 @@ const publishDeadline = 10 * time.Minute
 
 // PublishInput is what the publish stage takes.
 type PublishInput struct {
-	Repository  string                       // registry/name
-	Images      map[string]*dagger.Container // by platform, from the build
-	Tags        []string
+	Repository string                       // registry/name
+	Images     map[string]*dagger.Container // by platform, from the build
+	Tags       []string
+	// Flavor is the prefix and suffix of every tag but the commit SHA:
+	// latest and the release aliases are found in it.
+	Flavor      tags.Flavor
 	Username    string
 	Token       *dagger.Secret
 	Healthcheck *dockerfile.Healthcheck // written back into each image config
@@ -81,18 +84,19 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishDeadline)
 	defer cancel()
 	want := slices.Clone(in.Tags)
-	if in.LatestGuard != nil && slices.Contains(want, "latest") {
-		rev, err := latestRevision(ctx, env, in)
+	if latest := in.Flavor.Tag("latest"); in.LatestGuard != nil && slices.Contains(want, latest) {
+		rev, err := latestRevision(ctx, env, in, latest)
 		if err != nil {
 			return nil, err
 		}
 		if ok, why := in.LatestGuard(ctx, rev); !ok {
 			fmt.Fprintln(log, why)
-			want = slices.DeleteFunc(want, func(t string) bool { return t == "latest" })
+			want = slices.DeleteFunc(want, func(t string) bool { return t == latest })
 		}
 	}
-	for _, alias := range slices.Clone(want) {
-		if !tags.Alias(alias) {
+	for _, tag := range slices.Clone(want) {
+		alias, ok := in.Flavor.Name(tag)
+		if !ok || !tags.Alias(alias) {
 			continue
 		}
 		current, err := aliasVersion(ctx, env, in, alias)
@@ -101,7 +105,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		}
 		if ok, why := tags.AliasMoves(alias, current, in.Version); !ok {
 			fmt.Fprintln(log, why)
-			want = slices.DeleteFunc(want, func(t string) bool { return t == alias })
+			want = slices.DeleteFunc(want, func(t string) bool { return t == tag })
 		}
 	}
 	if in.Attest != nil {
@@ -360,17 +364,17 @@ func publisherBase(env Env, bin *dagger.File, token *dagger.Secret) *dagger.Cont
 
 // latestRevision reads the commit the registry's latest was built from
 // ("" if there is no latest yet), with the token, in the engine.
-func latestRevision(ctx context.Context, env Env, in PublishInput) (string, error) {
-	args := []string{"/gantry-publish", "--revision-of", "latest", "--repository", in.Repository, "--username", in.Username}
+func latestRevision(ctx context.Context, env Env, in PublishInput, latest string) (string, error) {
+	args := []string{"/gantry-publish", "--revision-of", latest, "--repository", in.Repository, "--username", in.Username}
 	if env.Images.Insecure(in.Repository) {
 		args = append(args, "--insecure")
 	}
 	var got struct{ Revision string }
 	if err := runPublisher(ctx, env, publisherContainer(env, in), args, &got); err != nil {
-		return "", fmt.Errorf("reading %s:latest: %w", in.Repository, err)
+		return "", fmt.Errorf("reading %s:%s: %w", in.Repository, latest, err)
 	}
 	if got.Revision != "" && !isSHA(got.Revision) {
-		return "", fmt.Errorf("%s:latest has revision label %q, not a commit SHA", in.Repository, got.Revision)
+		return "", fmt.Errorf("%s:%s has revision label %q, not a commit SHA", in.Repository, latest, got.Revision)
 	}
 	return got.Revision, nil
 }
@@ -378,7 +382,8 @@ func latestRevision(ctx context.Context, env Env, in PublishInput) (string, erro
 // aliasVersion reads the release the alias points at now ("" if none),
 // with the token, in the engine.
 func aliasVersion(ctx context.Context, env Env, in PublishInput, alias string) (string, error) {
-	args := []string{"/gantry-publish", "--version-of", alias, "--repository", in.Repository, "--username", in.Username}
+	args := []string{"/gantry-publish", "--version-of", alias, "--tag-prefix", in.Flavor.Prefix, "--tag-suffix", in.Flavor.Suffix,
+		"--repository", in.Repository, "--username", in.Username}
 	if env.Images.Insecure(in.Repository) {
 		args = append(args, "--insecure")
 	}

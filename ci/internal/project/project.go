@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/gantry-ci/gantry/ci/internal/platforms"
+	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
 // Project is a repository's declaration. Zero values are defaults
@@ -37,6 +38,7 @@ type Project struct {
 	Build  Build
 	Smoke  Smoke
 	Scan   Scan
+	Tags   tags.Rules
 }
 
 // Scan is the scan gate's declaration.
@@ -212,6 +214,9 @@ func (p Project) Validate() error {
 	}
 	if err := p.Scan.validate(); err != nil {
 		return err
+	}
+	if err := p.Tags.Validate(); err != nil {
+		return fmt.Errorf("gantry.Tags: %v", err)
 	}
 	s := p.Smoke
 	if s.Port < 1 || s.Port > 65535 {

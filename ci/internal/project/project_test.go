@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
 const (
@@ -68,6 +70,8 @@ func TestValidate(t *testing.T) {
 		{name: "platforms", p: Project{Build: Build{Platforms: []string{"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le"}}}},
 		{name: "a platform Gantry doesn't build", p: Project{Build: Build{Platforms: []string{"linux/amd64", "darwin/arm64"}}}, want: `gantry.Build.Platforms: "darwin/arm64": images run on linux here`},
 		{name: "a platform twice", p: Project{Build: Build{Platforms: []string{"linux/arm64", "linux/arm64"}}}, want: `gantry.Build.Platforms: "linux/arm64" is listed twice`},
+		{name: "tag rules", p: Project{Tags: tags.Rules{Branch: true, Raw: []string{"edge"}, Flavor: tags.Flavor{Suffix: "-alpine"}}}},
+		{name: "a raw tag of Gantry's", p: Project{Tags: tags.Rules{Raw: []string{"latest"}}}, want: `gantry.Tags: raw tag "latest" is one of Gantry's own`},
 		{name: "a body in an error answer", p: Project{Smoke: Smoke{Postgres: pg, Outage: &Check{Status: 503, Body: "down"}}}, want: "gantry.Smoke.Outage: a body is checked only in a 2xx answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

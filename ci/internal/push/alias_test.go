@@ -13,6 +13,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
 
 func TestAliasVersion(t *testing.T) {
@@ -47,7 +49,7 @@ func TestAliasVersion(t *testing.T) {
 		{alias: "latest", wantErr: "not a release alias"},
 	} {
 		t.Run(tt.alias, func(t *testing.T) {
-			got, err := AliasVersion(context.Background(), req, tt.alias)
+			got, err := AliasVersion(context.Background(), req, tt.alias, tags.Flavor{})
 			switch {
 			case tt.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -59,5 +61,16 @@ func TestAliasVersion(t *testing.T) {
 				t.Errorf("AliasVersion(%s) = %q, want %q", tt.alias, got, tt.want)
 			}
 		})
+	}
+	// In a flavor, only the flavor's tags count: v1.5-alpine follows
+	// v1.5.2-alpine, not 1.5.10.
+	for tag, img := range map[string]string{"v1.5.2-alpine": "a", "v1.5-alpine": "a", "v1.5.3-debian": "a"} {
+		ref, _ := name.NewTag(host+"/app:"+tag, name.Insecure)
+		if err := remote.Write(ref, images[img]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := AliasVersion(context.Background(), req, "1.5", tags.Flavor{Prefix: "v", Suffix: "-alpine"}); err != nil || got != "1.5.2" {
+		t.Errorf("AliasVersion(1.5, v…-alpine) = %q, %v; want 1.5.2", got, err)
 	}
 }

@@ -1,14 +1,85 @@
 // Package tags decides which tags an image gets from the git context: the
 // commit SHA always, `latest` for the default branch or the highest release,
-// and semver aliases (1.4.2, 1.4, 1) for release tags.
+// semver aliases (1.4.2, 1.4, 1) for release tags, and the project's rules:
+// the branch's name, raw tags, a prefix and a suffix.
 package tags
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/semver"
 )
+
+// Rules are a project's tag rules, beyond Gantry's own.
+type Rules struct {
+	// Branch adds the branch's name (Docker's tag grammar: other
+	// characters become '-') to a push to a branch.
+	Branch bool
+	// Raw are tags every publishing run adds.
+	Raw []string
+	// Flavor goes around every tag but the commit SHA, which stays
+	// Gantry's key to a commit's image (promotion and verify find it).
+	Flavor Flavor
+}
+
+// Flavor is a prefix and a suffix around a tag: 1.4.2 is v1.4.2-alpine
+// with Prefix "v" and Suffix "-alpine".
+type Flavor struct{ Prefix, Suffix string }
+
+// Tag is name in the flavor.
+func (f Flavor) Tag(name string) string { return f.Prefix + name + f.Suffix }
+
+// Name is the name a tag of the flavor stands for, or false if tag is
+// not of the flavor.
+func (f Flavor) Name(tag string) (string, bool) {
+	name, ok := strings.CutPrefix(tag, f.Prefix)
+	if !ok {
+		return "", false
+	}
+	name, ok = strings.CutSuffix(name, f.Suffix)
+	if !ok || name == "" {
+		return "", false
+	}
+	return name, true
+}
+
+// tagRE is Docker's tag grammar.
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// Validate says what is wrong with the rules, in one line.
+func (r Rules) Validate() error {
+	for _, t := range r.Raw {
+		switch {
+		case !tagRE.MatchString(r.Flavor.Tag(t)):
+			return fmt.Errorf("raw tag %q (with prefix and suffix %q) is not a tag: letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'", t, r.Flavor.Tag(t))
+		case t == "latest" || Alias(t) || IsRelease("v"+t) || isSHA(t):
+			return fmt.Errorf("raw tag %q is one of Gantry's own (latest, a release or its alias, a commit SHA): name it otherwise", t)
+		}
+	}
+	if f := r.Flavor; f != (Flavor{}) && !tagRE.MatchString(f.Tag("1.0.0")) {
+		return fmt.Errorf("prefix %q and suffix %q don't make tags (%q): use letters, digits, '_', '.' and '-'", f.Prefix, f.Suffix, f.Tag("1.0.0"))
+	}
+	return nil
+}
+
+// branchTag is a branch's name as a tag: characters a tag can't hold
+// become '-', and it is cut to fit.
+func branchTag(branch string) string {
+	b := []byte(branch)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	t := strings.TrimLeft(string(b), ".-")
+	if len(t) > 128 {
+		t = t[:128]
+	}
+	return t
+}
 
 // Context is what the tag rules look at.
 type Context struct {
@@ -18,13 +89,15 @@ type Context struct {
 	DefaultBranch string   // e.g. main
 	Latest        string   // auto, always, never
 	Releases      []string // every git tag of the repository, for "highest release"
+	Rules         Rules    // the project's
 }
 
 // Plan is the decision: the tags to push, or why nothing is pushed.
 type Plan struct {
-	Tags    []string
-	Version string // the image version: semver for releases, else the short SHA
-	Skip    string // non-empty: do not publish, and why
+	Tags    []string // the commit SHA first, then the others in Flavor
+	Version string   // the image version: semver for releases, else the short SHA
+	Skip    string   // non-empty: do not publish, and why
+	Flavor  Flavor   // of every tag but the SHA
 }
 
 // Decide applies the tag rules.
@@ -32,30 +105,37 @@ func Decide(c Context) (Plan, error) {
 	if len(c.SHA) != 40 {
 		return Plan{}, fmt.Errorf("commit SHA %q is not 40 hex characters", c.SHA)
 	}
-	plan := Plan{Tags: []string{c.SHA}, Version: c.SHA[:12]}
+	plan := Plan{Tags: []string{c.SHA}, Version: c.SHA[:12], Flavor: c.Rules.Flavor}
 	if PullRequest(c.Event, c.Ref) {
 		plan.Skip = "pull requests are never published"
 	}
+	var names []string // the tags besides the SHA, before the flavor
 	latest := false
 	switch {
 	case strings.HasPrefix(c.Ref, "refs/heads/"):
-		latest = strings.TrimPrefix(c.Ref, "refs/heads/") == c.DefaultBranch
+		branch := strings.TrimPrefix(c.Ref, "refs/heads/")
+		latest = branch == c.DefaultBranch
+		if c.Rules.Branch {
+			if t := branchTag(branch); t != "" && t != "latest" && !Alias(t) && !IsRelease("v"+t) && !isSHA(t) {
+				names = append(names, t)
+			}
+		}
 	case strings.HasPrefix(c.Ref, "refs/tags/"):
 		v := strings.TrimPrefix(c.Ref, "refs/tags/")
 		if !IsRelease(v) {
 			break
 		}
 		plan.Version = strings.TrimPrefix(v, "v")
-		plan.Tags = append(plan.Tags, dockerTag(plan.Version))
+		names = append(names, dockerTag(plan.Version))
 		if semver.Prerelease(v) != "" {
 			break // pre-releases get only their own tag
 		}
 		others := finals(c.Releases, v)
 		if highest(v, others, semver.MajorMinor) {
-			plan.Tags = append(plan.Tags, strings.TrimPrefix(semver.MajorMinor(v), "v"))
+			names = append(names, strings.TrimPrefix(semver.MajorMinor(v), "v"))
 		}
 		if highest(v, others, semver.Major) {
-			plan.Tags = append(plan.Tags, strings.TrimPrefix(semver.Major(v), "v"))
+			names = append(names, strings.TrimPrefix(semver.Major(v), "v"))
 		}
 		latest = highest(v, others, func(string) string { return "" })
 	}
@@ -65,10 +145,31 @@ func Decide(c Context) (Plan, error) {
 	case "never":
 		latest = false
 	}
+	names = append(names, c.Rules.Raw...)
 	if latest {
-		plan.Tags = append(plan.Tags, "latest")
+		names = append(names, "latest")
+	}
+	for _, n := range names {
+		if t := plan.Flavor.Tag(n); !slices.Contains(plan.Tags, t) {
+			plan.Tags = append(plan.Tags, t)
+		}
 	}
 	return plan, nil
+}
+
+// Latest is the plan's latest tag, in its flavor.
+func (p Plan) Latest() string { return p.Flavor.Tag("latest") }
+
+func isSHA(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // PullRequest reports whether an event or ref is a pull request's, whose

@@ -123,3 +123,82 @@ func TestAliasMoves(t *testing.T) {
 		})
 	}
 }
+
+// A project's rules: the branch's name, raw tags, and a flavor around
+// every tag but the commit SHA.
+func TestRules(t *testing.T) {
+	alpine := Flavor{Prefix: "v", Suffix: "-alpine"}
+	tests := []struct {
+		name  string
+		ref   string
+		rules Rules
+		tags  []string
+	}{
+		{"the default branch's name", "refs/heads/main", Rules{Branch: true}, []string{sha, "main", "latest"}},
+		{"a branch's name as a tag", "refs/heads/feature/Login_2", Rules{Branch: true}, []string{sha, "feature-Login_2"}},
+		{"a branch named like a release alias", "refs/heads/1.5", Rules{Branch: true}, []string{sha}},
+		{"a branch named latest", "refs/heads/latest", Rules{Branch: true}, []string{sha}},
+		{"no branch tag on a release", "refs/tags/v1.4.2", Rules{Branch: true}, []string{sha, "1.4.2", "1.4", "1", "latest"}},
+		{"raw tags", "refs/heads/main", Rules{Raw: []string{"edge", "nightly"}}, []string{sha, "edge", "nightly", "latest"}},
+		{"raw tags on a release", "refs/tags/v1.4.2", Rules{Raw: []string{"stable"}}, []string{sha, "1.4.2", "1.4", "1", "stable", "latest"}},
+		{"a flavor", "refs/tags/v1.4.2", Rules{Flavor: alpine}, []string{sha, "v1.4.2-alpine", "v1.4-alpine", "v1-alpine", "vlatest-alpine"}},
+		{"a suffix on everything but the SHA", "refs/heads/main", Rules{Branch: true, Raw: []string{"edge"}, Flavor: Flavor{Suffix: "-debug"}}, []string{sha, "main-debug", "edge-debug", "latest-debug"}},
+		{"the branch and a raw tag alike", "refs/heads/edge", Rules{Branch: true, Raw: []string{"edge"}}, []string{sha, "edge"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, err := Decide(Context{Event: "push", Ref: tt.ref, SHA: sha, DefaultBranch: "main", Latest: "auto", Rules: tt.rules, Releases: []string{"v1.4.2"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(plan.Tags, tt.tags) {
+				t.Errorf("tags = %q, want %q", plan.Tags, tt.tags)
+			}
+			if got, want := plan.Latest(), tt.rules.Flavor.Prefix+"latest"+tt.rules.Flavor.Suffix; got != want {
+				t.Errorf("Latest() = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestFlavor(t *testing.T) {
+	f := Flavor{Prefix: "v", Suffix: "-alpine"}
+	for _, tt := range []struct {
+		tag, name string
+		ok        bool
+	}{
+		{"v1.5-alpine", "1.5", true}, {"vlatest-alpine", "latest", true},
+		{"1.5-alpine", "", false}, {"v1.5", "", false}, {"v-alpine", "", false}, {sha, "", false},
+	} {
+		if name, ok := f.Name(tt.tag); name != tt.name || ok != tt.ok {
+			t.Errorf("Name(%q) = %q, %v; want %q, %v", tt.tag, name, ok, tt.name, tt.ok)
+		}
+	}
+	if name, ok := (Flavor{}).Name("1.5"); name != "1.5" || !ok {
+		t.Errorf("no flavor: Name(1.5) = %q, %v", name, ok)
+	}
+}
+
+func TestRulesValidate(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		rules Rules
+		want  string // in the error; "" for none
+	}{
+		{"none", Rules{}, ""},
+		{"raw tags and a flavor", Rules{Raw: []string{"edge", "stable"}, Flavor: Flavor{Prefix: "app-", Suffix: "-slim"}}, ""},
+		{"a raw tag with a slash", Rules{Raw: []string{"feature/x"}}, `raw tag "feature/x"`},
+		{"latest as a raw tag", Rules{Raw: []string{"latest"}}, "one of Gantry's own"},
+		{"a release as a raw tag", Rules{Raw: []string{"1.2.3"}}, "one of Gantry's own"},
+		{"an alias as a raw tag", Rules{Raw: []string{"2"}}, "one of Gantry's own"},
+		{"a prefix that makes no tag", Rules{Flavor: Flavor{Prefix: "-"}}, `prefix "-" and suffix ""`},
+		{"a suffix with a space", Rules{Flavor: Flavor{Suffix: " alpine"}}, "don't make tags"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.rules.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -31,5 +31,7 @@ func main() {
 		// Node.js comes from the image's OS packages: the scan must have
 		// read them (there is no Go binary to read).
 		Scan: gantry.Scan{Covers: []gantry.Coverage{gantry.CoversOSPackages}},
+		// main-node, edge-node, latest-node, 1.5.2-node, 1.5-node…
+		Tags: gantry.Tags{Branch: true, Raw: []string{"edge"}, Suffix: "-node"},
 	})
 }
