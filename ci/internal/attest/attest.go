@@ -15,6 +15,8 @@ import (
 	"github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/common"
 	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
+
+	"github.com/gantry-ci/gantry/ci/internal/imageref"
 )
 
 // BuildType names what Gantry's provenance records; docs/provenance.md
@@ -129,10 +131,8 @@ func imageDependency(role, ref string) (slsa1.ResourceDescriptor, error) {
 		return slsa1.ResourceDescriptor{}, fmt.Errorf("image %s: %q is not pinned by digest: %w", role, ref, err)
 	}
 	uri := "oci://" + d.Context().Name()
-	if repoTag, _, _ := strings.Cut(ref, "@"); strings.Contains(repoTag, ":") {
-		if t, err := name.NewTag(repoTag); err == nil && strings.HasSuffix(repoTag, ":"+t.TagStr()) {
-			uri += ":" + t.TagStr()
-		}
+	if t := imageref.Tag(ref); t != "" {
+		uri += ":" + t
 	}
 	alg, hex, _ := strings.Cut(d.DigestStr(), ":")
 	return slsa1.ResourceDescriptor{Name: role, URI: uri, Digest: common.DigestSet{alg: hex}}, nil

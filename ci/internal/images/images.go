@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/gantry-ci/gantry/ci/internal/imageref"
 )
 
 // Set is the complete list of external images and artifacts the pipeline
@@ -147,7 +149,7 @@ func (s Set) ForProject(declared map[string]string) (map[string]string, error) {
 
 // Insecure reports whether ref lives on a registry listed as plain HTTP.
 func (s Set) Insecure(ref string) bool {
-	host, _, _ := strings.Cut(ref, "/")
+	host := imageref.Registry(ref)
 	for _, r := range s.InsecureRegistries {
 		if r == host {
 			return true

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
 
+	"github.com/gantry-ci/gantry/ci/internal/imageref"
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/platforms"
 	"github.com/gantry-ci/gantry/ci/internal/signing"
@@ -367,7 +368,7 @@ func (o *Options) Validate(getenv func(string) string) error {
 		}
 	}
 	if o.LayerCache != "off" {
-		if _, err := name.NewTag(o.LayerCache, name.StrictValidation); err != nil || !strings.Contains(o.LayerCache[strings.LastIndex(o.LayerCache, "/")+1:], ":") {
+		if _, err := name.NewTag(o.LayerCache, name.StrictValidation); err != nil || imageref.Tag(o.LayerCache) == "" {
 			return usage("--layer-cache: %q is not a registry/name:tag reference (e.g. ghcr.io/owner/app:buildcache), or \"off\"", o.LayerCache)
 		}
 	}

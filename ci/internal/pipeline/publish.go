@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/internal/attest"
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
+	"github.com/gantry-ci/gantry/ci/internal/imageref"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
@@ -259,7 +260,7 @@ func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Dir
 		}
 	}
 	vuln, err := attest.Vuln(*in.Attest, attest.Scan{
-		Version: imageTag(env.Images.Trivy),
+		Version: imageref.Tag(env.Images.Trivy),
 		DB:      in.Attest.TrivyDB,
 		Reports: sc.Raw,
 		Gate: attest.Gate{Severities: sc.Severity, IgnoreUnfixed: sc.IgnoreUnfixed,
@@ -295,15 +296,6 @@ func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Dir
 		names = append(names, "CycloneDX SBOM ("+p+")")
 	}
 	return dir, args, names, nil
-}
-
-// imageTag is the tag of an image ref (name:tag@digest), or "".
-func imageTag(ref string) string {
-	repoTag, _, _ := strings.Cut(ref, "@")
-	if i := strings.LastIndex(repoTag, ":"); i > strings.LastIndex(repoTag, "/") {
-		return repoTag[i+1:]
-	}
-	return ""
 }
 
 // runPublisher runs gantry-publish with args in ctr and decodes the JSON

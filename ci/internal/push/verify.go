@@ -3,12 +3,13 @@ package push
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/gantry-ci/gantry/ci/internal/imageref"
 )
 
 // Digest reads, anonymously, the digest ref (repository:tag) points at now.
@@ -38,7 +39,7 @@ func Current(ctx context.Context, refs []string, insecure func(ref string) bool)
 		return fmt.Errorf("no published refs to check")
 	}
 	for _, r := range refs {
-		tagged, want, ok := strings.Cut(r, "@")
+		tagged, want, ok := imageref.Split(r)
 		if !ok {
 			return fmt.Errorf("%q is not repository:tag@digest", r)
 		}

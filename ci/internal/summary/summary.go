@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-ci/gantry/ci/internal/imageref"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 )
 
@@ -98,9 +99,8 @@ func Markdown(s Summary) string {
 func Outputs(w io.Writer, s Summary) error {
 	var tags []string
 	for _, r := range s.Refs {
-		ref, _, _ := strings.Cut(r, "@")
-		if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-			tags = append(tags, ref[i+1:])
+		if t := imageref.Tag(r); t != "" {
+			tags = append(tags, t)
 		}
 	}
 	_, err := fmt.Fprintf(w, "digest=%s\nimage=%s\ntags=%s\n", s.Digest, s.Image, strings.Join(tags, ","))
