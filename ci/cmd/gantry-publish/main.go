@@ -8,7 +8,7 @@
 // It prints the result as JSON on stdout, or writes it to --output.
 //
 // With --verify it publishes nothing and checks an image instead (package
-// verify/check); with --revision-of it reads the commit a tag was built
+// internal/check); with --revision-of it reads the commit a tag was built
 // from, with --version-of the release an alias points at.
 package main
 
@@ -32,13 +32,13 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/check"
+	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/push"
-	"github.com/gantry-ci/gantry/ci/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
-	"github.com/gantry-ci/gantry/ci/internal/verify/check"
 )
 
 func main() {

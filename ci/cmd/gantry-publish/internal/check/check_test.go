@@ -19,9 +19,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
+	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/attest"
 	"github.com/gantry-ci/gantry/ci/internal/identity"
-	"github.com/gantry-ci/gantry/ci/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
@@ -95,7 +95,7 @@ func scanOf(t *testing.T, fixture string, finished time.Time) []byte {
 // scanTagged is the scan attestation of a publish to image with tags.
 func scanTagged(t *testing.T, fixture string, finished time.Time, image string, tags ...string) []byte {
 	t.Helper()
-	report, err := os.ReadFile("../../scanreport/testdata/" + fixture)
+	report, err := os.ReadFile("../../../../internal/scanreport/testdata/" + fixture)
 	if err != nil {
 		t.Fatal(err)
 	}

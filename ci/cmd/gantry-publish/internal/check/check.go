@@ -21,9 +21,9 @@ import (
 	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
 
+	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/attest"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
-	"github.com/gantry-ci/gantry/ci/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
