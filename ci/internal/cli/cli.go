@@ -34,6 +34,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/signing"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
+	"github.com/gantry-ci/gantry/ci/internal/upload"
 )
 
 // Run runs the pipeline that decl declares and returns the process exit
@@ -173,7 +174,7 @@ type inputs struct {
 	secrets  map[string]string // build secrets by id, read from the environment
 	sign     signing.Plan
 	id       string
-	uploads  uploads
+	uploads  upload.Plan
 	dbDigest string // of the Trivy DB; empty if it could not be read
 	key      string // the run key (see runKey); empty if it could not be computed
 	dirty    bool   // the work tree has uncommitted changes (--allow-dirty)
@@ -261,7 +262,8 @@ func prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 	if err != nil {
 		return nil, &options.UsageError{Msg: fmt.Sprintf("--images: %v", err)}
 	}
-	up, err := planUploads(opts, decl.Build.Dockerfile, len(decl.TestCommands) > 0)
+	up, err := upload.New(upload.Input{Source: opts.Source, ReportDir: opts.ReportDir, TestModules: opts.TestModules,
+		Dockerfile: decl.Build.Dockerfile, WithRepo: len(decl.TestCommands) > 0})
 	if err != nil {
 		return nil, &options.UsageError{Msg: err.Error()}
 	}
@@ -316,13 +318,13 @@ func readBuildSecrets(declared map[string]string, getenv func(string) string) (m
 // testInput is the test stage's: the Go modules' uploads, and the test
 // commands with the repository's and their images resolved.
 func (in *inputs) testInput(client *dagger.Client) pipeline.TestInput {
-	t := pipeline.TestInput{Modules: in.uploads.testModules(client, in.opts.Source)}
+	t := pipeline.TestInput{Modules: in.uploads.TestModules(client, in.opts.Source)}
 	if pg := in.decl.TestPostgres; pg != nil {
 		t.PostgresURLEnv = pg.URLEnv
 	}
 	for _, c := range in.decl.TestCommands {
 		pc := pipeline.Command{Name: c.Name, Image: in.projectImages[c.Image], Run: c.Run, Dir: c.Dir, Env: c.Env,
-			Source: in.uploads.repo.dir(client, in.opts.Source)}
+			Source: in.uploads.Repo.Directory(client, in.opts.Source)}
 		for _, s := range c.Services {
 			pc.Services = append(pc.Services, pipeline.Service{Name: s.Name, Image: in.projectImages[s.Image], Port: s.Port, Env: s.Env, Args: s.Args})
 		}
@@ -386,7 +388,7 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 	p := pipeline.Plan{
 		Test: in.testInput(client),
 		Build: pipeline.BuildInput{
-			Context:    in.uploads.context.dir(client, o.Source),
+			Context:    in.uploads.Context.Directory(client, o.Source),
 			Dockerfile: in.decl.Build.Dockerfile,
 			Target:     in.decl.Build.Target,
 			Secrets:    in.buildSecrets(client),
@@ -401,8 +403,8 @@ func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
 		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Flavor: in.tags.Flavor, Version: in.tags.Version,
 			Username: o.Username, Healthcheck: in.runtime.Healthcheck},
 	}
-	if in.uploads.trivyignore {
-		p.Scan.Ignorefile = client.Host().File(filepath.Join(o.Source, trivyignore))
+	if in.uploads.Trivyignore {
+		p.Scan.Ignorefile = client.Host().File(filepath.Join(o.Source, upload.Trivyignore))
 	}
 	if o.SkipTests {
 		p.SkipTests = "--skip-tests"

@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
+	"github.com/gantry-ci/gantry/ci/internal/upload"
 )
 
 // keyInputs is everything that decides a run's outcome. Output locations,
@@ -81,13 +82,13 @@ func runKey(in *inputs) (string, error) {
 	var err error
 	k.Gantry, err = pipeline.ProgramDigest(in.gantry.Dir)
 	if err == nil {
-		k.Test, err = in.uploads.testDigest(opts.Source)
+		k.Test, err = in.uploads.TestDigest(opts.Source)
 	}
 	if err == nil {
-		k.Context, err = in.uploads.context.digest(opts.Source)
+		k.Context, err = in.uploads.Context.Digest(opts.Source)
 	}
-	if err == nil && in.uploads.trivyignore {
-		k.Trivyignore, err = runcache.FileDigest(filepath.Join(opts.Source, trivyignore))
+	if err == nil && in.uploads.Trivyignore {
+		k.Trivyignore, err = runcache.FileDigest(filepath.Join(opts.Source, upload.Trivyignore))
 	}
 	if err != nil {
 		return "", err

@@ -1,4 +1,8 @@
-package cli
+// Package upload decides what a run sends from --source to the engine, and
+// so what the run cache's key digests: each Go module's tests, the test
+// commands' repository, the build context, the scan's ignore file. Never
+// git's files, env files, or the run's own reports.
+package upload
 
 import (
 	"crypto/sha256"
@@ -15,7 +19,6 @@ import (
 	"github.com/moby/patternmatcher"
 
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
-	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 )
@@ -26,53 +29,55 @@ import (
 // module's upload has them, wherever the module lies.
 var checkedPaths = []string{"Dockerfile", ".dockerignore", "compose.yaml", ".github"}
 
-// trivyignore is the scan's ignore file, at the repository root.
-const trivyignore = ".trivyignore"
+// Trivyignore is the scan's ignore file, at the repository root.
+const Trivyignore = ".trivyignore"
 
-// upload is one directory the engine receives from --source: what include
+// Dir is one directory the engine receives from --source: what include
 // keeps (everything when empty), less what exclude drops, in .dockerignore
 // syntax. The run cache's key digests exactly these.
-type upload struct{ include, exclude []string }
+type Dir struct{ include, exclude []string }
 
-func (u upload) dir(c *dagger.Client, root string) *dagger.Directory {
-	return c.Host().Directory(root, dagger.HostDirectoryOpts{Include: u.include, Exclude: u.exclude})
+// Directory is d as a lazy Dagger directory.
+func (d Dir) Directory(c *dagger.Client, root string) *dagger.Directory {
+	return c.Host().Directory(root, dagger.HostDirectoryOpts{Include: d.include, Exclude: d.exclude})
 }
 
-func (u upload) digest(root string) (string, error) {
-	return runcache.TreeDigest(root, u.include, u.exclude)
+// Digest digests d's files as they are now.
+func (d Dir) Digest(root string) (string, error) {
+	return runcache.TreeDigest(root, d.include, d.exclude)
 }
 
-// uploads are everything a run sends from --source.
-type uploads struct {
-	modules     []upload // each of --test-modules, in its order
+// Plan is everything a run sends from --source.
+type Plan struct {
+	modules     []Dir    // each of --test-modules, in its order
 	dirs        []string // their directories
-	repo        *upload  // the whole repository, for test commands; nil without
-	context     upload   // the build context, .dockerignore applied
-	trivyignore bool     // whether there is a .trivyignore to send
+	Repo        *Dir     // the whole repository, for test commands; nil without
+	Context     Dir      // the build context, .dockerignore applied
+	Trivyignore bool     // whether there is a .trivyignore to send
 }
 
-// testModules are the test stage's modules, each its own upload.
-func (u uploads) testModules(c *dagger.Client, root string) []pipeline.Module {
+// TestModules are the test stage's modules, each its own upload.
+func (u Plan) TestModules(c *dagger.Client, root string) []pipeline.Module {
 	var mods []pipeline.Module
 	for i, m := range u.modules {
-		mods = append(mods, pipeline.Module{Dir: u.dirs[i], Source: m.dir(c, root)})
+		mods = append(mods, pipeline.Module{Dir: u.dirs[i], Source: m.Directory(c, root)})
 	}
 	return mods
 }
 
-// testDigest digests every module's upload and the test commands', as the
+// TestDigest digests every module's upload and the test commands', as the
 // run cache keys them.
-func (u uploads) testDigest(root string) (string, error) {
+func (u Plan) TestDigest(root string) (string, error) {
 	h := sha256.New()
-	if u.repo != nil {
-		d, err := u.repo.digest(root)
+	if u.Repo != nil {
+		d, err := u.Repo.Digest(root)
 		if err != nil {
 			return "", fmt.Errorf("the test commands' upload: %w", err)
 		}
 		fmt.Fprintf(h, "commands %s\n", d)
 	}
 	for i, m := range u.modules {
-		d, err := m.digest(root)
+		d, err := m.Digest(root)
 		if err != nil {
 			return "", fmt.Errorf("module %s: %w", u.dirs[i], err)
 		}
@@ -85,43 +90,51 @@ func (u uploads) testDigest(root string) (string, error) {
 // says: git's own files, and env files, which hold secrets.
 var neverUploaded = []string{".git", "**/.env", "**/.env.*"}
 
-// planUploads plans what a run sends: withRepo adds the whole repository,
-// which test commands see.
-func planUploads(opts *options.Options, dockerfilePath string, withRepo bool) (uploads, error) {
+// Input is what decides a run's uploads.
+type Input struct {
+	Source      string   // the repository root
+	ReportDir   string   // where the run writes its reports
+	TestModules []string // the Go modules to test, slash-separated
+	Dockerfile  string   // the Dockerfile's path under Source
+	WithRepo    bool     // send the whole repository, which test commands see
+}
+
+// New plans what a run sends.
+func New(in Input) (Plan, error) {
 	never := slices.Clone(neverUploaded)
-	u := uploads{}
+	u := Plan{}
 	var context []string
-	f, err := os.Open(filepath.Join(opts.Source, ".dockerignore"))
+	f, err := os.Open(filepath.Join(in.Source, ".dockerignore"))
 	switch {
 	case err == nil:
 		defer f.Close()
-		if context, err = dockerfile.ContextExcludes(f, dockerfilePath); err != nil {
-			return u, fmt.Errorf("--source %s: %w", opts.Source, err)
+		if context, err = dockerfile.ContextExcludes(f, in.Dockerfile); err != nil {
+			return u, fmt.Errorf("--source %s: %w", in.Source, err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return u, fmt.Errorf("--source %s: %w", opts.Source, err)
+		return u, fmt.Errorf("--source %s: %w", in.Source, err)
 	}
 	// Outputs are never inputs: a report dir inside the source must be one
 	// the build context leaves out (so that a plain docker build doesn't
 	// send it either), and it is left out of the test upload too.
-	if rel, ok := inside(opts.Source, opts.ReportDir); ok {
+	if rel, ok := inside(in.Source, in.ReportDir); ok {
 		if rel == ".git" || strings.HasPrefix(rel, ".git/") {
-			return u, fmt.Errorf("--report-dir %s lies inside .git: choose a directory outside it, e.g. reports", opts.ReportDir)
+			return u, fmt.Errorf("--report-dir %s lies inside .git: choose a directory outside it, e.g. reports", in.ReportDir)
 		}
 		if !excluded(context, rel) {
-			return u, fmt.Errorf("--report-dir %s lies inside the build context: choose a directory the .dockerignore excludes (e.g. reports) or one outside --source", opts.ReportDir)
+			return u, fmt.Errorf("--report-dir %s lies inside the build context: choose a directory the .dockerignore excludes (e.g. reports) or one outside --source", in.ReportDir)
 		}
 		never = append(never, rel)
 	}
 	// A module's upload is its directory without the modules nested in it
 	// (each is tested on its own, or not at all), as go sees a module.
-	nested, err := moduleDirs(opts.Source)
+	nested, err := moduleDirs(in.Source)
 	if err != nil {
-		return u, fmt.Errorf("--source %s: looking for Go modules: %w", opts.Source, err)
+		return u, fmt.Errorf("--source %s: looking for Go modules: %w", in.Source, err)
 	}
-	for _, dir := range opts.TestModules {
+	for _, dir := range in.TestModules {
 		if !slices.Contains(nested, dir) {
-			return u, fmt.Errorf("--test-modules: %s has no go.mod under --source %s: list the directories of the Go modules to test, e.g. . for the repository root", dir, opts.Source)
+			return u, fmt.Errorf("--test-modules: %s has no go.mod under --source %s: list the directories of the Go modules to test, e.g. . for the repository root", dir, in.Source)
 		}
 		exclude := slices.Clone(never)
 		for _, n := range nested {
@@ -133,15 +146,15 @@ func planUploads(opts *options.Options, dockerfilePath string, withRepo bool) (u
 		if dir != "." {
 			include = append([]string{dir}, checkedPaths...)
 		}
-		u.modules = append(u.modules, upload{include: include, exclude: exclude})
+		u.modules = append(u.modules, Dir{include: include, exclude: exclude})
 		u.dirs = append(u.dirs, dir)
 	}
-	if withRepo {
-		u.repo = &upload{exclude: never}
+	if in.WithRepo {
+		u.Repo = &Dir{exclude: never}
 	}
-	u.context = upload{exclude: append(context, never...)}
-	if _, err := os.Stat(filepath.Join(opts.Source, trivyignore)); err == nil {
-		u.trivyignore = true
+	u.Context = Dir{exclude: append(context, never...)}
+	if _, err := os.Stat(filepath.Join(in.Source, Trivyignore)); err == nil {
+		u.Trivyignore = true
 	}
 	return u, nil
 }
