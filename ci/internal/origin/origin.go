@@ -42,7 +42,8 @@ func Find(ctx context.Context, dir string) (Module, error) {
 
 func find(ctx context.Context, bi *debug.BuildInfo, dir string) (Module, error) {
 	var m *debug.Module
-	if bi.Main.Path == ModulePath {
+	main := bi.Main.Path == ModulePath
+	if main {
 		m = &bi.Main
 	}
 	for _, d := range bi.Deps {
@@ -59,7 +60,10 @@ func find(ctx context.Context, bi *debug.BuildInfo, dir string) (Module, error) 
 		}
 		m = m.Replace
 	}
-	if m.Version != "" && m.Version != "(devel)" {
+	// The main module's version, if any, is stamped from its checkout's
+	// VCS information (Go 1.24): its sources are the directory's all the
+	// same.
+	if !main && m.Version != "" && m.Version != "(devel)" {
 		return download(ctx, m.Path, m.Version, m.Sum)
 	}
 	// Sources from a directory: the go command in dir finds the same one

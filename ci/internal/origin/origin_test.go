@@ -84,6 +84,14 @@ func TestFind(t *testing.T) {
 			wantDir: ".", wantVer: "(devel)",
 		},
 		{
+			name: "this repository: the main module with a version from git",
+			setup: func(t *testing.T, dir string) *debug.BuildInfo {
+				write(t, dir, map[string]string{"go.mod": gantryGoMod})
+				return &debug.BuildInfo{Main: debug.Module{Path: ModulePath, Version: "v0.0.0-20261204212907-bac00c5a3913+dirty"}}
+			},
+			wantDir: ".", wantVer: "(devel)",
+		},
+		{
 			name: "another repository with gantry in its workspace",
 			setup: func(t *testing.T, dir string) *debug.BuildInfo {
 				write(t, dir, map[string]string{

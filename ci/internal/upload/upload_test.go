@@ -90,7 +90,7 @@ func writeTestFile(t *testing.T, root, rel, body string) {
 // the run's reports: a change anywhere else reruns them.
 func TestRepoForCommands(t *testing.T) {
 	src := t.TempDir()
-	for p, body := range map[string]string{"package.json": "{}", "server.js": "//", ".git/HEAD": "ref", ".env": "SECRET=x", "reports/r.json": "{}"} {
+	for p, body := range map[string]string{"package.json": "{}", "server.js": "//", ".git/HEAD": "ref", ".env": "SECRET=x", "reports/r.json": "{}", ".dockerignore": "reports\n"} {
 		writeTestFile(t, src, p, body)
 	}
 	plain, err := New(Input{Source: src, ReportDir: filepath.Join(src, "reports"), Dockerfile: "Dockerfile"})
