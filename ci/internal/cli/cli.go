@@ -1,40 +1,28 @@
-// Package cli is `go run ./ci`: it parses and validates every input, reads
-// the git context, connects to the Dagger engine and runs the pipeline.
+// Package cli is `go run ./ci`: it parses the flags, has package runplan
+// decide the run, connects to the Dagger engine, runs the pipeline (or a
+// promotion) and maps the outcome to an exit code. The run cache's and the
+// run record's lookups, and the layer cache's session, are still here.
 package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"dagger.io/dagger"
 	"github.com/spf13/pflag"
 
-	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
-	"github.com/gantry-ci/gantry/ci/internal/gitinfo"
 	"github.com/gantry-ci/gantry/ci/internal/graph"
-	"github.com/gantry-ci/gantry/ci/internal/images"
-	"github.com/gantry-ci/gantry/ci/internal/labels"
-	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/options"
-	"github.com/gantry-ci/gantry/ci/internal/origin"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/project"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
-	"github.com/gantry-ci/gantry/ci/internal/signing"
+	"github.com/gantry-ci/gantry/ci/internal/runplan"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
-	"github.com/gantry-ci/gantry/ci/internal/tags"
-	"github.com/gantry-ci/gantry/ci/internal/upload"
 )
 
 // Run runs the pipeline that decl declares and returns the process exit
@@ -48,7 +36,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitUsage
 	}
-	opts := options.New(getenv, declared(decl))
+	opts := options.New(getenv, runplan.Declared(decl))
 	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	opts.Bind(fs)
@@ -65,7 +53,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		fmt.Fprintf(stderr, "gantry: unexpected argument %q: gantry takes only flags (see --help)\n", fs.Arg(0))
 		return pipeline.ExitUsage
 	}
-	in, err := prepare(ctx, decl, opts, getenv)
+	in, err := runplan.Prepare(ctx, decl, opts, getenv)
 	if err != nil {
 		var ue *options.UsageError
 		if errors.As(err, &ue) {
@@ -76,18 +64,18 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		return pipeline.ExitInternal
 	}
 	start := time.Now()
-	in.started = start
-	if in.dbDigest, err = pipeline.DBDigest(ctx, in.images); err != nil {
+	in.Started = start
+	if in.DBDigest, err = pipeline.DBDigest(ctx, in.Images); err != nil {
 		fmt.Fprintf(stderr, "gantry: warning: %v; the scan uses a DB cached for at most a day\n", err)
 	}
-	if in.dbDigest != "" {
-		if in.key, err = runKey(in); err != nil {
+	if in.DBDigest != "" {
+		if in.Key, err = in.Digest(); err != nil {
 			fmt.Fprintf(stderr, "gantry: the run cache and the run record are off for this run: %v\n", err)
 		}
 	}
 	cache, cacheOK := openRunCache(in, stderr)
 	if cacheOK && !opts.Rerun {
-		if s, ok := cachedRun(ctx, cache, in.key, in, stdout); ok {
+		if s, ok := cachedRun(ctx, cache, in.Key, in, stdout); ok {
 			report(stdout, getenv, s)
 			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(10*time.Millisecond))
 			return pipeline.ExitOK
@@ -101,9 +89,9 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		return pipeline.ExitInternal
 	}
 	defer closeSession(in, disconnect, stdout)
-	env := pipeline.Env{Client: client, Images: in.images, RunID: in.id}
+	env := pipeline.Env{Client: client, Images: in.Images, RunID: in.ID}
 	layers := probeLayerCache(ctx, env, in, stdout, stderr)
-	plan := in.plan(client)
+	plan := in.Pipeline(client)
 	var outcome pipeline.Outcome
 	var promoted string
 	// The registry's signed record of this commit: a run with these exact
@@ -128,7 +116,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	} else {
 		outcome, err = pipeline.Run(ctx, env, plan, stdout)
 	}
-	s := summarize(in, outcome)
+	s := in.Summarize(outcome)
 	s.LayerCache = <-layers
 	report(stdout, getenv, s)
 	if err != nil {
@@ -147,9 +135,9 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		}
 		// What was hashed must be what was tested: a file edited during the
 		// run may have been uploaded in either state.
-		if now, err := runKey(in); err != nil || now != in.key {
+		if now, err := in.Digest(); err != nil || now != in.Key {
 			fmt.Fprintf(stderr, "gantry: warning: the source changed during the run; not recording it in the run cache\n")
-		} else if err := cache.Store(runcache.Entry{Key: in.key, Finished: time.Now(), Summary: s}, reports); err != nil {
+		} else if err := cache.Store(runcache.Entry{Key: in.Key, Finished: time.Now(), Summary: s}, reports); err != nil {
 			fmt.Fprintf(stderr, "gantry: warning: recording the run in the run cache: %v\n", err)
 		}
 	}
@@ -158,298 +146,6 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	}
 	fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	return pipeline.ExitOK
-}
-
-// inputs is everything a run is decided from, read before the engine is
-// contacted.
-type inputs struct {
-	opts     *options.Options
-	images   images.Set
-	sha      string
-	ref      string
-	tags     tags.Plan
-	labels   map[string]string
-	runtime  dockerfile.Stage
-	token    string
-	secrets  map[string]string // build secrets by id, read from the environment
-	sign     signing.Plan
-	id       string
-	uploads  upload.Plan
-	dbDigest string // of the Trivy DB; empty if it could not be read
-	key      string // the run key (see runKey); empty if it could not be computed
-	dirty    bool   // the work tree has uncommitted changes (--allow-dirty)
-	getenv   func(string) string
-	started  time.Time
-	decl     project.Project // with its defaults
-	gantry   origin.Module   // the sources this program was built from
-	// projectImages are the project's images (gantry.Images), by name,
-	// with the image set's replacements applied.
-	projectImages map[string]string
-}
-
-// declared are the project's defaults for what flags change for one run.
-func declared(p project.Project) options.Declared {
-	return options.Declared{TestModules: p.TestModules, Severity: p.Scan.Severities, IgnoreUnfixed: p.Scan.IgnoreUnfixed,
-		Platforms: p.Build.Platforms}
-}
-
-// prepare validates the inputs and computes everything that needs no engine.
-func prepare(ctx context.Context, decl project.Project, opts *options.Options, getenv func(string) string) (*inputs, error) {
-	// The token reaches the engine only as a Dagger secret: no process that
-	// Gantry starts (git, go build, the Dagger CLI) inherits it.
-	token := getenv(opts.TokenEnv)
-	if opts.TokenEnv != "" {
-		os.Unsetenv(opts.TokenEnv)
-	}
-	env := func(k string) string {
-		if k == opts.TokenEnv {
-			return token
-		}
-		return getenv(k)
-	}
-	if err := opts.Validate(env); err != nil {
-		return nil, err
-	}
-	// Build secrets go the same way. Read through env: one may be the
-	// token, which is out of the environment by now.
-	secrets, err := readBuildSecrets(decl.Build.Secrets, env)
-	if err != nil {
-		return nil, err
-	}
-	// The key's password, and a key given as env://VAR, go the same way.
-	password, hasPassword := lookup(getenv, "COSIGN_PASSWORD")
-	os.Unsetenv("COSIGN_PASSWORD")
-	keyEnv := func(k string) string { return getenv(k) }
-	if v, ok := strings.CutPrefix(opts.SignKey, "env://"); ok {
-		pem := getenv(v)
-		os.Unsetenv(v)
-		keyEnv = func(string) string { return pem }
-	}
-	// So does the request token of GitHub's OIDC service.
-	oidc := signing.ActionsFromEnv(getenv)
-	os.Unsetenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-	rekor := opts.RekorURL
-	if opts.RekorOff() {
-		rekor = ""
-	}
-	sign, err := signing.Decide(ctx, signing.Input{Mode: opts.Sign, KeyRef: opts.SignKey, Password: password, HasPassword: hasPassword,
-		OIDC: oidc, FulcioURL: opts.FulcioURL, RekorURL: rekor, RekorDefault: opts.RekorDefault(), DefaultBranch: opts.DefaultBranch, Publishing: opts.Publishing(), Now: time.Now, Getenv: keyEnv})
-	if err != nil {
-		return nil, &options.UsageError{Msg: err.Error()}
-	}
-	set, err := images.Load(opts.ImagesFile)
-	if err != nil {
-		return nil, &options.UsageError{Msg: fmt.Sprintf("--images: %v", err)}
-	}
-	// Where `go run ./ci` ran, the go command finds the Gantry it built.
-	gantry, err := origin.Find(ctx, "")
-	if err != nil {
-		return nil, &options.UsageError{Msg: err.Error()}
-	}
-	dfPath := filepath.Join(opts.Source, decl.Build.Dockerfile)
-	df, err := os.ReadFile(dfPath)
-	if err != nil {
-		return nil, &options.UsageError{Msg: fmt.Sprintf("--source %s: %v: it must be the repository root, with the Dockerfile at %s (gantry.Build.Dockerfile)", opts.Source, err, decl.Build.Dockerfile)}
-	}
-	runtime, err := dockerfile.Runtime(string(df), decl.Build.Target)
-	if err != nil {
-		return nil, &options.UsageError{Msg: fmt.Sprintf("reading %s: %v", dfPath, err)}
-	}
-	if len(opts.TestModules) == 0 && len(decl.TestCommands) == 0 {
-		return nil, &options.UsageError{Msg: "--test-modules is empty and the project declares no test commands: name a Go module to test, e.g. --test-modules . (or gantry.Test in ci/main.go)"}
-	}
-	projectImages, err := set.ForProject(decl.Images)
-	if err != nil {
-		return nil, &options.UsageError{Msg: fmt.Sprintf("--images: %v", err)}
-	}
-	up, err := upload.New(upload.Input{Source: opts.Source, ReportDir: opts.ReportDir, TestModules: opts.TestModules,
-		Dockerfile: decl.Build.Dockerfile, WithRepo: len(decl.TestCommands) > 0})
-	if err != nil {
-		return nil, &options.UsageError{Msg: err.Error()}
-	}
-	git, err := gitinfo.Read(ctx, opts.Source, opts.SHA, opts.Ref)
-	if err != nil {
-		return nil, &options.UsageError{Msg: err.Error()}
-	}
-	if opts.Publishing() && len(git.Dirty) > 0 && !opts.AllowDirty {
-		return nil, &options.UsageError{Msg: fmt.Sprintf("the work tree has %d uncommitted change(s) (first: %q): commit them, pass --allow-dirty, or use --dry-run", len(git.Dirty), strings.TrimSpace(git.Dirty[0]))}
-	}
-	plan, err := tags.Decide(tags.Context{Event: opts.Event, Ref: git.Ref, SHA: git.SHA, Rules: decl.Tags,
-		DefaultBranch: opts.DefaultBranch, Latest: opts.Latest, Releases: git.Tags})
-	if err != nil {
-		return nil, err
-	}
-	if lc := opts.LayerCache; lc != "off" {
-		for _, t := range plan.Tags {
-			if lc == opts.Registry+"/"+opts.Image+":"+t {
-				return nil, &options.UsageError{Msg: fmt.Sprintf("--layer-cache %s is a tag this run publishes: give the cache a tag of its own, e.g. :%s", lc, layercache.DefaultTag)}
-			}
-		}
-	}
-	image := opts.Image
-	if image == "" {
-		image = "gantry"
-	}
-	lbls, err := labels.OCI(labels.Input{Repository: opts.Repository, Image: image, SHA: git.SHA, CommitTime: git.CommitTime,
-		Version: plan.Version, Title: decl.Title, Description: decl.Description, License: decl.Licenses,
-		Vendor: decl.Vendor, Documentation: decl.Documentation})
-	if err != nil {
-		return nil, err
-	}
-	return &inputs{opts: opts, images: set, sha: git.SHA, ref: git.Ref, tags: plan, labels: lbls, runtime: runtime,
-		token: token, secrets: secrets, sign: sign, id: newRunID(), uploads: up, getenv: getenv, dirty: len(git.Dirty) > 0, decl: decl, gantry: gantry, projectImages: projectImages}, nil
-}
-
-// readBuildSecrets reads the declared build secrets (id -> variable) from
-// the environment and takes them out of it, so that no process Gantry
-// starts inherits them. An empty one is a usage error.
-func readBuildSecrets(declared map[string]string, getenv func(string) string) (map[string]string, error) {
-	secrets := map[string]string{}
-	for _, id := range slices.Sorted(maps.Keys(declared)) {
-		v := declared[id]
-		if secrets[id] = getenv(v); secrets[id] == "" {
-			return nil, &options.UsageError{Msg: fmt.Sprintf("the build secret %s (gantry.Build.Secrets) is read from $%s, which is empty or unset: set it (in GitHub Actions, from a secret of the job's environment)", id, v)}
-		}
-		os.Unsetenv(v)
-	}
-	return secrets, nil
-}
-
-// testInput is the test stage's: the Go modules' uploads, and the test
-// commands with the repository's and their images resolved.
-func (in *inputs) testInput(client *dagger.Client) pipeline.TestInput {
-	t := pipeline.TestInput{Modules: in.uploads.TestModules(client, in.opts.Source)}
-	if pg := in.decl.TestPostgres; pg != nil {
-		t.PostgresURLEnv = pg.URLEnv
-	}
-	for _, c := range in.decl.TestCommands {
-		pc := pipeline.Command{Name: c.Name, Image: in.projectImages[c.Image], Run: c.Run, Dir: c.Dir, Env: c.Env,
-			Source: in.uploads.Repo.Directory(client, in.opts.Source)}
-		for _, s := range c.Services {
-			pc.Services = append(pc.Services, pipeline.Service{Name: s.Name, Image: in.projectImages[s.Image], Port: s.Port, Env: s.Env, Args: s.Args})
-		}
-		t.Commands = append(t.Commands, pc)
-	}
-	return t
-}
-
-// buildArgs are the Dockerfile's build args: the project's and its images,
-// then Gantry's pinned images, the version and commit it stamps, and the
-// namespace of its cache mounts (the project can't declare those:
-// project.ReservedArgs).
-func (in *inputs) buildArgs() []dagger.BuildArg {
-	var args []dagger.BuildArg
-	for _, k := range slices.Sorted(maps.Keys(in.decl.Build.Args)) {
-		args = append(args, dagger.BuildArg{Name: k, Value: in.decl.Build.Args[k]})
-	}
-	for _, k := range slices.Sorted(maps.Keys(in.projectImages)) {
-		args = append(args, dagger.BuildArg{Name: k, Value: in.projectImages[k]})
-	}
-	return append(args,
-		dagger.BuildArg{Name: "GO_IMAGE", Value: in.images.Go},
-		dagger.BuildArg{Name: "RUNTIME_IMAGE", Value: in.images.Runtime},
-		dagger.BuildArg{Name: "VERSION", Value: in.tags.Version},
-		dagger.BuildArg{Name: "COMMIT", Value: in.sha},
-		dagger.BuildArg{Name: layercache.MountNamespaceArg, Value: layercache.MountNamespace(layerCacheDirection(in))},
-	)
-}
-
-// buildSecrets are the build secrets as Dagger secrets, named by their ids
-// (the engine mounts each at /run/secrets/ID).
-func (in *inputs) buildSecrets(client *dagger.Client) []*dagger.Secret {
-	var out []*dagger.Secret
-	for _, id := range slices.Sorted(maps.Keys(in.secrets)) {
-		out = append(out, client.SetSecret(id, in.secrets[id]))
-	}
-	return out
-}
-
-// newRunID is unique per run (see pipeline.Env.RunID).
-func newRunID() string {
-	id := make([]byte, 8)
-	rand.Read(id)
-	return hex.EncodeToString(id)
-}
-
-// lookup tells an empty variable from an unset one where getenv is the
-// process's own (an empty COSIGN_PASSWORD is a valid password).
-func lookup(getenv func(string) string, k string) (string, bool) {
-	if v := getenv(k); v != "" {
-		return v, true
-	}
-	_, set := os.LookupEnv(k)
-	return "", set
-}
-
-// plan turns the inputs into the pipeline's plan. The uploads become lazy
-// Dagger values: nothing is sent until a stage needs it.
-func (in *inputs) plan(client *dagger.Client) pipeline.Plan {
-	o := in.opts
-	p := pipeline.Plan{
-		Test: in.testInput(client),
-		Build: pipeline.BuildInput{
-			Context:    in.uploads.Context.Directory(client, o.Source),
-			Dockerfile: in.decl.Build.Dockerfile,
-			Target:     in.decl.Build.Target,
-			Secrets:    in.buildSecrets(client),
-			Args:       in.buildArgs(),
-			Labels:     in.labels,
-			Platforms:  o.Platforms,
-		},
-		Smoke: pipeline.SmokeInput{Healthcheck: in.runtime.Healthcheck, Contract: in.decl.Smoke},
-		Scan: pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, Covers: in.decl.Scan.Covers,
-			ReportDir: o.ReportDir, MaxDBAge: o.MaxDBAge},
-		TrivyDB: pipeline.TrivyDB{Digest: in.dbDigest, Day: time.Now().UTC().Format("2006-01-02")},
-		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.tags.Tags, Flavor: in.tags.Flavor, Version: in.tags.Version,
-			Username: o.Username, Healthcheck: in.runtime.Healthcheck},
-	}
-	if in.uploads.Trivyignore {
-		p.Scan.Ignorefile = client.Host().File(filepath.Join(o.Source, upload.Trivyignore))
-	}
-	if o.SkipTests {
-		p.SkipTests = "--skip-tests"
-	}
-	switch {
-	case o.DryRun:
-		p.SkipPublish = "--dry-run"
-	case in.tags.Skip != "":
-		p.SkipPublish = in.tags.Skip
-	default:
-		p.Publish.Token = client.SetSecret("gantry-registry-token", in.token)
-		p.Publisher = pipeline.HostPublisher(client, in.gantry.Dir)
-		if p.Publish.Sign = in.signing(client); p.Publish.Sign != nil {
-			facts := in.facts()
-			p.Publish.Attest = &facts
-		}
-		if o.Latest == options.LatestAuto {
-			p.Publish.LatestGuard = func(ctx context.Context, rev string) (bool, string) {
-				return gitinfo.LatestGuard(ctx, o.Source, in.sha, rev)
-			}
-		}
-	}
-	return p
-}
-
-// signing is the publish stage's signing: the key as secrets, or a
-// keyless token source; nil when the run is unsigned.
-func (in *inputs) signing(client *dagger.Client) *pipeline.Signing {
-	if k := in.sign.Key; k != nil {
-		return &pipeline.Signing{Key: client.SetSecret("gantry-sign-key", string(k.Private))}
-	}
-	k := in.sign.Keyless
-	if k == nil {
-		return nil
-	}
-	var n atomic.Int64
-	return &pipeline.Signing{FulcioURL: k.FulcioURL, RekorURL: k.RekorURL,
-		IDToken: func(ctx context.Context) (*dagger.Secret, error) {
-			tok, err := k.Token(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("keyless signing: %w", err)
-			}
-			// A name per token: a secret's name is its identity.
-			return client.SetSecret(fmt.Sprintf("gantry-id-token-%s-%d", in.id, n.Add(1)), tok), nil
-		}}
 }
 
 // connect reaches the engine within timeout; dagger.Connect alone can block
@@ -481,50 +177,6 @@ func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagge
 		cancelSession()
 		return nil, nil, fmt.Errorf("the Dagger engine did not answer within --engine-timeout %s: is Docker running (`docker info`)? is _EXPERIMENTAL_DAGGER_RUNNER_HOST right?", timeout)
 	}
-}
-
-// imageName is the image as the summary names it.
-func imageName(o *options.Options) string {
-	if o.Image == "" {
-		return "unnamed image (dry run)"
-	}
-	return o.Registry + "/" + o.Image
-}
-
-func summarize(in *inputs, o pipeline.Outcome) summary.Summary {
-	s := summary.Summary{Image: imageName(in.opts), Gating: in.opts.Severity, Wall: o.Wall}
-	for _, st := range o.Results {
-		s.Stages = append(s.Stages, summary.Stage{Name: st.Stage, Status: st.Status, Detail: st.Detail, Duration: st.Duration})
-	}
-	if o.Scan != nil {
-		s.Scanned = true
-		s.Counts = o.Scan.Decision.Counts
-		s.Findings = o.Scan.Report.Findings
-		s.Reports = o.Scan.Reports
-	}
-	if p := o.Published; p != nil {
-		s.Digest = p.Digest
-		s.Refs = p.Refs
-		what := "the image"
-		if n := len(p.Signed); n > 1 {
-			what = fmt.Sprintf("the index and its %d platform manifests", n-1)
-		}
-		switch {
-		case len(p.Signed) > 0 && in.sign.Key != nil:
-			s.Signing = fmt.Sprintf("Signed with key `%s`: %s. Attested: %s.", in.sign.Key.ID, what, strings.Join(p.Attestations, ", "))
-		case len(p.Signed) > 0 && in.sign.Keyless != nil:
-			k := in.sign.Keyless
-			tlog := "Entered in the transparency log " + k.RekorURL + "."
-			if k.RekorURL == "" {
-				tlog = "Not in a transparency log (--rekor-url off): the signatures verify only while the certificate is valid (minutes)."
-			}
-			s.Signing = fmt.Sprintf("Signed keyless as `%s` (OIDC issuer `%s`, certificate from %s): %s. %s Attested: %s.",
-				p.Identity, p.Issuer, k.FulcioURL, what, tlog, strings.Join(p.Attestations, ", "))
-		default:
-			s.Signing = "**Unsigned**: " + in.sign.Unsigned
-		}
-	}
-	return s
 }
 
 // report prints the summary, and in GitHub Actions also writes the job

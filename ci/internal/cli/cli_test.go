@@ -6,13 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
-
-	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/project"
 )
 
@@ -60,67 +56,6 @@ func TestDeclarationErrors(t *testing.T) {
 				t.Errorf("stderr = %q, want one line saying %q", got, tt.want)
 			}
 		})
-	}
-}
-
-// Build secrets are read from the environment and taken out of it: no
-// process Gantry starts (git, go build, the Dagger CLI) inherits them.
-func TestBuildSecrets(t *testing.T) {
-	t.Setenv("GANTRY_TEST_NPM_TOKEN", "s3cret")
-	got, err := readBuildSecrets(map[string]string{"npmrc": "GANTRY_TEST_NPM_TOKEN"}, os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got["npmrc"] != "s3cret" {
-		t.Errorf("secrets %v, want npmrc's value", got)
-	}
-	if v, ok := os.LookupEnv("GANTRY_TEST_NPM_TOKEN"); ok {
-		t.Errorf("$GANTRY_TEST_NPM_TOKEN is still set (%d bytes): child processes would inherit it", len(v))
-	}
-}
-
-// A build secret may be the registry token (a Dockerfile that fetches
-// private modules with it): prepare takes the token out of the environment
-// first, and the secret still gets its value.
-func TestBuildSecretFromTheToken(t *testing.T) {
-	t.Setenv("GANTRY_TEST_TOKEN", "t0ken")
-	decl := project.Project{Build: project.Build{Secrets: map[string]string{"token": "GANTRY_TEST_TOKEN"}}}.WithDefaults()
-	opts := options.New(os.Getenv, declared(decl))
-	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
-	opts.Bind(fs)
-	if err := fs.Parse([]string{"--dry-run", "--source", repo(t), "--token-env", "GANTRY_TEST_TOKEN"}); err != nil {
-		t.Fatal(err)
-	}
-	in, err := prepare(context.Background(), decl, opts, os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if in.secrets["token"] != "t0ken" || in.token != "t0ken" {
-		t.Errorf("secret %q, token %q: want both the token's value", in.secrets["token"], in.token)
-	}
-}
-
-// The project's build args come first and in order; Gantry's own follow
-// and can't be replaced by the declaration (project.Validate refuses
-// them).
-func TestBuildArgs(t *testing.T) {
-	in := &inputs{opts: &options.Options{Event: "push", Ref: "refs/heads/main"}, sha: "c0ffee",
-		decl: project.Project{Build: project.Build{Args: map[string]string{"ZETA": "z", "ALPHA": "a"}}}}
-	in.tags.Version = "1.2.3"
-	var got []string
-	for _, a := range in.buildArgs() {
-		got = append(got, a.Name+"="+a.Value)
-	}
-	want := []string{"ALPHA=a", "ZETA=z", "GO_IMAGE=", "RUNTIME_IMAGE=", "VERSION=1.2.3", "COMMIT=c0ffee", "BUILDKIT_CACHE_MOUNT_NS=gantry-publish"}
-	if !slices.Equal(got, want) {
-		t.Errorf("build args %q, want %q", got, want)
-	}
-	var names []string
-	for _, a := range in.buildArgs()[2:] {
-		names = append(names, a.Name)
-	}
-	if !slices.Equal(names, project.ReservedArgs) {
-		t.Errorf("Gantry's own args %q, but project.ReservedArgs (what a declaration may not set) is %q", names, project.ReservedArgs)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+	"github.com/gantry-ci/gantry/ci/internal/runplan"
 )
 
 // exportTimeout bounds the export at the end of the session, inside the
@@ -28,27 +29,27 @@ const exportTimeout = 4*time.Minute + 30*time.Second
 // gives 10 s by default. Measured on v0.19.10 with it at 1 s, closing the
 // session still waited for a 60 s export to end, so the longer timeout is
 // a safeguard: an ephemeral runner must not exit before the export does.
-func useLayerCache(in *inputs) {
+func useLayerCache(in *runplan.Run) {
 	for _, v := range []string{layercache.BothEnvVar, layercache.ImportEnvVar, layercache.ExportEnvVar} {
 		os.Unsetenv(v)
 	}
-	ref := in.opts.LayerCache
+	ref := in.Opts.LayerCache
 	if ref == "off" {
 		return
 	}
 	tag, _ := name.NewTag(ref) // validated
-	os.Setenv(layercache.Env(ref, in.images.Insecure(tag.RegistryStr()), layerCacheDirection(in)))
+	os.Setenv(layercache.Env(ref, in.Images.Insecure(tag.RegistryStr()), layerCacheDirection(in)))
 	os.Setenv(layercache.ShutdownTimeoutEnvVar, exportTimeout.String())
 }
 
-func layerCacheDirection(in *inputs) layercache.Direction {
-	return layercache.For(in.opts.Publishing())
+func layerCacheDirection(in *runplan.Run) layercache.Direction {
+	return layercache.For(in.Opts.Publishing())
 }
 
 // closeSession ends the session; with the layer cache, that is when the
 // engine exports it, and it says so and how long it took.
-func closeSession(in *inputs, disconnect func(), stdout io.Writer) {
-	ref := in.opts.LayerCache
+func closeSession(in *runplan.Run, disconnect func(), stdout io.Writer) {
+	ref := in.Opts.LayerCache
 	if ref == "off" || layerCacheDirection(in) == layercache.Read {
 		disconnect()
 		return
@@ -64,18 +65,18 @@ func closeSession(in *inputs, disconnect func(), stdout io.Writer) {
 // with the session's credentials), then probes the cache in the
 // background and prints what it found, a warning if it can't serve. The
 // channel yields the summary's line ("" when off).
-func probeLayerCache(ctx context.Context, env pipeline.Env, in *inputs, stdout, stderr io.Writer) <-chan string {
+func probeLayerCache(ctx context.Context, env pipeline.Env, in *runplan.Run, stdout, stderr io.Writer) <-chan string {
 	out := make(chan string, 1)
-	ref := in.opts.LayerCache
+	ref := in.Opts.LayerCache
 	if ref == "off" {
 		out <- ""
 		return out
 	}
 	tag, _ := name.NewTag(ref)
 	var token *dagger.Secret
-	if in.token != "" && in.opts.Username != "" {
-		token = env.Client.SetSecret("gantry-registry-token", in.token)
-		if _, err := env.Client.Container().WithRegistryAuth(tag.RegistryStr(), in.opts.Username, token).Sync(ctx); err != nil {
+	if in.Token != "" && in.Opts.Username != "" {
+		token = env.Client.SetSecret("gantry-registry-token", in.Token)
+		if _, err := env.Client.Container().WithRegistryAuth(tag.RegistryStr(), in.Opts.Username, token).Sync(ctx); err != nil {
 			fmt.Fprintf(stderr, "gantry: warning: layer cache %s: giving the engine the registry token: %v\n", ref, err)
 		}
 	}
@@ -86,11 +87,11 @@ func probeLayerCache(ctx context.Context, env pipeline.Env, in *inputs, stdout, 
 		platform, err := env.Client.DefaultPlatform(ctx)
 		var bin *dagger.File
 		if err == nil {
-			bin, err = pipeline.HostPublisher(env.Client, in.gantry.Dir)(ctx, platform)
+			bin, err = pipeline.HostPublisher(env.Client, in.Gantry.Dir)(ctx, platform)
 		}
 		var st layercache.Status
 		if err == nil {
-			st, err = pipeline.ProbeLayerCache(ctx, env, pipeline.LayerCacheInput{Ref: ref, Username: in.opts.Username, Token: token, Publisher: bin})
+			st, err = pipeline.ProbeLayerCache(ctx, env, pipeline.LayerCacheInput{Ref: ref, Username: in.Opts.Username, Token: token, Publisher: bin})
 		}
 		dir := layerCacheDirection(in)
 		warning := st.Warning(dir)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/options"
+	"github.com/gantry-ci/gantry/ci/internal/runplan"
 )
 
 // Issue 21, item 2: a publishing run never imports the registry layer
@@ -30,7 +31,7 @@ func TestUseLayerCache(t *testing.T) {
 			for _, v := range vars {
 				t.Setenv(v, "type=registry,ref=attacker.example/app:cache")
 			}
-			useLayerCache(&inputs{opts: &tt.opts})
+			useLayerCache(&runplan.Run{Opts: &tt.opts})
 			for _, v := range vars {
 				got, set := os.LookupEnv(v)
 				switch {
@@ -41,38 +42,5 @@ func TestUseLayerCache(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// Issue 21, item 2: the Dockerfile's cache mounts are the engine's, so
-// without a namespace per trust level a pull request's Dockerfile could
-// plant build-cache entries that a publishing build on the same engine
-// compiles with.
-func TestMountNamespace(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts options.Options
-		want string
-	}{
-		{name: "a push publishes", opts: options.Options{Event: "push", Ref: "refs/heads/main"}, want: layercache.PublishNamespace},
-		{name: "a release tag publishes", opts: options.Options{Event: "push", Ref: "refs/tags/v1.2.3"}, want: layercache.PublishNamespace},
-		{name: "a dry run", opts: options.Options{Event: "push", Ref: "refs/heads/main", DryRun: true}, want: layercache.CheckNamespace},
-		{name: "a pull request", opts: options.Options{Event: "pull_request", Ref: "refs/pull/7/merge"}, want: layercache.CheckNamespace},
-		{name: "a pull request with the layer cache off", opts: options.Options{Event: "pull_request", Ref: "refs/pull/7/merge", LayerCache: "off"}, want: layercache.CheckNamespace},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for _, a := range (&inputs{opts: &tt.opts}).buildArgs() {
-				if a.Name == "BUILDKIT_CACHE_MOUNT_NS" {
-					got = append(got, a.Value)
-				}
-			}
-			if len(got) != 1 || got[0] != tt.want {
-				t.Errorf("BUILDKIT_CACHE_MOUNT_NS = %q, want once %q", got, tt.want)
-			}
-		})
-	}
-	if layercache.PublishNamespace == layercache.CheckNamespace {
-		t.Fatal("the two trust levels share one namespace")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/push"
+	"github.com/gantry-ci/gantry/ci/internal/runplan"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
@@ -30,16 +31,16 @@ type sealed struct {
 // findSealed verifies the image under the commit's SHA tag, once, for
 // both uses. Only a signed publish looks (nothing else could trust what
 // it found), and --rerun never does. ok is false when it did not look.
-func findSealed(ctx context.Context, env pipeline.Env, in *inputs, p pipeline.Plan) (s sealed, ok bool) {
-	o := in.opts
-	if p.SkipPublish != "" || in.sign.Key == nil && in.sign.Keyless == nil || o.Rerun {
+func findSealed(ctx context.Context, env pipeline.Env, in *runplan.Run, p pipeline.Plan) (s sealed, ok bool) {
+	o := in.Opts
+	if p.SkipPublish != "" || in.Sign.Key == nil && in.Sign.Keyless == nil || o.Rerun {
 		return sealed{}, false
 	}
-	s.image = p.Publish.Repository + ":" + in.sha
+	s.image = p.Publish.Repository + ":" + in.SHA
 	// A first run of a commit finds nothing there: say so without compiling
 	// the publisher. The registry may refuse to answer anonymously (a
 	// private image); then the engine, with the token, finds out.
-	if _, err := push.Digest(ctx, s.image, in.images.Insecure(s.image)); push.IsNotFound(err) {
+	if _, err := push.Digest(ctx, s.image, in.Images.Insecure(s.image)); push.IsNotFound(err) {
 		s.absent, s.why = true, "there is no image under its SHA tag"
 		return s, true
 	}
@@ -62,9 +63,9 @@ func findSealed(ctx context.Context, env pipeline.Env, in *inputs, p pipeline.Pl
 		repo = "https://github.com/" + o.Repository
 	}
 	vin := pipeline.VerifyInput{Image: s.image, Keyless: keyless, Repository: repo,
-		Commit: in.sha, Severity: o.Severity, Username: o.Username, Token: p.Publish.Token, Publisher: bin}
-	if in.sign.Key != nil {
-		vin.PublicKey = in.sign.Key.Public
+		Commit: in.SHA, Severity: o.Severity, Username: o.Username, Token: p.Publish.Token, Publisher: bin}
+	if in.Sign.Key != nil {
+		vin.PublicKey = in.Sign.Key.Public
 	}
 	rep, err := pipeline.Verify(ctx, env, vin)
 	s.judge(rep, err)
@@ -95,31 +96,31 @@ func (s *sealed) judge(rep verify.Report, err error) {
 // every tag this run would write still points at its digest: a run on
 // any runner then has nothing to do. A record that is unsigned, signed by
 // anyone else or for another commit never gets here (s.why is set).
-func recorded(ctx context.Context, in *inputs, s sealed, out io.Writer) (summary.Summary, bool) {
-	if s.why != "" || in.key == "" {
+func recorded(ctx context.Context, in *runplan.Run, s sealed, out io.Writer) (summary.Summary, bool) {
+	if s.why != "" || in.Key == "" {
 		if s.why != "" && !s.absent && !isRelease(in) {
 			fmt.Fprintf(out, "gantry: no run record in %s: %s; running every stage\n", s.image, s.why)
 		}
 		return summary.Summary{}, false
 	}
 	b := s.rep.Built
-	if b.RunKey != in.key {
+	if b.RunKey != in.Key {
 		if !isRelease(in) { // a release has a key of its own: promotion decides
 			fmt.Fprintf(out, "gantry: %s is signed, but was built from other inputs than this run's; running every stage\n", s.image)
 		}
 		return summary.Summary{}, false
 	}
 	var refs []string
-	for _, t := range in.tags.Tags {
-		refs = append(refs, in.opts.Registry+"/"+in.opts.Image+":"+t+"@"+s.rep.Digest)
+	for _, t := range in.Tags.Tags {
+		refs = append(refs, in.Opts.Registry+"/"+in.Opts.Image+":"+t+"@"+s.rep.Digest)
 	}
-	if err := push.Current(ctx, refs, in.images.Insecure); err != nil {
+	if err := push.Current(ctx, refs, in.Images.Insecure); err != nil {
 		fmt.Fprintf(out, "gantry: the signed record of %s says these inputs passed at %s, but its tags moved since (%v); running every stage\n",
 			s.image, b.Finished.UTC().Format(time.RFC3339), err)
 		return summary.Summary{}, false
 	}
 	passed := "passed " + b.Finished.UTC().Format(time.RFC3339) + " (signed run record)"
-	sum := summary.Summary{Image: imageName(in.opts), Gating: in.opts.Severity, Digest: s.rep.Digest, Refs: refs,
+	sum := summary.Summary{Image: runplan.ImageName(in.Opts), Gating: in.Opts.Severity, Digest: s.rep.Digest, Refs: refs,
 		Signing: fmt.Sprintf("Signed when it was built, by %s; the signature and provenance verify now.", s.signer)}
 	for _, st := range []string{"test", "build", "smoke", "scan", "publish"} {
 		sum.Stages = append(sum.Stages, summary.Stage{Name: st, Status: "cached", Detail: passed})
@@ -131,8 +132,8 @@ func recorded(ctx context.Context, in *inputs, s sealed, out io.Writer) (summary
 
 // isRelease reports whether this run is a release: a tag push, whose
 // version is not the commit's short SHA.
-func isRelease(in *inputs) bool {
-	return strings.HasPrefix(in.ref, "refs/tags/") && in.tags.Version != in.sha[:12]
+func isRelease(in *runplan.Run) bool {
+	return strings.HasPrefix(in.Ref, "refs/tags/") && in.Tags.Version != in.SHA[:12]
 }
 
 // promotion decides whether this release publishes the sealed image
@@ -140,7 +141,7 @@ func isRelease(in *inputs) bool {
 // key, or keylessly its workflow), its provenance names this repository
 // and commit, and it holds the platforms this run would build. Otherwise
 // it says why not, and the full pipeline runs.
-func promotion(in *inputs, s sealed, out io.Writer) (pipeline.Promotion, bool) {
+func promotion(in *runplan.Run, s sealed, out io.Writer) (pipeline.Promotion, bool) {
 	no := func(format string, args ...any) (pipeline.Promotion, bool) {
 		fmt.Fprintf(out, "gantry: not promoting %s: %s; running the full pipeline\n", s.image, fmt.Sprintf(format, args...))
 		return pipeline.Promotion{}, false
@@ -150,14 +151,14 @@ func promotion(in *inputs, s sealed, out io.Writer) (pipeline.Promotion, bool) {
 	}
 	rep := s.rep
 	have := slices.Clone(rep.Platforms)
-	want := slices.Clone(in.opts.Platforms)
+	want := slices.Clone(in.Opts.Platforms)
 	slices.Sort(have)
 	slices.Sort(want)
 	if !slices.Equal(have, want) {
 		return no("it holds %s, this run builds %s", strings.Join(have, ","), strings.Join(want, ","))
 	}
 	fmt.Fprintf(out, "gantry: %s is signed by %s and its provenance names %s: releasing that digest, %s, instead of rebuilding\n",
-		s.image, s.signer, in.sha, rep.Digest)
+		s.image, s.signer, in.SHA, rep.Digest)
 	return pipeline.Promotion{Digest: rep.Digest, Platforms: rep.Platforms, Built: *rep.Built}, true
 }
 
@@ -173,19 +174,19 @@ func promotion(in *inputs, s sealed, out io.Writer) (pipeline.Promotion, bool) {
 // a private Fulcio, with --rekor-key for its Rekor; without Rekor
 // (--rekor-url off) nothing proves when a signature was made, so it
 // verifies only while its certificate is valid.
-func promotionSigner(in *inputs) (signer string, keyless *verify.Keyless, why string) {
-	if in.sign.Key != nil {
+func promotionSigner(in *runplan.Run) (signer string, keyless *verify.Keyless, why string) {
+	if in.Sign.Key != nil {
 		return "this key", nil, ""
 	}
-	k := in.sign.Keyless
-	policy, err := k.Claims.Release(in.opts.DefaultBranch)
+	k := in.Sign.Keyless
+	policy, err := k.Claims.Release(in.Opts.DefaultBranch)
 	if err != nil {
 		return "", nil, err.Error()
 	}
 	// The certificate must vouch for this very commit, whatever the
 	// provenance claims.
-	policy.SHA = in.sha
-	o := in.opts
+	policy.SHA = in.SHA
+	o := in.Opts
 	if o.FulcioURL != options.DefaultFulcioURL && len(o.Roots) == 0 {
 		return "", nil, "it would verify against " + o.FulcioURL + "'s roots, and none were given: pass them with --ca-roots FILE"
 	}

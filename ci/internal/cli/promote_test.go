@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/identity"
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/options"
+	"github.com/gantry-ci/gantry/ci/internal/runplan"
 	"github.com/gantry-ci/gantry/ci/internal/signing"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
@@ -59,7 +60,7 @@ func TestPromotionSigner(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.opts.DefaultBranch = "main"
-			signer, k, why := promotionSigner(&inputs{opts: &tt.opts, sign: tt.plan, sha: sha})
+			signer, k, why := promotionSigner(&runplan.Run{Opts: &tt.opts, Sign: tt.plan, SHA: sha})
 			if tt.why != "" {
 				if !strings.Contains(why, tt.why) || k != nil {
 					t.Errorf("why = %q, policy %+v; want no policy and %q", why, k, tt.why)
@@ -128,18 +129,18 @@ func TestRecorded(t *testing.T) {
 	finished := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	verified := sealed{image: host + "/acme/app:" + sha, signer: "this key",
 		rep: verify.Report{Digest: built, Built: &verify.Built{Commit: sha, Finished: finished, Builder: "local", RunKey: "k1"}}}
-	in := func(key, ref string) *inputs {
+	in := func(key, ref string) *runplan.Run {
 		plan := tags.Plan{Tags: []string{sha, "latest"}, Version: sha[:12]}
 		if ref == "refs/tags/v1.0.0" {
 			plan = tags.Plan{Tags: []string{"1.0.0", "latest"}, Version: "1.0.0"}
 		}
-		return &inputs{opts: &options.Options{Registry: host, Image: "acme/app", Severity: []string{"HIGH"}}, key: key, sha: sha, ref: ref,
-			tags: plan, images: images.Set{InsecureRegistries: []string{host}}}
+		return &runplan.Run{Opts: &options.Options{Registry: host, Image: "acme/app", Severity: []string{"HIGH"}}, Key: key, SHA: sha, Ref: ref,
+			Tags: plan, Images: images.Set{InsecureRegistries: []string{host}}}
 	}
 	const main = "refs/heads/main"
 	for _, tt := range []struct {
 		name   string
-		in     *inputs
+		in     *runplan.Run
 		s      sealed
 		latest string // where latest points; "" leaves it
 		hit    bool
@@ -208,7 +209,7 @@ func TestDirtyBuildIsNoRecord(t *testing.T) {
 				t.Errorf("why = %q, rep %+v; want %q and no record", s.why, s.rep, tt.why)
 			}
 			var out bytes.Buffer
-			if _, ok := promotion(&inputs{opts: &options.Options{}}, s, &out); ok || !strings.Contains(out.String(), tt.why) {
+			if _, ok := promotion(&runplan.Run{Opts: &options.Options{}}, s, &out); ok || !strings.Contains(out.String(), tt.why) {
 				t.Errorf("promotion: %v, %q", ok, out.String())
 			}
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
+	"github.com/gantry-ci/gantry/ci/internal/runplan"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 )
 
@@ -35,7 +36,7 @@ func TestPublishingRunNeedsRecordedRefs(t *testing.T) {
 			o := &options.Options{Registry: "ghcr.io", Image: "acme/app", Event: "push", Ref: "refs/heads/main", DryRun: tt.dryRun,
 				ReportDir: t.TempDir()}
 			var out strings.Builder
-			_, hit := cachedRun(context.Background(), c, key, &inputs{opts: o}, &out)
+			_, hit := cachedRun(context.Background(), c, key, &runplan.Run{Opts: o}, &out)
 			if hit != tt.hit {
 				t.Errorf("hit = %v, want %v (%s)", hit, tt.hit, out.String())
 			}

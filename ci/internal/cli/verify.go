@@ -13,6 +13,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/origin"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+	"github.com/gantry-ci/gantry/ci/internal/runplan"
 )
 
 // runVerify is `go run ./ci verify IMAGE`: it checks a published image's
@@ -67,7 +68,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return pipeline.ExitInternal
 	}
 	defer disconnect()
-	env := pipeline.Env{Client: client, Images: set, RunID: newRunID()}
+	env := pipeline.Env{Client: client, Images: set, RunID: runplan.NewRunID()}
 	platform, err := client.DefaultPlatform(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry verify: asking the engine for its platform: %v\n", err)

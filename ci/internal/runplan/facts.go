@@ -1,4 +1,4 @@
-package cli
+package runplan
 
 import (
 	"cmp"
@@ -8,33 +8,33 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 )
 
-// facts is what the attestations of this run record. In GitHub Actions the
+// Facts is what the attestations of this run record. In GitHub Actions the
 // builder is the workflow (its identity as a keyless signature would carry
 // it) and the invocation is the run's attempt; elsewhere both are local.
-func (in *inputs) facts() attest.Run {
-	o, env := in.opts, in.getenv
+func (in *Run) Facts() attest.Run {
+	o, env := in.Opts, in.Getenv
 	r := attest.Run{
 		Builder:      attest.LocalBuilder,
-		InvocationID: "gantry-run:" + in.id,
-		Ref:          in.ref,
-		SHA:          in.sha,
+		InvocationID: "gantry-run:" + in.ID,
+		Ref:          in.Ref,
+		SHA:          in.SHA,
 		Event:        o.Event,
 		Image:        o.Registry + "/" + o.Image,
-		Tags:         in.tags.Tags,
+		Tags:         in.Tags.Tags,
 		Platforms:    o.Platforms,
 		Flags: map[string]any{
 			"severity": o.Severity, "ignoreUnfixed": o.IgnoreUnfixed, "latest": o.Latest,
 			"defaultBranch": o.DefaultBranch, "skipTests": o.SkipTests, "sign": o.Sign,
-			"dirty": in.dirty,
+			"dirty": in.Dirty,
 		},
 		Images: map[string]string{
-			"go": in.images.Go, "runtime": in.images.Runtime, "postgres": in.images.Postgres,
-			"trivy": in.images.Trivy, "probe": in.images.Probe,
+			"go": in.Images.Go, "runtime": in.Images.Runtime, "postgres": in.Images.Postgres,
+			"trivy": in.Images.Trivy, "probe": in.Images.Probe,
 		},
-		TrivyDB:  attest.DB{Repository: pipeline.DBRepository(in.images), Digest: in.dbDigest},
+		TrivyDB:  attest.DB{Repository: pipeline.DBRepository(in.Images), Digest: in.DBDigest},
 		Versions: versions(),
-		Started:  in.started,
-		RunKey:   in.key,
+		Started:  in.Started,
+		RunKey:   in.Key,
 	}
 	if o.Repository != "" {
 		r.Repository = "https://github.com/" + o.Repository
