@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
 	"github.com/gantry-ci/gantry/ci/internal/project"
+	"github.com/gantry-ci/gantry/ci/internal/reuse"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
 	"github.com/gantry-ci/gantry/ci/internal/runplan"
 	"github.com/gantry-ci/gantry/ci/internal/summary"
@@ -73,9 +74,9 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 			fmt.Fprintf(stderr, "gantry: the run cache and the run record are off for this run: %v\n", err)
 		}
 	}
-	cache, cacheOK := openRunCache(in, stderr)
+	cache, cacheOK := reuse.OpenRunCache(in, stderr)
 	if cacheOK && !opts.Rerun {
-		if s, ok := cachedRun(ctx, cache, in.Key, in, stdout); ok {
+		if s, ok := reuse.CachedRun(ctx, cache, in.Key, in, stdout); ok {
 			report(stdout, getenv, s)
 			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(10*time.Millisecond))
 			return pipeline.ExitOK
@@ -96,9 +97,9 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	var promoted string
 	// The registry's signed record of this commit: a run with these exact
 	// inputs passed (nothing to do), or a release promotes its digest.
-	seal, looked := findSealed(ctx, env, in, plan)
+	seal, looked := reuse.FindSealed(ctx, env, in, plan)
 	if looked {
-		if s, ok := recorded(ctx, in, seal, stdout); ok {
+		if s, ok := reuse.Recorded(ctx, in, seal, stdout); ok {
 			s.LayerCache = <-layers
 			report(stdout, getenv, s)
 			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(100*time.Millisecond))
@@ -107,8 +108,8 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	}
 	var pr pipeline.Promotion
 	promote := false
-	if looked && isRelease(in) {
-		pr, promote = promotion(in, seal, stdout)
+	if looked && reuse.IsRelease(in) {
+		pr, promote = reuse.Promotion(in, seal, stdout)
 	}
 	if promote {
 		outcome, err = pipeline.Promote(ctx, env, plan, pr, stdout)

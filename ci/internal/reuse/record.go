@@ -1,4 +1,9 @@
-package cli
+// Package reuse decides whether a run can reuse an earlier one instead of
+// running every stage: a passed run with the same key in the local run
+// cache, the registry's signed record of this commit (the run record), or,
+// for a release, the tested digest to promote. Each is trusted only as far
+// as a check here vouches for it.
+package reuse
 
 import (
 	"context"
@@ -16,11 +21,11 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
-// sealed is what the registry holds for this commit: the image under its
+// Sealed is what the registry holds for this commit: the image under its
 // SHA tag, verified in the engine (as `go run ./ci verify` does) for this
 // run's signer, repository and commit. It is the run record a fresh
 // runner can trust, and what a release promotes.
-type sealed struct {
+type Sealed struct {
 	image  string        // repository:SHA
 	signer string        // who must have signed it, in words
 	rep    verify.Report // when why == ""
@@ -28,13 +33,13 @@ type sealed struct {
 	absent bool          // nothing is under the SHA tag
 }
 
-// findSealed verifies the image under the commit's SHA tag, once, for
+// FindSealed verifies the image under the commit's SHA tag, once, for
 // both uses. Only a signed publish looks (nothing else could trust what
 // it found), and --rerun never does. ok is false when it did not look.
-func findSealed(ctx context.Context, env pipeline.Env, in *runplan.Run, p pipeline.Plan) (s sealed, ok bool) {
+func FindSealed(ctx context.Context, env pipeline.Env, in *runplan.Run, p pipeline.Plan) (s Sealed, ok bool) {
 	o := in.Opts
 	if p.SkipPublish != "" || in.Sign.Key == nil && in.Sign.Keyless == nil || o.Rerun {
-		return sealed{}, false
+		return Sealed{}, false
 	}
 	s.image = p.Publish.Repository + ":" + in.SHA
 	// A first run of a commit finds nothing there: say so without compiling
@@ -45,7 +50,7 @@ func findSealed(ctx context.Context, env pipeline.Env, in *runplan.Run, p pipeli
 		return s, true
 	}
 	var keyless *verify.Keyless
-	if s.signer, keyless, s.why = promotionSigner(in); s.why != "" {
+	if s.signer, keyless, s.why = PromotionSigner(in); s.why != "" {
 		return s, true
 	}
 	platform, err := env.Client.DefaultPlatform(ctx)
@@ -73,7 +78,7 @@ func findSealed(ctx context.Context, env pipeline.Env, in *runplan.Run, p pipeli
 }
 
 // judge takes the verified image as the commit's record, or says why not.
-func (s *sealed) judge(rep verify.Report, err error) {
+func (s *Sealed) judge(rep verify.Report, err error) {
 	switch {
 	case err != nil:
 		s.why = firstLine(err.Error())
@@ -91,21 +96,21 @@ func (s *sealed) judge(rep verify.Report, err error) {
 	}
 }
 
-// recorded returns the summary of the run the sealed image records, when
+// Recorded returns the summary of the run the sealed image records, when
 // that run had this run's key (every input the same, the signer too) and
 // every tag this run would write still points at its digest: a run on
 // any runner then has nothing to do. A record that is unsigned, signed by
 // anyone else or for another commit never gets here (s.why is set).
-func recorded(ctx context.Context, in *runplan.Run, s sealed, out io.Writer) (summary.Summary, bool) {
+func Recorded(ctx context.Context, in *runplan.Run, s Sealed, out io.Writer) (summary.Summary, bool) {
 	if s.why != "" || in.Key == "" {
-		if s.why != "" && !s.absent && !isRelease(in) {
+		if s.why != "" && !s.absent && !IsRelease(in) {
 			fmt.Fprintf(out, "gantry: no run record in %s: %s; running every stage\n", s.image, s.why)
 		}
 		return summary.Summary{}, false
 	}
 	b := s.rep.Built
 	if b.RunKey != in.Key {
-		if !isRelease(in) { // a release has a key of its own: promotion decides
+		if !IsRelease(in) { // a release has a key of its own: Promotion decides
 			fmt.Fprintf(out, "gantry: %s is signed, but was built from other inputs than this run's; running every stage\n", s.image)
 		}
 		return summary.Summary{}, false
@@ -130,18 +135,18 @@ func recorded(ctx context.Context, in *runplan.Run, s sealed, out io.Writer) (su
 	return sum, true
 }
 
-// isRelease reports whether this run is a release: a tag push, whose
+// IsRelease reports whether this run is a release: a tag push, whose
 // version is not the commit's short SHA.
-func isRelease(in *runplan.Run) bool {
+func IsRelease(in *runplan.Run) bool {
 	return strings.HasPrefix(in.Ref, "refs/tags/") && in.Tags.Version != in.SHA[:12]
 }
 
-// promotion decides whether this release publishes the sealed image
+// Promotion decides whether this release publishes the sealed image
 // instead of rebuilding it: when it verified for this run's signer (its
 // key, or keylessly its workflow), its provenance names this repository
 // and commit, and it holds the platforms this run would build. Otherwise
 // it says why not, and the full pipeline runs.
-func promotion(in *runplan.Run, s sealed, out io.Writer) (pipeline.Promotion, bool) {
+func Promotion(in *runplan.Run, s Sealed, out io.Writer) (pipeline.Promotion, bool) {
 	no := func(format string, args ...any) (pipeline.Promotion, bool) {
 		fmt.Fprintf(out, "gantry: not promoting %s: %s; running the full pipeline\n", s.image, fmt.Sprintf(format, args...))
 		return pipeline.Promotion{}, false
@@ -162,7 +167,7 @@ func promotion(in *runplan.Run, s sealed, out io.Writer) (pipeline.Promotion, bo
 	return pipeline.Promotion{Digest: rep.Digest, Platforms: rep.Platforms, Built: *rep.Built}, true
 }
 
-// promotionSigner is who must have signed the image a release promotes,
+// PromotionSigner is who must have signed the image a release promotes,
 // in words and, when keyless, as a policy; or why nobody can be.
 //
 // Keyless, that is the workflow file this run is, of this repository (by
@@ -174,7 +179,7 @@ func promotion(in *runplan.Run, s sealed, out io.Writer) (pipeline.Promotion, bo
 // a private Fulcio, with --rekor-key for its Rekor; without Rekor
 // (--rekor-url off) nothing proves when a signature was made, so it
 // verifies only while its certificate is valid.
-func promotionSigner(in *runplan.Run) (signer string, keyless *verify.Keyless, why string) {
+func PromotionSigner(in *runplan.Run) (signer string, keyless *verify.Keyless, why string) {
 	if in.Sign.Key != nil {
 		return "this key", nil, ""
 	}

@@ -1,4 +1,4 @@
-package cli
+package reuse
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func TestPublishingRunNeedsRecordedRefs(t *testing.T) {
 			o := &options.Options{Registry: "ghcr.io", Image: "acme/app", Event: "push", Ref: "refs/heads/main", DryRun: tt.dryRun,
 				ReportDir: t.TempDir()}
 			var out strings.Builder
-			_, hit := cachedRun(context.Background(), c, key, &runplan.Run{Opts: o}, &out)
+			_, hit := CachedRun(context.Background(), c, key, &runplan.Run{Opts: o}, &out)
 			if hit != tt.hit {
 				t.Errorf("hit = %v, want %v (%s)", hit, tt.hit, out.String())
 			}

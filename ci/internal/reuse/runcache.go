@@ -1,4 +1,4 @@
-package cli
+package reuse
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/summary"
 )
 
-// openRunCache returns the run cache, or ok=false (with a warning when
+// OpenRunCache returns the run cache, or ok=false (with a warning when
 // something is wrong) if this run can't use one.
-func openRunCache(in *runplan.Run, warn io.Writer) (c runcache.Cache, ok bool) {
+func OpenRunCache(in *runplan.Run, warn io.Writer) (c runcache.Cache, ok bool) {
 	opts := in.Opts
 	if opts.RunCache == "off" {
 		return c, false
@@ -41,10 +41,10 @@ func openRunCache(in *runplan.Run, warn io.Writer) (c runcache.Cache, ok bool) {
 	return c, true
 }
 
-// cachedRun returns the summary of an earlier passed run with the same key,
+// CachedRun returns the summary of an earlier passed run with the same key,
 // its reports restored to --report-dir. A run that published counts only if
 // every tag it wrote still points at what it pushed.
-func cachedRun(ctx context.Context, c runcache.Cache, key string, in *runplan.Run, out io.Writer) (summary.Summary, bool) {
+func CachedRun(ctx context.Context, c runcache.Cache, key string, in *runplan.Run, out io.Writer) (summary.Summary, bool) {
 	e, err := c.Lookup(key)
 	if err != nil {
 		fmt.Fprintf(out, "gantry: %v; running every stage\n", err)
@@ -58,7 +58,7 @@ func cachedRun(ctx context.Context, c runcache.Cache, key string, in *runplan.Ru
 	// A publishing run's outcome is what it published: an entry that
 	// published nothing can't stand for one (whatever wrote it).
 	if in.Opts.Publishing() && len(e.Summary.Refs) == 0 {
-		fmt.Fprintf(out, "gantry: the recorded run published nothing, this run publishes; running every stage\n")
+		fmt.Fprintf(out, "gantry: the Recorded run published nothing, this run publishes; running every stage\n")
 		return summary.Summary{}, false
 	}
 	if len(e.Summary.Refs) > 0 {
@@ -68,7 +68,7 @@ func cachedRun(ctx context.Context, c runcache.Cache, key string, in *runplan.Ru
 			want = append(want, in.Opts.Registry+"/"+in.Opts.Image+":"+t+"@"+e.Summary.Digest)
 		}
 		if !slices.Equal(e.Summary.Refs, want) {
-			fmt.Fprintf(out, "gantry: the recorded run published other tags than this run would; running every stage\n")
+			fmt.Fprintf(out, "gantry: the Recorded run published other tags than this run would; running every stage\n")
 			return summary.Summary{}, false
 		}
 		if err := push.Current(ctx, e.Summary.Refs, in.Images.Insecure); err != nil {

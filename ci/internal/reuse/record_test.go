@@ -1,4 +1,4 @@
-package cli
+package reuse
 
 import (
 	"bytes"
@@ -60,7 +60,7 @@ func TestPromotionSigner(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.opts.DefaultBranch = "main"
-			signer, k, why := promotionSigner(&runplan.Run{Opts: &tt.opts, Sign: tt.plan, SHA: sha})
+			signer, k, why := PromotionSigner(&runplan.Run{Opts: &tt.opts, Sign: tt.plan, SHA: sha})
 			if tt.why != "" {
 				if !strings.Contains(why, tt.why) || k != nil {
 					t.Errorf("why = %q, policy %+v; want no policy and %q", why, k, tt.why)
@@ -127,7 +127,7 @@ func TestRecorded(t *testing.T) {
 		}
 	}
 	finished := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	verified := sealed{image: host + "/acme/app:" + sha, signer: "this key",
+	verified := Sealed{image: host + "/acme/app:" + sha, signer: "this key",
 		rep: verify.Report{Digest: built, Built: &verify.Built{Commit: sha, Finished: finished, Builder: "local", RunKey: "k1"}}}
 	in := func(key, ref string) *runplan.Run {
 		plan := tags.Plan{Tags: []string{sha, "latest"}, Version: sha[:12]}
@@ -141,7 +141,7 @@ func TestRecorded(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		in     *runplan.Run
-		s      sealed
+		s      Sealed
 		latest string // where latest points; "" leaves it
 		hit    bool
 		says   string // part of the one line printed; "" for none
@@ -150,18 +150,18 @@ func TestRecorded(t *testing.T) {
 		{name: "same inputs, tags in place", in: in("k1", main), s: verified, latest: built, hit: true,
 			says: "cached: the signed provenance of " + verified.image + "@" + built + " records these exact inputs passing every stage at 2026-12-01T09:00:00Z"},
 		{name: "other inputs", in: in("k2", main), s: verified, says: "was built from other inputs"},
-		{name: "a release: promotion decides", in: in("k2", "refs/tags/v1.0.0"), s: verified},
+		{name: "a release: Promotion decides", in: in("k2", "refs/tags/v1.0.0"), s: verified},
 		{name: "no key for this run", in: in("", main), s: verified},
-		{name: "unsigned", in: in("k1", main), s: sealed{image: verified.image, why: "no valid signature by the key"},
+		{name: "unsigned", in: in("k1", main), s: Sealed{image: verified.image, why: "no valid signature by the key"},
 			says: "no run record in " + verified.image + ": no valid signature by the key; running every stage"},
-		{name: "nothing there", in: in("k1", main), s: sealed{image: verified.image, absent: true, why: "there is no image under its SHA tag"}},
+		{name: "nothing there", in: in("k1", main), s: Sealed{image: verified.image, absent: true, why: "there is no image under its SHA tag"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.latest != "" {
 				pointLatest(tt.latest)
 			}
 			var out bytes.Buffer
-			sum, hit := recorded(context.Background(), tt.in, tt.s, &out)
+			sum, hit := Recorded(context.Background(), tt.in, tt.s, &out)
 			if hit != tt.hit {
 				t.Fatalf("hit = %v, want %v (%s)", hit, tt.hit, out.String())
 			}
@@ -197,7 +197,7 @@ func TestDirtyBuildIsNoRecord(t *testing.T) {
 		{name: "dirty", built: verify.Built{Commit: strings.Repeat("c", 40), Dirty: true}, why: "uncommitted changes (--allow-dirty)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var s sealed
+			var s Sealed
 			s.judge(verify.Report{Digest: "sha256:d", Checks: passed, Built: &tt.built}, nil)
 			if tt.why == "" {
 				if s.why != "" || s.rep.Built == nil {
@@ -209,7 +209,7 @@ func TestDirtyBuildIsNoRecord(t *testing.T) {
 				t.Errorf("why = %q, rep %+v; want %q and no record", s.why, s.rep, tt.why)
 			}
 			var out bytes.Buffer
-			if _, ok := promotion(&runplan.Run{Opts: &options.Options{}}, s, &out); ok || !strings.Contains(out.String(), tt.why) {
+			if _, ok := Promotion(&runplan.Run{Opts: &options.Options{}}, s, &out); ok || !strings.Contains(out.String(), tt.why) {
 				t.Errorf("promotion: %v, %q", ok, out.String())
 			}
 		})
