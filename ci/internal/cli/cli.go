@@ -117,6 +117,15 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	} else {
 		outcome, err = pipeline.Run(ctx, env, plan, stdout)
 	}
+	// The reports are written once the graph is done: no stage writes on
+	// the host. A failed scan has them too.
+	exported := true
+	if outcome.Scan != nil {
+		if xerr := outcome.Scan.ExportReports(context.WithoutCancel(ctx), opts.ReportDir); xerr != nil {
+			fmt.Fprintf(stderr, "gantry: warning: writing the scan's reports to --report-dir %s: %v\n", opts.ReportDir, xerr)
+			exported = false
+		}
+	}
 	s := in.Summarize(outcome)
 	s.LayerCache = <-layers
 	report(stdout, getenv, s)
@@ -129,7 +138,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitInternal
 	}
-	if cacheOK {
+	if cacheOK && exported {
 		var reports []string
 		if outcome.Scan != nil {
 			reports = outcome.Scan.Reports

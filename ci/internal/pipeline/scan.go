@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -49,7 +51,11 @@ type ScanInput struct {
 type ScanResult struct {
 	Report   scanreport.Report
 	Decision scanreport.Decision
-	Reports  []string // files written to ReportDir
+	// Files are the reports by file name (trivy-PLATFORM.json and .sarif,
+	// sbom-PLATFORM.cdx.json), lazy: ExportReports writes them to
+	// --report-dir once the graph is done.
+	Files   map[string]*dagger.File
+	Reports []string // the files ExportReports wrote
 	// Raw is Trivy's JSON report and SBOM its CycloneDX SBOM, by platform,
 	// for the attestations.
 	Raw               map[string]json.RawMessage
@@ -74,9 +80,6 @@ type Ignorefile struct {
 // rescans. The result is returned with the findings error too, for the
 // summary.
 func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResult, error) {
-	if err := os.MkdirAll(in.ReportDir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating --report-dir: %w", err)
-	}
 	start := time.Now()
 	updated, err := dbUpdatedAt(ctx, in.DB)
 	if err != nil {
@@ -105,11 +108,11 @@ func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResul
 	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
-	res := &ScanResult{Raw: map[string]json.RawMessage{}, SBOMs: map[string]*dagger.File{}, Started: start, Finished: time.Now(),
+	res := &ScanResult{Raw: map[string]json.RawMessage{}, SBOMs: map[string]*dagger.File{}, Files: map[string]*dagger.File{}, Started: start, Finished: time.Now(),
 		Severity: in.Severity, IgnoreUnfixed: in.IgnoreUnfixed, DBUpdatedAt: updated}
 	var reports []scanreport.Report
 	for i, sc := range scans {
-		res.Reports = append(res.Reports, sc.files...)
+		maps.Copy(res.Files, sc.files)
 		reports = append(reports, sc.report)
 		res.Raw[platforms[i]] = sc.raw
 		res.SBOMs[platforms[i]] = sc.sbom
@@ -278,10 +281,26 @@ func covered(ctx context.Context, rep scanreport.Report, covers []string, img *d
 	return nil
 }
 
+// ExportReports writes the scan's reports to dir, after the graph: a stage
+// writes nothing on the host. It sets r.Reports to the files written.
+func (r *ScanResult) ExportReports(ctx context.Context, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating --report-dir: %w", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Files)) {
+		path := filepath.Join(dir, name)
+		if _, err := r.Files[name].Export(ctx, path); err != nil {
+			return fmt.Errorf("exporting %s: %w", name, err)
+		}
+		r.Reports = append(r.Reports, path)
+	}
+	return nil
+}
+
 // platformScan is one platform's scan.
 type platformScan struct {
 	report scanreport.Report
-	files  []string // written to the report dir
+	files  map[string]*dagger.File // its reports, by file name
 	raw    json.RawMessage
 	sbom   *dagger.File
 }
@@ -337,17 +356,13 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 	conv := ctr.
 		WithExec([]string{"trivy", "convert", "--format", "sarif", "--output", "/work/report.sarif", "/work/report.json"}).
 		WithExec([]string{"trivy", "convert", "--format", "cyclonedx", "--output", "/work/sbom.cdx.json", "/work/report.json"})
-	var files []string
+	files := map[string]*dagger.File{}
 	for src, dst := range map[string]string{
 		"/work/report.json":   "trivy-" + slug + ".json",
 		"/work/report.sarif":  "trivy-" + slug + ".sarif",
 		"/work/sbom.cdx.json": "sbom-" + slug + ".cdx.json",
 	} {
-		path := filepath.Join(in.ReportDir, dst)
-		if _, err := conv.File(src).Export(ctx, path); err != nil {
-			return platformScan{files: files}, fmt.Errorf("exporting %s: %w", dst, err)
-		}
-		files = append(files, path)
+		files[dst] = conv.File(src)
 	}
 	return platformScan{report: rep, files: files, raw: json.RawMessage(data), sbom: conv.File("/work/sbom.cdx.json")}, nil
 }

@@ -86,6 +86,11 @@ func Prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 	if err := opts.Validate(env); err != nil {
 		return nil, err
 	}
+	// The scan's reports go there after the graph: a directory that can't
+	// be made fails now, not after a publish.
+	if err := os.MkdirAll(opts.ReportDir, 0o755); err != nil {
+		return nil, &options.UsageError{Msg: fmt.Sprintf("--report-dir: %v: choose a directory this user can write", err)}
+	}
 	// Build secrets go the same way. Read through env: one may be the
 	// token, which is out of the environment by now.
 	secrets, err := readBuildSecrets(decl.Build.Secrets, env)
