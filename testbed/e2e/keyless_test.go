@@ -498,8 +498,19 @@ func signAsHostile(t *testing.T, ss privateSigstore, claims map[string]any, repo
 	if err := os.WriteFile(prov, []byte(claimsMain), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gantryPublish(t), "--from", d.String(), "--repository", repo, "--tag", tag, "--insecure",
-		"--fulcio-url", ss.fulcioURL, "--rekor-url", ss.rekorURL, "--attest", "slsaprovenance1="+prov, "--output", filepath.Join(dir, "out.json"))
+	// gantry-publish's request (package publisher), written as hostile
+	// code with the workflow's token would write it.
+	request, err := json.Marshal(map[string]any{"Repository": repo, "Insecure": true, "Publish": map[string]any{
+		"Mode": "tag", "From": d.String(), "Tags": []string{tag}, "Timeout": int64(5 * time.Minute),
+		"Keyless": map[string]string{"FulcioURL": ss.fulcioURL, "RekorURL": ss.rekorURL},
+		"Attest":  []map[string]string{{"Type": "slsaprovenance1", "File": prov}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "request.json"), request, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gantryPublish(t), "--request", filepath.Join(dir, "request.json"), "--output", filepath.Join(dir, "out.json"))
 	cmd.Env = append(os.Environ(), "GANTRY_ID_TOKEN="+tok.Value)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("signing by hand: %v\n%s", err, out)

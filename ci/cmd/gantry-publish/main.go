@@ -5,14 +5,15 @@
 // signature, reach it only as Dagger secrets, in $GANTRY_REGISTRY_TOKEN,
 // $GANTRY_SIGN_KEY (a PKCS #8 key, or a cosign key with its password in
 // $COSIGN_PASSWORD), or $GANTRY_ID_TOKEN.
-// It prints the result as JSON on stdout, or writes it to --output.
-//
-// With --verify it publishes nothing and checks an image instead (package
-// internal/check); with --revision-of it reads the commit a tag was built
-// from, with --version-of the release an alias points at.
+// It reads one request (--request FILE, a publisher.Request) and writes its
+// typed result as JSON to --output, or stdout: a publish, or, publishing
+// nothing, a check of an image (its internal package check), the commit a
+// tag was built from, the release an alias points at, or the layer
+// cache's status.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,10 +35,9 @@ import (
 
 	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/check"
 	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/sign"
-	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
+	"github.com/gantry-ci/gantry/ci/internal/publisher"
 	"github.com/gantry-ci/gantry/ci/internal/push"
-	"github.com/gantry-ci/gantry/ci/internal/tags"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
@@ -52,169 +52,152 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("gantry-publish", pflag.ContinueOnError)
-	archive := fs.String("archive", "", "OCI image layout tar to publish")
-	from := fs.String("from", "", "instead of --archive: publish this digest of --repository (a promotion), as it is")
-	repository := fs.String("repository", "", "registry/name to publish to")
-	tagNames := fs.StringSlice("tag", nil, "tags to point at the image, in order")
-	stage := fs.Bool("stage", false, "push, sign and attest, and tag nothing: the caller checks the result, then tags the digest with --from")
-	attestOnly := fs.Bool("attest-only", false, "with --from: attest the digest with --attest, and sign and tag nothing (a failed rescan)")
-	healthcheck := fs.String("healthcheck", "", "Docker healthcheck to set, as JSON")
-	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
-	username := fs.String("username", "", "registry user name; the token comes from $GANTRY_REGISTRY_TOKEN")
-	revisionOf := fs.String("revision-of", "", "print the commit TAG was built from, as JSON, and publish nothing")
-	versionOf := fs.String("version-of", "", "print the release the alias (1.5, 1) points at, as JSON, and publish nothing")
-	var flavor tags.Flavor
-	fs.StringVar(&flavor.Prefix, "tag-prefix", "", "with --version-of: the prefix of the repository's release tags and aliases")
-	fs.StringVar(&flavor.Suffix, "tag-suffix", "", "with --version-of: their suffix")
-	cacheStatus := fs.String("cache-status", "", "probe the layer cache at REF and print its status as JSON; publish nothing")
-	verifyRef := fs.String("verify", "", "verify IMAGE (tag or digest) and print the report as JSON; publish nothing")
-	keyFile := fs.String("key", "", "with --verify: the PEM public key the image must be signed with")
-	var policy sign.Policy
-	keylessPolicy := fs.String("keyless-policy", "", "with --verify, keyless: who may have signed, as JSON (identity.Policy)")
-	fs.StringVar(&policy.Subject, "certificate-identity", "", "with --verify, keyless: the signer's exact identity (certificate subject)")
-	fs.StringVar(&policy.SubjectRegexp, "certificate-identity-regexp", "", "with --verify, keyless: a pattern the signer's identity must match")
-	caRoots := fs.String("ca-roots", "", "with --verify, keyless: PEM file of the Fulcio certificates to trust (default: Sigstore's public roots)")
-	fs.BoolVar(&policy.IgnoreSCT, "insecure-ignore-sct", false, "with --verify, keyless: accept certificates without a CT log timestamp")
-	fs.BoolVar(&policy.IgnoreTlog, "insecure-ignore-tlog", false, "with --verify, keyless: accept signatures not in a transparency log")
-	rekorKey := fs.String("rekor-key", "", "with --verify and --ca-roots: PEM public key of the private Sigstore's Rekor")
-	fulcioURL := fs.String("fulcio-url", "", "sign keyless with a certificate from this Fulcio, for the OIDC token in $GANTRY_ID_TOKEN")
-	rekorURL := fs.String("rekor-url", "", "with --fulcio-url: enter each signature in this Rekor (empty: no transparency log)")
-	expectRepo := fs.String("expect-repository", "", "with --verify: https://github.com/OWNER/REPO the provenance must name")
-	expectCommit := fs.String("expect-commit", "", "with --verify: the commit the provenance must name (any if empty)")
-	severity := fs.StringSlice("severity", []string{"HIGH", "CRITICAL"}, "with --verify: severities that fail the newest scan")
-	maxScanAge := fs.Duration("max-scan-age", 0, "with --verify: fail if the newest scan is older (0: any age)")
-	attest := fs.StringArray("attest", nil, "TYPE=FILE: attest the pushed digest with FILE's predicate (cosign --type name); needs a signing key")
+	requestFile := fs.String("request", "", "the request, a JSON publisher.Request")
 	output := fs.String("output", "", "write the JSON result to this file instead of stdout")
-	// Inside the pipeline's own 10-minute bound, with time left to roll back.
-	timeout := fs.Duration("timeout", 8*time.Minute, "deadline for the whole publish (a rollback gets 30 s more)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	data, err := os.ReadFile(*requestFile)
+	if err != nil {
+		return fmt.Errorf("reading the request: %w", err)
+	}
+	var req publisher.Request
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return fmt.Errorf("reading the request %s: %w", *requestFile, err)
+	}
+	if err := req.Validate(); err != nil {
+		return fmt.Errorf("the request %s: %w", *requestFile, err)
+	}
 	token := os.Getenv("GANTRY_REGISTRY_TOKEN")
 	auth := authn.Anonymous
-	if *username != "" || token != "" {
-		auth = &authn.Basic{Username: *username, Password: token}
+	if req.Username != "" || token != "" {
+		auth = &authn.Basic{Username: req.Username, Password: token}
 	}
-	if *revisionOf != "" {
-		rev, err := push.Revision(ctx, push.Request{Repository: *repository, Insecure: *insecure, Auth: auth}, *revisionOf)
-		if err != nil {
-			return redacted(err, token)
-		}
-		return emit(*output, map[string]string{"revision": rev})
+	result, err := serve(ctx, req, auth)
+	if err != nil {
+		return redacted(err, token)
 	}
-
-	if *versionOf != "" {
-		v, err := push.AliasVersion(ctx, push.Request{Repository: *repository, Insecure: *insecure, Auth: auth}, *versionOf, flavor)
-		if err != nil {
-			return redacted(err, token)
-		}
-		return emit(*output, map[string]string{"version": v})
-	}
-
-	if *cacheStatus != "" {
-		st := layercache.Probe(ctx, *cacheStatus, *insecure, auth, remote.DefaultTransport)
+	if st, ok := result.(layercache.Status); ok {
 		st.Detail, st.WriteDetail = redact(st.Detail, token), redact(st.WriteDetail, token)
-		return emit(*output, st)
+		result = st
 	}
+	return emit(*output, result)
+}
 
-	if *verifyRef != "" {
-		if *keylessPolicy != "" {
-			if err := json.Unmarshal([]byte(*keylessPolicy), &policy.Identity); err != nil {
-				return fmt.Errorf("--keyless-policy: %w", err)
-			}
-		}
-		v, err := verifier(ctx, *keyFile, *caRoots, *rekorKey, policy)
-		if err != nil {
-			return err
-		}
-		rep, err := verifyImage(ctx, *verifyRef, v, *insecure, auth, verify.Expect{Repository: *expectRepo, Commit: *expectCommit, Severity: *severity, MaxScanAge: *maxScanAge, Now: time.Now()})
-		if err != nil {
-			return redacted(err, token)
-		}
-		return emit(*output, rep)
+// serve runs the request's operation and returns its result.
+func serve(ctx context.Context, req publisher.Request, auth authn.Authenticator) (any, error) {
+	pr := push.Request{Repository: req.Repository, Insecure: req.Insecure, Auth: auth}
+	switch {
+	case req.Revision != nil:
+		rev, err := push.Revision(ctx, pr, req.Revision.Tag)
+		return publisher.RevisionResult{Revision: rev}, err
+	case req.AliasVersion != nil:
+		v, err := push.AliasVersion(ctx, pr, req.AliasVersion.Alias, req.AliasVersion.Flavor)
+		return publisher.AliasVersionResult{Version: v}, err
+	case req.CacheStatus != nil:
+		return layercache.Probe(ctx, req.CacheStatus.Ref, req.Insecure, auth, remote.DefaultTransport), nil
+	case req.Verify != nil:
+		return verifyRequest(ctx, req, auth)
 	}
+	return publish(ctx, req, pr)
+}
 
-	var hc *dockerfile.Healthcheck
-	if *healthcheck != "" {
-		hc = &dockerfile.Healthcheck{}
-		if err := json.Unmarshal([]byte(*healthcheck), hc); err != nil {
-			return fmt.Errorf("parsing --healthcheck: %w", err)
-		}
+// verifyRequest checks an image for a Verify request.
+func verifyRequest(ctx context.Context, req publisher.Request, auth authn.Authenticator) (verify.Report, error) {
+	vr := req.Verify
+	var v *sign.Verifier
+	var err error
+	if k := vr.Keyless; k != nil {
+		v, err = sign.NewKeylessVerifier(ctx, sign.Policy{Roots: k.Roots, Identity: k.Policy, Subject: k.Subject,
+			SubjectRegexp: k.SubjectRegexp, IgnoreSCT: k.IgnoreSCT, IgnoreTlog: k.IgnoreTlog, RekorKey: k.RekorKey})
+	} else {
+		v, err = sign.NewVerifier(vr.PublicKey)
 	}
-	req := push.Request{Repository: *repository, Tags: *tagNames, Insecure: *insecure, Log: os.Stderr, Auth: auth}
+	if err != nil {
+		return verify.Report{}, err
+	}
+	exp := vr.Expect
+	exp.Now = time.Now()
+	return verifyImage(ctx, vr.Image, v, req.Insecure, auth, exp)
+}
+
+// publish runs a Publish request.
+func publish(ctx context.Context, r publisher.Request, req push.Request) (push.Result, error) {
+	p := r.Publish
+	req.Tags, req.Log = p.Tags, os.Stderr
 	var a push.Artifact
-	if *from != "" {
-		// A promotion: the image is in the registry already, as tested.
+	if p.From != "" {
+		// A promotion, or a staged digest: the image is in the registry
+		// already, as tested.
 		var err error
-		if a, err = remoteArtifact(ctx, req, *from); err != nil {
-			return redacted(err, token)
+		if a, err = remoteArtifact(ctx, req, p.From); err != nil {
+			return push.Result{}, err
 		}
 	} else {
 		dir, err := os.MkdirTemp("", "gantry-publish-")
 		if err != nil {
-			return err
+			return push.Result{}, err
 		}
 		defer os.RemoveAll(dir)
-		if a, err = push.LoadOCIArchive(*archive, dir); err != nil {
-			return err
+		if a, err = push.LoadOCIArchive(p.Archive, dir); err != nil {
+			return push.Result{}, err
 		}
-		if a, err = push.WithHealthcheck(a, hc); err != nil {
-			return fmt.Errorf("setting healthcheck: %w", err)
+		if a, err = push.WithHealthcheck(a, p.Healthcheck); err != nil {
+			return push.Result{}, fmt.Errorf("setting healthcheck: %w", err)
 		}
 		if a, err = push.WithIndexAnnotations(a); err != nil {
-			return fmt.Errorf("annotating the index: %w", err)
+			return push.Result{}, fmt.Errorf("annotating the index: %w", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	var out push.Result
-	signer, err := newSigner(ctx, *fulcioURL, *rekorURL)
+	signer, err := newSigner(ctx, p.Keyless)
 	if err != nil {
-		return err
+		return push.Result{}, err
 	}
 	if signer != nil {
-		atts, err := readAttestations(*attest)
+		atts, err := readAttestations(p.Attest)
 		if err != nil {
-			return err
+			return push.Result{}, err
 		}
 		if out.Identity, out.Issuer, err = certified(signer); err != nil {
-			return err
+			return push.Result{}, err
 		}
-		req.Seal = seal(req, signer, atts, !*attestOnly, &out)
-	} else if len(*attest) > 0 {
-		return fmt.Errorf("--attest needs a signing key in $GANTRY_SIGN_KEY or --fulcio-url")
+		req.Seal = seal(req, signer, atts, p.Mode != publisher.AttestOnly, &out)
+	} else if len(p.Attest) > 0 {
+		return push.Result{}, fmt.Errorf("attesting needs a signing key in $GANTRY_SIGN_KEY or keyless signing")
 	}
-	publish := push.Publish
-	switch {
-	case *attestOnly && (*from == "" || len(*attest) == 0 || len(*tagNames) > 0):
-		return fmt.Errorf("--attest-only needs --from and --attest, and writes no --tag")
-	case *attestOnly, *stage:
-		publish = push.Stage
+	do := push.Publish
+	if p.Mode != publisher.Tag {
+		do = push.Stage
 	}
-	res, err := publish(ctx, req, a)
+	res, err := do(ctx, req, a)
 	if err != nil {
-		return redacted(err, token)
+		return push.Result{}, err
 	}
 	res.Signed, res.Attestations, res.Identity, res.Issuer = out.Signed, out.Attestations, out.Identity, out.Issuer
-	return emit(*output, res)
+	return res, nil
 }
 
-// newSigner is the signer the environment asks for: a key in
-// $GANTRY_SIGN_KEY, keyless with --fulcio-url, or none (nil).
-func newSigner(ctx context.Context, fulcioURL, rekorURL string) (*sign.Signer, error) {
+// newSigner is the signer the request and the environment ask for: a key
+// in $GANTRY_SIGN_KEY, keyless, or none (nil).
+func newSigner(ctx context.Context, k *publisher.Keyless) (*sign.Signer, error) {
 	key, token := os.Getenv("GANTRY_SIGN_KEY"), os.Getenv("GANTRY_ID_TOKEN")
 	switch {
-	case key != "" && fulcioURL != "":
-		return nil, errors.New("sign with a key ($GANTRY_SIGN_KEY) or keyless (--fulcio-url), not both")
+	case key != "" && k != nil:
+		return nil, errors.New("sign with a key ($GANTRY_SIGN_KEY) or keyless, not both")
 	case key != "":
 		return sign.LoadKey([]byte(key), []byte(os.Getenv("COSIGN_PASSWORD")))
-	case fulcioURL == "":
+	case k == nil:
 		return nil, nil
 	case token == "":
-		return nil, errors.New("--fulcio-url needs the OIDC token in $GANTRY_ID_TOKEN")
+		return nil, errors.New("keyless signing needs the OIDC token in $GANTRY_ID_TOKEN")
 	}
-	fmt.Fprintf(os.Stderr, "getting a signing certificate from %s\n", fulcioURL)
-	return sign.NewKeyless(ctx, sign.Keyless{FulcioURL: fulcioURL, IDToken: token, RekorURL: rekorURL})
+	fmt.Fprintf(os.Stderr, "getting a signing certificate from %s\n", k.FulcioURL)
+	return sign.NewKeyless(ctx, sign.Keyless{FulcioURL: k.FulcioURL, IDToken: token, RekorURL: k.RekorURL})
 }
 
 // certified returns the identity and issuer a keyless signer's
@@ -230,30 +213,6 @@ func certified(s *sign.Signer) (identity, issuer string, err error) {
 	}
 	ext := cosign.CertExtensions{Cert: cert}
 	return sans[0], ext.GetIssuer(), nil
-}
-
-// verifier is the --verify policy: a public key, or a keyless identity.
-func verifier(ctx context.Context, keyFile, caRoots, rekorKey string, p sign.Policy) (*sign.Verifier, error) {
-	if keyFile != "" {
-		pub, err := os.ReadFile(keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--key: %w", err)
-		}
-		return sign.NewVerifier(pub)
-	}
-	if caRoots != "" {
-		var err error
-		if p.Roots, err = os.ReadFile(caRoots); err != nil {
-			return nil, fmt.Errorf("--ca-roots: %w", err)
-		}
-	}
-	if rekorKey != "" {
-		var err error
-		if p.RekorKey, err = os.ReadFile(rekorKey); err != nil {
-			return nil, fmt.Errorf("--rekor-key: %w", err)
-		}
-	}
-	return sign.NewKeylessVerifier(ctx, p)
 }
 
 // seal signs every pushed digest (unless signDigests is false: attestations
@@ -348,7 +307,7 @@ func verifyImage(ctx context.Context, ref string, v *sign.Verifier, insecure boo
 	}
 	r, err := name.ParseReference(ref, opts...)
 	if err != nil {
-		return verify.Report{}, fmt.Errorf("--verify %q: %w", ref, err)
+		return verify.Report{}, fmt.Errorf("verifying %q: %w", ref, err)
 	}
 	req := push.Request{Repository: r.Context().String(), Insecure: insecure, Auth: auth}
 	ropts, err := req.Options(ctx)
@@ -366,7 +325,7 @@ func remoteArtifact(ctx context.Context, req push.Request, digest string) (push.
 	}
 	ref, err := name.NewDigest(req.Repository+"@"+digest, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("--from %q: %w", digest, err)
+		return nil, fmt.Errorf("publishing from %q: %w", digest, err)
 	}
 	ropts, err := req.Options(ctx)
 	if err != nil {
@@ -382,19 +341,18 @@ func remoteArtifact(ctx context.Context, req push.Request, digest string) (push.
 	return desc.Image()
 }
 
-// readAttestations reads each TYPE=FILE.
-func readAttestations(specs []string) ([]sign.Attestation, error) {
+// readAttestations reads each predicate's file.
+func readAttestations(specs []publisher.Attestation) ([]sign.Attestation, error) {
 	var atts []sign.Attestation
-	for _, spec := range specs {
-		typ, file, ok := strings.Cut(spec, "=")
-		if !ok || sign.PredicateURI(typ) == "" {
-			return nil, fmt.Errorf("--attest %q: want TYPE=FILE with TYPE one of %s, %s, %s", spec, sign.Provenance, sign.CycloneDX, sign.Vuln)
+	for _, a := range specs {
+		if sign.PredicateURI(a.Type) == "" {
+			return nil, fmt.Errorf("attesting %q: the type is not one of %s, %s, %s", a.Type, sign.Provenance, sign.CycloneDX, sign.Vuln)
 		}
-		data, err := os.ReadFile(file)
+		data, err := os.ReadFile(a.File)
 		if err != nil {
-			return nil, fmt.Errorf("--attest: %w", err)
+			return nil, fmt.Errorf("attesting %s: %w", a.Type, err)
 		}
-		atts = append(atts, sign.Attestation{Type: typ, Predicate: data})
+		atts = append(atts, sign.Attestation{Type: a.Type, Predicate: data})
 	}
 	return atts, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
+	"github.com/gantry-ci/gantry/ci/internal/publisher"
 )
 
 // LayerCacheInput is what probing the layer cache takes.
@@ -22,7 +23,7 @@ type LayerCacheInput struct {
 // probeDeadline bounds the probe: it only informs.
 const probeDeadline = time.Minute
 
-// ProbeLayerCache reads the layer cache with gantry-publish --cache-status,
+// ProbeLayerCache reads the layer cache with gantry-publish (CacheStatus),
 // in the engine, so that the token stays a Dagger secret.
 func ProbeLayerCache(ctx context.Context, env Env, in LayerCacheInput) (layercache.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeDeadline)
@@ -31,12 +32,10 @@ func ProbeLayerCache(ctx context.Context, env Env, in LayerCacheInput) (layercac
 	if err != nil {
 		return layercache.Status{}, err
 	}
-	args := []string{"/gantry-publish", "--cache-status", in.Ref, "--username", in.Username}
-	if env.Images.Insecure(ref.RegistryStr()) {
-		args = append(args, "--insecure")
-	}
+	req := publisher.Request{Username: in.Username, Insecure: env.Images.Insecure(ref.RegistryStr()),
+		CacheStatus: &publisher.CacheStatus{Ref: in.Ref}}
 	var st layercache.Status
-	if err := runPublisher(ctx, env, publisherBase(env, in.Publisher, in.Token), args, &st); err != nil {
+	if err := runPublisher(ctx, env, publisherBase(env, in.Publisher, in.Token), req, &st); err != nil {
 		return layercache.Status{}, fmt.Errorf("probing the layer cache %s: %w", in.Ref, err)
 	}
 	return st, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/attest"
 	"github.com/gantry-ci/gantry/ci/internal/dockerfile"
 	"github.com/gantry-ci/gantry/ci/internal/imageref"
+	"github.com/gantry-ci/gantry/ci/internal/publisher"
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
@@ -116,7 +117,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		att.Tags = want
 		in.Attest = &att
 	}
-	staged, attested, err := pushAndSign(ctx, env, in, "--stage")
+	staged, attested, err := pushAndSign(ctx, env, in, publisher.Stage)
 	if err != nil {
 		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
 	}
@@ -142,13 +143,10 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 
 	// Then the tags, on the staged digest: gantry-publish reads it back by
 	// digest, moves the tags and puts them back if one fails.
-	args := []string{"/gantry-publish", "--repository", in.Repository, "--username", in.Username,
-		"--from", staged.Digest, "--tag", strings.Join(want, ",")}
-	if env.Images.Insecure(in.Repository) {
-		args = append(args, "--insecure")
-	}
+	req := in.request(env)
+	req.Publish = &publisher.Publish{Mode: publisher.Tag, From: staged.Digest, Tags: want, Timeout: publisherTimeout}
 	var tagged push.Result // the staged digest: gantry-publish read it by digest
-	if err := runPublisher(ctx, env, publisherContainer(env, in), args, &tagged); err != nil {
+	if err := runPublisher(ctx, env, publisherContainer(env, in), req, &tagged); err != nil {
 		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
 	}
 	res, err := publishedRefs(in.Repository, want, staged.Digest)
@@ -165,37 +163,26 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	return &res, nil
 }
 
-// pushAndSign runs gantry-publish in mode, --stage or --attest-only: it
-// pushes the image (or reads the --from digest), signs it (not with
-// --attest-only) and attests it, and tags nothing. It returns what
-// gantry-publish reports and the names of the attestations.
-func pushAndSign(ctx context.Context, env Env, in PublishInput, mode string) (push.Result, []string, error) {
-	args := []string{"/gantry-publish", mode, "--repository", in.Repository, "--username", in.Username}
+// pushAndSign runs gantry-publish in mode, Stage or AttestOnly: it
+// pushes the image (or reads the From digest), signs it (not AttestOnly)
+// and attests it, and tags nothing. It returns what gantry-publish
+// reports and the names of the attestations.
+func pushAndSign(ctx context.Context, env Env, in PublishInput, mode publisher.Mode) (push.Result, []string, error) {
+	req := in.request(env)
+	p := &publisher.Publish{Mode: mode, From: in.From, Timeout: publisherTimeout}
+	req.Publish = p
 	ctr := publisherContainer(env, in)
-	if in.From != "" {
-		args = append(args, "--from", in.From)
-	} else {
-		args = append(args, "--archive", "/in/image.tar")
+	if in.From == "" {
+		p.Archive, p.Healthcheck = "/in/image.tar", in.Healthcheck
 		ctr = ctr.WithMountedFile("/in/image.tar", archive(in.Images), dagger.ContainerWithMountedFileOpts{Owner: "65532"})
-	}
-	if in.Healthcheck != nil && in.From == "" {
-		hc, err := json.Marshal(in.Healthcheck)
-		if err != nil {
-			return push.Result{}, nil, err
-		}
-		args = append(args, "--healthcheck", string(hc))
-	}
-	if env.Images.Insecure(in.Repository) {
-		args = append(args, "--insecure")
 	}
 	var attested []string
 	if sg := in.Sign; sg != nil {
-		atts, attArgs, names, err := attestations(env, in, time.Now())
+		atts, specs, names, err := attestations(env, in, time.Now())
 		if err != nil {
 			return push.Result{}, nil, err
 		}
-		attested = names
-		args = append(args, attArgs...)
+		attested, p.Attest = names, specs
 		ctr = ctr.WithMountedDirectory("/in/att", atts, dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"})
 		if sg.Key != nil {
 			ctr = ctr.WithSecretVariable("GANTRY_SIGN_KEY", sg.Key)
@@ -205,16 +192,22 @@ func pushAndSign(ctx context.Context, env Env, in PublishInput, mode string) (pu
 				return push.Result{}, nil, err
 			}
 			ctr = ctr.WithSecretVariable("GANTRY_ID_TOKEN", tok)
-			args = append(args, "--fulcio-url", sg.FulcioURL)
-			if sg.RekorURL != "" {
-				args = append(args, "--rekor-url", sg.RekorURL)
-			}
+			p.Keyless = &publisher.Keyless{FulcioURL: sg.FulcioURL, RekorURL: sg.RekorURL}
 		}
 	}
 	ctr = ctr.WithMountedTemp("/tmp")
 	var got push.Result
-	err := runPublisher(ctx, env, ctr, args, &got)
+	err := runPublisher(ctx, env, ctr, req, &got)
 	return got, attested, err
+}
+
+// publisherTimeout bounds gantry-publish's own work, inside the pipeline's
+// publishDeadline, with time left to roll back.
+const publisherTimeout = 8 * time.Minute
+
+// request is a request to gantry-publish for in's repository.
+func (in PublishInput) request(env Env) publisher.Request {
+	return publisher.Request{Repository: in.Repository, Username: in.Username, Insecure: env.Images.Insecure(in.Repository)}
 }
 
 // attestFailedScan attests a promotion's failed rescan on the digest it
@@ -232,7 +225,7 @@ func attestFailedScan(ctx context.Context, env Env, in PublishInput, log io.Writ
 		att.Tags = nil // it tags nothing
 		in.Attest = &att
 	}
-	got, _, err := pushAndSign(ctx, env, in, "--attest-only")
+	got, _, err := pushAndSign(ctx, env, in, publisher.AttestOnly)
 	if err != nil {
 		return fmt.Errorf("attesting the failed rescan of %s: %w", in.From, err)
 	}
@@ -244,10 +237,10 @@ func attestFailedScan(ctx context.Context, env Env, in PublishInput, log io.Writ
 }
 
 // attestations writes the predicates to attest (provenance, the scan, each
-// platform's SBOM) into a directory, with gantry-publish's --attest
-// arguments for them and their names for the summary. The gates passed at
-// finished.
-func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Directory, args, names []string, err error) {
+// platform's SBOM) into a directory mounted at /in/att, with what
+// gantry-publish is asked to attest and their names for the summary. The
+// gates passed at finished.
+func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Directory, specs []publisher.Attestation, names []string, err error) {
 	if in.Attest == nil || in.Scan == nil {
 		return nil, nil, nil, fmt.Errorf("signing needs the run's facts and its scan to attest")
 	}
@@ -271,18 +264,18 @@ func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Dir
 		return nil, nil, nil, fmt.Errorf("writing the scan attestation: %w", err)
 	}
 	dir = env.Client.Directory().WithNewFile("scan.json", string(vuln))
-	args = []string{"--attest", "vuln=/in/att/scan.json"}
+	specs = []publisher.Attestation{{Type: "vuln", File: "/in/att/scan.json"}}
 	names = []string{"vulnerability scan"}
 	if in.From != "" {
 		// A promotion: the image, its provenance and SBOMs are the build's.
-		return dir, args, names, nil
+		return dir, specs, names, nil
 	}
 	prov, err := attest.Provenance(*in.Attest, finished)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("writing the provenance: %w", err)
 	}
 	dir = dir.WithNewFile("provenance.json", string(prov))
-	args = append(args, "--attest", "slsaprovenance1=/in/att/provenance.json")
+	specs = append(specs, publisher.Attestation{Type: "slsaprovenance1", File: "/in/att/provenance.json"})
 	names = append([]string{"SLSA provenance v1"}, names...)
 	platforms := make([]string, 0, len(sc.SBOMs))
 	for p := range sc.SBOMs {
@@ -292,18 +285,26 @@ func attestations(env Env, in PublishInput, finished time.Time) (dir *dagger.Dir
 	for _, p := range platforms {
 		f := "sbom-" + strings.ReplaceAll(p, "/", "-") + ".cdx.json"
 		dir = dir.WithFile(f, sc.SBOMs[p])
-		args = append(args, "--attest", "cyclonedx=/in/att/"+f)
+		specs = append(specs, publisher.Attestation{Type: "cyclonedx", File: "/in/att/" + f})
 		names = append(names, "CycloneDX SBOM ("+p+")")
 	}
-	return dir, args, names, nil
+	return dir, specs, names, nil
 }
 
-// runPublisher runs gantry-publish with args in ctr and decodes the JSON
+// runPublisher runs gantry-publish with req in ctr and decodes the JSON
 // result it writes to a file: files, unlike an exec's output, are not
 // masked for secrets. A failure carries the tail of its stderr.
-func runPublisher(ctx context.Context, env Env, ctr *dagger.Container, args []string, result any) error {
-	ctr = ctr.WithMountedDirectory("/out", env.Client.Directory(), dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"}).
-		WithExec(append(args, "--output", "/out/result.json"), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+func runPublisher(ctx context.Context, env Env, ctr *dagger.Container, req publisher.Request, result any) error {
+	if err := req.Validate(); err != nil {
+		return fmt.Errorf("asking gantry-publish: %w", err)
+	}
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	ctr = ctr.WithNewFile("/in/request.json", string(data), dagger.ContainerWithNewFileOpts{Owner: "65532"}).
+		WithMountedDirectory("/out", env.Client.Directory(), dagger.ContainerWithMountedDirectoryOpts{Owner: "65532"}).
+		WithExec([]string{"/gantry-publish", "--request", "/in/request.json", "--output", "/out/result.json"}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
 		return fmt.Errorf("running gantry-publish: %w", err)
@@ -357,12 +358,10 @@ func publisherBase(env Env, bin *dagger.File, token *dagger.Secret) *dagger.Cont
 // latestRevision reads the commit the registry's latest was built from
 // ("" if there is no latest yet), with the token, in the engine.
 func latestRevision(ctx context.Context, env Env, in PublishInput, latest string) (string, error) {
-	args := []string{"/gantry-publish", "--revision-of", latest, "--repository", in.Repository, "--username", in.Username}
-	if env.Images.Insecure(in.Repository) {
-		args = append(args, "--insecure")
-	}
-	var got struct{ Revision string }
-	if err := runPublisher(ctx, env, publisherContainer(env, in), args, &got); err != nil {
+	req := in.request(env)
+	req.Revision = &publisher.Revision{Tag: latest}
+	var got publisher.RevisionResult
+	if err := runPublisher(ctx, env, publisherContainer(env, in), req, &got); err != nil {
 		return "", fmt.Errorf("reading %s:%s: %w", in.Repository, latest, err)
 	}
 	if got.Revision != "" && !isSHA(got.Revision) {
@@ -374,13 +373,10 @@ func latestRevision(ctx context.Context, env Env, in PublishInput, latest string
 // aliasVersion reads the release the alias points at now ("" if none),
 // with the token, in the engine.
 func aliasVersion(ctx context.Context, env Env, in PublishInput, alias string) (string, error) {
-	args := []string{"/gantry-publish", "--version-of", alias, "--tag-prefix", in.Flavor.Prefix, "--tag-suffix", in.Flavor.Suffix,
-		"--repository", in.Repository, "--username", in.Username}
-	if env.Images.Insecure(in.Repository) {
-		args = append(args, "--insecure")
-	}
-	var got struct{ Version string }
-	if err := runPublisher(ctx, env, publisherContainer(env, in), args, &got); err != nil {
+	req := in.request(env)
+	req.AliasVersion = &publisher.AliasVersion{Alias: alias, Flavor: in.Flavor}
+	var got publisher.AliasVersionResult
+	if err := runPublisher(ctx, env, publisherContainer(env, in), req, &got); err != nil {
 		return "", fmt.Errorf("reading %s:%s: %w", in.Repository, alias, err)
 	}
 	return got.Version, nil

@@ -3,12 +3,12 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"dagger.io/dagger"
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/gantry-ci/gantry/ci/internal/publisher"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
@@ -29,7 +29,7 @@ type VerifyInput struct {
 // verifyDeadline bounds reading an image, its signatures and attestations.
 const verifyDeadline = 5 * time.Minute
 
-// Verify checks a published image with gantry-publish --verify, in the
+// Verify checks a published image with gantry-publish (Verify), in the
 // engine like a publish, so that a token for a private image stays a
 // Dagger secret.
 func Verify(ctx context.Context, env Env, in VerifyInput) (verify.Report, error) {
@@ -39,33 +39,12 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (verify.Report, error)
 	if err != nil {
 		return verify.Report{}, err
 	}
-	args := []string{"/gantry-publish", "--verify", in.Image,
-		"--expect-repository", in.Repository, "--severity", strings.Join(in.Severity, ","), "--username", in.Username}
-	if in.MaxScanAge > 0 {
-		args = append(args, "--max-scan-age", in.MaxScanAge.String())
-	}
-	if in.Commit != "" {
-		args = append(args, "--expect-commit", in.Commit)
-	}
-	if env.Images.Insecure(ref.Context().RegistryStr()) {
-		args = append(args, "--insecure")
-	}
+	req := publisher.Request{Username: in.Username, Insecure: env.Images.Insecure(ref.Context().RegistryStr()),
+		Verify: &publisher.Verify{Image: in.Image, PublicKey: in.PublicKey, Keyless: in.Keyless,
+			Expect: verify.Expect{Repository: in.Repository, Commit: in.Commit, Severity: in.Severity, MaxScanAge: in.MaxScanAge}}}
 	ctr := publisherBase(env, in.Publisher, in.Token)
-	switch k := in.Keyless; {
-	case k != nil:
-		args = append(args, k.Args("/in/roots.pem", "/in/rekor.pub")...)
-		if len(k.Roots) > 0 {
-			ctr = ctr.WithFile("/in/roots.pem", env.Client.Directory().WithNewFile("roots.pem", string(k.Roots)).File("roots.pem"))
-		}
-		if len(k.RekorKey) > 0 {
-			ctr = ctr.WithFile("/in/rekor.pub", env.Client.Directory().WithNewFile("rekor.pub", string(k.RekorKey)).File("rekor.pub"))
-		}
-	default:
-		args = append(args, "--key", "/in/key.pub")
-		ctr = ctr.WithFile("/in/key.pub", env.Client.Directory().WithNewFile("key.pub", string(in.PublicKey)).File("key.pub"))
-	}
 	var rep verify.Report
-	if err := runPublisher(ctx, env, ctr, args, &rep); err != nil {
+	if err := runPublisher(ctx, env, ctr, req, &rep); err != nil {
 		return verify.Report{}, fmt.Errorf("verifying %s: %w", in.Image, err)
 	}
 	return rep, nil

@@ -5,7 +5,6 @@
 package verify
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -38,32 +37,6 @@ type Keyless struct {
 	IgnoreSCT, IgnoreTlog bool
 	// RekorKey is the PEM public key of a private Sigstore's Rekor.
 	RekorKey []byte
-}
-
-// Args are gantry-publish --verify's flags for k, with the roots and the
-// Rekor key (if any) in the files rootsPath and rekorKeyPath.
-func (k Keyless) Args(rootsPath, rekorKeyPath string) []string {
-	policy, _ := json.Marshal(k.Policy) // strings only: it can't fail
-	args := []string{"--keyless-policy", string(policy)}
-	if k.Subject != "" {
-		args = append(args, "--certificate-identity", k.Subject)
-	}
-	if k.SubjectRegexp != "" {
-		args = append(args, "--certificate-identity-regexp", k.SubjectRegexp)
-	}
-	if len(k.Roots) > 0 {
-		args = append(args, "--ca-roots", rootsPath)
-	}
-	if k.IgnoreSCT {
-		args = append(args, "--insecure-ignore-sct")
-	}
-	if k.IgnoreTlog {
-		args = append(args, "--insecure-ignore-tlog")
-	}
-	if len(k.RekorKey) > 0 {
-		args = append(args, "--rekor-key", rekorKeyPath)
-	}
-	return args
 }
 
 // Check is one verdict.
