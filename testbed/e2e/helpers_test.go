@@ -36,9 +36,12 @@ func bed(t *testing.T) string {
 		"TESTBED_REGISTRY", "GANTRY_IMAGES", "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "_EXPERIMENTAL_DAGGER_CLI_BIN")[0]
 }
 
-// binary is a program of the ci module, built once per test process.
+// binary is a program, built once per test process: the package pkg of
+// the ci module in the directory src returns (this checkout's, or a copy's
+// of a test project).
 type binary struct {
 	name, pkg string // the file's name; the package, relative to ci/
+	src       func(t *testing.T) string
 	once      sync.Once
 	path      string
 	err       error
@@ -48,7 +51,6 @@ type binary struct {
 // it with or without the workspace.
 func (b *binary) get(t *testing.T) string {
 	t.Helper()
-	root := repoRoot(t)
 	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "gantry-e2e-bin-")
 		if err != nil {
@@ -57,7 +59,7 @@ func (b *binary) get(t *testing.T) string {
 		}
 		b.path = filepath.Join(dir, b.name)
 		cmd := exec.Command("go", "build", "-o", b.path, b.pkg)
-		cmd.Dir = filepath.Join(root, "ci")
+		cmd.Dir = filepath.Join(b.src(t), "ci")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.err = errors.New(string(out))
 		}
@@ -69,10 +71,10 @@ func (b *binary) get(t *testing.T) string {
 }
 
 var (
-	pipelineBin = &binary{name: "gantry", pkg: "."}
+	pipelineBin = &binary{name: "gantry", pkg: ".", src: repoRoot}
 	// The publisher on the host, for tests that sign by hand as hostile
 	// code would.
-	publisherBin = &binary{name: "gantry-publish", pkg: "./cmd/gantry-publish"}
+	publisherBin = &binary{name: "gantry-publish", pkg: "./cmd/gantry-publish", src: repoRoot}
 )
 
 // gantry is the pipeline binary.
@@ -252,36 +254,17 @@ func pipelineOf(t *testing.T, dir string) string {
 
 // projectBins are the test projects' pipelines, each built once per test
 // process from a pristine copy.
-var projectBins = map[string]*projectBinary{"fixture": {name: "fixture"}, "hello-node": {name: "hello-node"}}
+var projectBins = map[string]*binary{"fixture": projectBinary("fixture"), "hello-node": projectBinary("hello-node")}
 
-type projectBinary struct {
-	name string
-	once sync.Once
-	path string
-	err  error
-}
-
-func (b *projectBinary) get(t *testing.T) string {
-	t.Helper()
-	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "gantry-e2e-"+b.name+"-")
-		if err != nil {
-			b.err = err
-			return
-		}
-		copyTree(t, filepath.Join(repoRoot(t), "testbed", "e2e", "testdata", b.name), dir)
+// projectBinary is the pipeline of testdata/name, built in a copy that uses
+// this checkout's Gantry.
+func projectBinary(name string) *binary {
+	return &binary{name: name, pkg: ".", src: func(t *testing.T) string {
+		dir := t.TempDir()
+		copyTree(t, filepath.Join(repoRoot(t), "testbed", "e2e", "testdata", name), dir)
 		useGantry(t, dir)
-		b.path = filepath.Join(dir, "gantry")
-		cmd := exec.Command("go", "build", "-o", b.path, ".")
-		cmd.Dir = filepath.Join(dir, "ci")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = errors.New(string(out))
-		}
-	})
-	if b.err != nil {
-		t.Fatalf("building the pipeline of testdata/%s: %v", b.name, b.err)
-	}
-	return b.path
+		return dir
+	}}
 }
 
 // buildPipeline builds the pipeline of the copy at dir, from its own

@@ -10,31 +10,13 @@ import (
 	"testing"
 
 	"github.com/gantry-ci/gantry/ci/internal/project"
+	"github.com/gantry-ci/gantry/ci/internal/testrepo"
 )
-
-// repo makes a git repository holding a Dockerfile and a go.mod, committed.
-func repo(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	df := "FROM scratch\nUSER 65532:65532\nHEALTHCHECK CMD [\"/app\", \"healthcheck\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "c"}} {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-	}
-	return dir
-}
 
 // A wrong declaration in ci/main.go is a usage error too: exit 2, one line
 // naming what is wrong, before the engine is contacted.
 func TestDeclarationErrors(t *testing.T) {
-	src := repo(t)
+	src := testrepo.Git(t)
 	for _, tt := range []struct {
 		name string
 		decl project.Project
@@ -62,16 +44,16 @@ func TestDeclarationErrors(t *testing.T) {
 // Every usage error exits 2 with one line, before any engine is contacted
 // (the tests have none: reaching it would fail differently).
 func TestUsageErrors(t *testing.T) {
-	clean := repo(t)
-	dirty := repo(t)
+	clean := testrepo.Git(t)
+	dirty := testrepo.Git(t)
 	os.WriteFile(filepath.Join(dirty, "new-file"), []byte("x"), 0o644)
 	notGit := t.TempDir()
-	writeTestFile(t, notGit, "Dockerfile", "FROM scratch\n")
-	writeTestFile(t, notGit, "go.mod", "module example.com/app\n")
+	testrepo.Write(t, notGit, "Dockerfile", "FROM scratch\n")
+	testrepo.Write(t, notGit, "go.mod", "module example.com/app\n")
 	tagImages := filepath.Join(t.TempDir(), "images.json")
-	writeTestFile(t, filepath.Dir(tagImages), "images.json", `{"trivy": "aquasec/trivy:latest"}`)
-	withIgnore := repo(t)
-	writeTestFile(t, withIgnore, ".dockerignore", "*\n!app/\nreports\n")
+	testrepo.Write(t, filepath.Dir(tagImages), "images.json", `{"trivy": "aquasec/trivy:latest"}`)
+	withIgnore := testrepo.Git(t)
+	testrepo.Write(t, withIgnore, ".dockerignore", "*\n!app/\nreports\n")
 	badImages := filepath.Join(t.TempDir(), "images.json")
 	os.WriteFile(badImages, []byte(`{"go": ""`), 0o644)
 
@@ -119,15 +101,15 @@ func TestUsageErrors(t *testing.T) {
 // The token reaches the engine only as a Dagger secret: the processes
 // Gantry starts don't inherit it. A git on PATH records its environment.
 func TestTokenIsNotInherited(t *testing.T) {
-	dirty := repo(t)
-	writeTestFile(t, dirty, "new-file", "x")
+	dirty := testrepo.Git(t)
+	testrepo.Write(t, dirty, "new-file", "x")
 	bin := t.TempDir()
 	dump := filepath.Join(t.TempDir(), "git-env")
 	realGit, err := exec.LookPath("git")
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeTestFile(t, bin, "git", "#!/bin/sh\nenv >> '"+dump+"'\nexec '"+realGit+"' \"$@\"\n")
+	testrepo.Write(t, bin, "git", "#!/bin/sh\nenv >> '"+dump+"'\nexec '"+realGit+"' \"$@\"\n")
 	if err := os.Chmod(filepath.Join(bin, "git"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -159,16 +141,5 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(stdout.String(), flag) {
 			t.Errorf("--help does not show %s", flag)
 		}
-	}
-}
-
-func writeTestFile(t *testing.T, root, rel, body string) {
-	t.Helper()
-	p := filepath.Join(root, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -3,8 +3,6 @@ package runplan
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -13,26 +11,8 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/project"
+	"github.com/gantry-ci/gantry/ci/internal/testrepo"
 )
-
-// repo makes a git repository holding a Dockerfile and a go.mod, committed.
-func repo(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	df := "FROM scratch\nUSER 65532:65532\nHEALTHCHECK CMD [\"/app\", \"healthcheck\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "c"}} {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-	}
-	return dir
-}
 
 // Build secrets are read from the environment and taken out of it: no
 // process Gantry starts (git, go build, the Dagger CLI) inherits them.
@@ -59,7 +39,7 @@ func TestBuildSecretFromTheToken(t *testing.T) {
 	opts := options.New(os.Getenv, Declared(decl))
 	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
 	opts.Bind(fs)
-	if err := fs.Parse([]string{"--dry-run", "--source", repo(t), "--token-env", "GANTRY_TEST_TOKEN"}); err != nil {
+	if err := fs.Parse([]string{"--dry-run", "--source", testrepo.Git(t), "--token-env", "GANTRY_TEST_TOKEN"}); err != nil {
 		t.Fatal(err)
 	}
 	in, err := Prepare(context.Background(), decl, opts, os.Getenv)

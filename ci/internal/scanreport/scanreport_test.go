@@ -112,50 +112,29 @@ func TestMergeDropsDuplicates(t *testing.T) {
 	}
 }
 
-// A report must cover the service's binary: one that saw nothing, or saw
-// something else, is no evidence the image is clean.
-func TestCovers(t *testing.T) {
-	tests := []struct {
-		file, path string
-		want       string // "" = covered
-	}{
-		{"clean.json", "/app", ""},
-		{"findings.json", "/app", ""},
-		{"clean.json", "/usr/local/bin/other", "Trivy did not see /usr/local/bin/other"},
-		{"no-results.json", "/app", "covers nothing"},
-	}
-	for _, tt := range tests {
-		data, err := os.ReadFile(filepath.Join("testdata", tt.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := Parse(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = r.Covers(tt.path)
-		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("%s, %s: err = %v, want %q", tt.file, tt.path, err, tt.want)
-		}
-	}
-}
-
-// A scan of an image whose runtime comes from OS packages must have read
-// them: an OS that Trivy recognised without its packages (no
-// --list-all-pkgs, an unreadable database) proves nothing. os-packages.json
-// is Trivy 0.69.3's report of the test bed's Node.js image (e2e
-// hello-node), its package lists cut down to three packages.
-func TestCoversOSPackages(t *testing.T) {
+// A report must show what the scan was to cover: a file (the entrypoint's
+// binary), or the OS packages. An OS that Trivy recognised without its
+// packages (no --list-all-pkgs, an unreadable database) proves nothing.
+// os-packages.json is Trivy 0.69.3's report of the test bed's Node.js image
+// (e2e hello-node), its package lists cut down to three packages.
+func TestCoverage(t *testing.T) {
+	file := func(path string) func(Report) error { return func(r Report) error { return r.Covers(path) } }
+	osPackages := Report.CoversOSPackages
 	for _, tt := range []struct {
-		file string
-		want string // "" = covered
+		report, what string
+		covers       func(Report) error
+		want         string // "" = covered
 	}{
-		{"os-packages.json", ""},
-		{"clean.json", "Trivy read no OS packages in the image: its report covers app"},
-		{"os-no-packages.json", "Trivy read no OS packages"},
-		{"no-results.json", "covers nothing"},
+		{"clean.json", "/app", file("/app"), ""},
+		{"findings.json", "/app", file("/app"), ""},
+		{"clean.json", "/usr/local/bin/other", file("/usr/local/bin/other"), "Trivy did not see /usr/local/bin/other"},
+		{"no-results.json", "/app", file("/app"), "covers nothing"},
+		{"os-packages.json", "OS packages", osPackages, ""},
+		{"clean.json", "OS packages", osPackages, "Trivy read no OS packages in the image: its report covers app"},
+		{"os-no-packages.json", "OS packages", osPackages, "Trivy read no OS packages"},
+		{"no-results.json", "OS packages", osPackages, "covers nothing"},
 	} {
-		data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+		data, err := os.ReadFile(filepath.Join("testdata", tt.report))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,9 +142,9 @@ func TestCoversOSPackages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = r.CoversOSPackages()
+		err = tt.covers(r)
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("%s: err = %v, want %q", tt.file, err, tt.want)
+			t.Errorf("%s, %s: err = %v, want %q", tt.report, tt.what, err, tt.want)
 		}
 	}
 }

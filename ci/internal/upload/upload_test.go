@@ -1,7 +1,7 @@
 package upload
 
 import (
-	"os"
+	"github.com/gantry-ci/gantry/ci/internal/testrepo"
 	"path/filepath"
 	"testing"
 )
@@ -44,7 +44,7 @@ func TestUploads(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			src := t.TempDir()
 			for p, body := range tree {
-				writeTestFile(t, src, p, body)
+				testrepo.Write(t, src, p, body)
 			}
 			reports := tt.reportDir
 			if !filepath.IsAbs(reports) {
@@ -63,7 +63,7 @@ func TestUploads(t *testing.T) {
 				return a, b
 			}
 			test0, ctx0 := digests()
-			writeTestFile(t, src, tt.change, "changed")
+			testrepo.Write(t, src, tt.change, "changed")
 			test1, ctx1 := digests()
 			if (test0 != test1) != tt.test {
 				t.Errorf("test upload changed = %v, want %v", test0 != test1, tt.test)
@@ -75,23 +75,12 @@ func TestUploads(t *testing.T) {
 	}
 }
 
-func writeTestFile(t *testing.T, root, rel, body string) {
-	t.Helper()
-	p := filepath.Join(root, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Test commands see the whole repository, less git's files, env files and
 // the run's reports: a change anywhere else reruns them.
 func TestRepoForCommands(t *testing.T) {
 	src := t.TempDir()
 	for p, body := range map[string]string{"package.json": "{}", "server.js": "//", ".git/HEAD": "ref", ".env": "SECRET=x", "reports/r.json": "{}", ".dockerignore": "reports\n"} {
-		writeTestFile(t, src, p, body)
+		testrepo.Write(t, src, p, body)
 	}
 	plain, err := New(Input{Source: src, ReportDir: filepath.Join(src, "reports"), Dockerfile: "Dockerfile"})
 	if err != nil {
@@ -112,7 +101,7 @@ func TestRepoForCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeTestFile(t, src, tt.change, "changed "+tt.change)
+		testrepo.Write(t, src, tt.change, "changed "+tt.change)
 		after, _ := u.TestDigest(src)
 		if (before != after) != tt.counts {
 			t.Errorf("changing %s: test digest changed = %v, want %v", tt.change, before != after, tt.counts)
