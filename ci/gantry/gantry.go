@@ -229,6 +229,11 @@ type Smoke struct {
 	Env map[string]string
 	// Postgres gives the service a PostgreSQL of its own. Default: none.
 	Postgres *Postgres
+	// Services are its other dependencies (a Redis, another service of
+	// the project's), each from one of Project.Images and reached at its
+	// Name; the service starts once each listens on its Port. "api" is
+	// the service's own host, and "db" its PostgreSQL's.
+	Services []Service
 	// Ready is the check that says the service is up, polled (after 1,
 	// 2, 4, 4… seconds) until it passes. Default: GET / answers 200.
 	Ready Check
@@ -338,6 +343,9 @@ func (s Smoke) declaration() project.Smoke {
 		CheckWithin:    s.CheckWithin,
 		OutageWithin:   s.OutageWithin,
 		HealthcheckEnv: s.Healthcheck.Env,
+	}
+	for _, sv := range s.Services {
+		d.Services = append(d.Services, project.Service(sv))
 	}
 	if s.Postgres != nil {
 		d.Postgres = &project.Postgres{URLEnv: s.Postgres.URLEnv}

@@ -64,25 +64,38 @@ func TestAnotherService(t *testing.T) {
 	}
 }
 
-// What hello-node declares is what fails it: its test command, its smoke
-// contract, and what its scan must cover. Each exits with its stage's code
-// and says why.
-func TestAnotherServiceFails(t *testing.T) {
+// What hello-node declares is what its run checks: its test command, its
+// smoke contract with a dependency of its own, and what its scan must
+// cover. A broken declaration exits with its stage's code and says why.
+func TestAnotherServiceAsDeclared(t *testing.T) {
 	t.Parallel()
 	bed(t)
 	images := nodeImages(t)
-	edit := func(file, from, to string) func(dir string) {
+	// edit makes the changes (from, to, from, to…) in file.
+	edit := func(file string, changes ...string) func(dir string) {
 		return func(dir string) {
 			p := filepath.Join(dir, file)
-			old := readFile(t, p)
-			if !strings.Contains(old, from) {
-				t.Fatalf("%s has no %q to change", file, from)
+			text := readFile(t, p)
+			for i := 0; i < len(changes); i += 2 {
+				if !strings.Contains(text, changes[i]) {
+					t.Fatalf("%s has no %q to change", file, changes[i])
+				}
+				text = strings.Replace(text, changes[i], changes[i+1], 1)
 			}
-			if err := os.WriteFile(p, []byte(strings.Replace(old, from, to, 1)), 0o644); err != nil {
+			if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+	// /upstream relays what $UPSTREAM_URL answers: a dependency, checked.
+	upstream := []string{
+		`Env:    map[string]string{"GREETING": "hello from the smoke test"},`,
+		`Env:    map[string]string{"GREETING": "hello from the smoke test", "UPSTREAM_URL": "http://upstream:4000/"},`,
+		`Checks: []gantry.Check{`, `Checks: []gantry.Check{{Path: "/upstream", Body: "hi from upstream"}, `,
+	}
+	dependency := append(upstream, `Port:   3000,`, `Port:   3000,
+			Services: []gantry.Service{{Name: "upstream", Image: "NODE_IMAGE", Port: 4000,
+				Args: []string{"node", "-e", "require('http').createServer((q, s) => s.end('hi from upstream')).listen(4000)"}}},`)
 	for _, tt := range []struct {
 		name string
 		edit func(dir string)
@@ -90,6 +103,10 @@ func TestAnotherServiceFails(t *testing.T) {
 		code int
 		says string
 	}{
+		{name: "a dependency of its own", edit: edit("ci/main.go", dependency...),
+			args: []string{"--dry-run", "--skip-tests"}, code: exitOK, says: `GET /upstream -> 200`},
+		{name: "a dependency missing", edit: edit("ci/main.go", upstream...),
+			args: []string{"--dry-run", "--skip-tests"}, code: exitSmoke, says: "GET /upstream"},
 		{name: "a failing test command", edit: edit("app.test.js", "assert.strictEqual(status, 404);", "assert.strictEqual(status, 410);"),
 			args: []string{"--dry-run"}, code: exitTest, says: "tests failed: command node --test (exit 1)"},
 		{name: "a broken smoke contract", edit: edit("ci/main.go", `Body: "hello from the smoke test"}`, `Body: "bonjour"}`),

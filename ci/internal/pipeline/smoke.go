@@ -23,6 +23,7 @@ type SmokeInput struct {
 	Image       *dagger.Container       // the image for the engine's platform
 	Healthcheck *dockerfile.Healthcheck // the Dockerfile's, which Dagger v0.19 drops
 	DB          Started                 // the contract's PostgreSQL, started while the build ran
+	Services    []Service               // the contract's other dependencies, images resolved
 	Contract    project.Smoke           // what the service must do, with its defaults
 }
 
@@ -53,8 +54,8 @@ func smokeDB(ctx context.Context, env Env, c project.Smoke) Started {
 	return start(ctx, postgres(env, "smoke-"+env.RunID))
 }
 
-// Smoke runs the image as a service, with the contract's environment and
-// database, and probes it over HTTP: Ready until it passes, then each of
+// Smoke runs the image as a service, with the contract's environment,
+// database and other dependencies, and probes it over HTTP: Ready until it passes, then each of
 // Checks; then the image's own shell-free HEALTHCHECK; then, with Outage,
 // it stops the database and expects Outage's answer. It also checks the
 // image's user.
@@ -68,6 +69,7 @@ func Smoke(ctx context.Context, env Env, in SmokeInput, log io.Writer) error {
 	if c.Postgres != nil {
 		svc = svc.WithServiceBinding("db", in.DB.Service).WithEnvVariable(c.Postgres.URLEnv, databaseURL("db"))
 	}
+	svc = withServices(env, svc, in.Services)
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		svc = svc.WithEnvVariable(k, c.Env[k])
 	}

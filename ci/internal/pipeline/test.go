@@ -135,14 +135,7 @@ func testModule(ctx context.Context, env Env, in TestInput, m Module) (int, stri
 // code and, when it failed, the end of its output.
 func testCommand(ctx context.Context, env Env, in TestInput, c Command) (int, string, error) {
 	ctr := withTestDB(env, in, env.Client.Container().From(c.Image))
-	for _, s := range c.Services {
-		svc := env.Client.Container().From(s.Image)
-		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
-			svc = svc.WithEnvVariable(k, s.Env[k])
-		}
-		ctr = ctr.WithServiceBinding(s.Name, svc.WithExposedPort(s.Port).
-			AsService(dagger.ContainerAsServiceOpts{Args: s.Args, UseEntrypoint: true}))
-	}
+	ctr = withServices(env, ctr, c.Services)
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		ctr = ctr.WithEnvVariable(k, c.Env[k])
 	}
@@ -157,6 +150,20 @@ func testCommand(ctx context.Context, env Env, in TestInput, c Command) (int, st
 		return 0, "", nil
 	}
 	return code, tail(stdout, 80) + tail(stderr, 40), nil
+}
+
+// withServices binds each service to ctr at its name. Dagger starts a
+// service before the container that uses it, once its port listens.
+func withServices(env Env, ctr *dagger.Container, services []Service) *dagger.Container {
+	for _, s := range services {
+		svc := env.Client.Container().From(s.Image)
+		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+			svc = svc.WithEnvVariable(k, s.Env[k])
+		}
+		ctr = ctr.WithServiceBinding(s.Name, svc.WithExposedPort(s.Port).
+			AsService(dagger.ContainerAsServiceOpts{Args: s.Args, UseEntrypoint: true}))
+	}
+	return ctr
 }
 
 // syncTest runs a test exec and returns its exit code and output when it

@@ -102,7 +102,9 @@ type Smoke struct {
 	User string // the user it must run as; "" for any user but root
 	Env  map[string]string
 	// Postgres is the service's database; nil for none.
-	Postgres    *Postgres
+	Postgres *Postgres
+	// Services are its other dependencies, reached at their names.
+	Services    []Service
 	Ready       Check // polled until it passes, for ReadyWithin
 	ReadyWithin time.Duration
 	Checks      []Check // once ready, each polled for CheckWithin
@@ -235,6 +237,13 @@ func (p Project) Validate() error {
 	if s.Postgres != nil && !envName.MatchString(s.Postgres.URLEnv) {
 		return fmt.Errorf("gantry.Smoke.Postgres.URLEnv: %q is not a variable name: name the variable the service reads its database URL from, e.g. DATABASE_URL", s.Postgres.URLEnv)
 	}
+	reserved := map[string]string{SmokeAPIHost: "the host of the service under test"}
+	if s.Postgres != nil {
+		reserved[SmokeDBHost] = "the host of gantry.Smoke.Postgres"
+	}
+	if err := p.validateServices(s.Services, reserved); err != nil {
+		return fmt.Errorf("gantry.Smoke.%v", err)
+	}
 	if s.Outage != nil && s.Postgres == nil {
 		return fmt.Errorf("gantry.Smoke.Outage checks the service while its database is down, and there is none: declare gantry.Smoke.Postgres, or drop Outage")
 	}
@@ -299,22 +308,32 @@ func (p Project) validateCommand(c Command) error {
 			return fmt.Errorf("Env: %q is not a variable name: use letters, digits and _, not starting with a digit", k)
 		}
 	}
+	reserved := map[string]string{}
+	if p.TestPostgres != nil {
+		reserved[TestDBHost] = "the host of gantry.Test.Postgres"
+	}
+	return p.validateServices(c.Services, reserved)
+}
+
+// validateServices checks services a container reaches by their names;
+// reserved are names already taken, and by what.
+func (p Project) validateServices(services []Service, reserved map[string]string) error {
 	seen := map[string]bool{}
-	for _, sv := range c.Services {
+	for _, sv := range services {
 		switch {
 		case !hostName.MatchString(sv.Name) || sv.Name == "localhost":
-			return fmt.Errorf("Services: %q is not a host name: name the service as the command reaches it, e.g. redis", sv.Name)
+			return fmt.Errorf("Services: %q is not a host name: name the service as it is reached, e.g. redis", sv.Name)
 		case seen[sv.Name]:
 			return fmt.Errorf("Services: %q is declared twice", sv.Name)
-		case p.TestPostgres != nil && sv.Name == TestDBHost:
-			return fmt.Errorf("Services: %q is the host of gantry.Test.Postgres: name the service otherwise", sv.Name)
+		case reserved[sv.Name] != "":
+			return fmt.Errorf("Services: %q is %s: name the service otherwise", sv.Name, reserved[sv.Name])
 		}
 		seen[sv.Name] = true
 		if _, ok := p.Images[sv.Image]; !ok {
 			return fmt.Errorf("Services[%q]: Image %q is not in gantry.Images: declare it there, pinned by digest, and name it here", sv.Name, sv.Image)
 		}
 		if sv.Port < 1 || sv.Port > 65535 {
-			return fmt.Errorf("Services[%q]: Port %d is not a TCP port: give the port it listens on, 1-65535 (the command starts once it does)", sv.Name, sv.Port)
+			return fmt.Errorf("Services[%q]: Port %d is not a TCP port: give the port it listens on, 1-65535 (what uses it starts once it does)", sv.Name, sv.Port)
 		}
 		for k := range sv.Env {
 			if !envName.MatchString(k) {
@@ -325,8 +344,14 @@ func (p Project) validateCommand(c Command) error {
 	return nil
 }
 
-// TestDBHost is the host of the tests' PostgreSQL.
-const TestDBHost = "db"
+// The hosts Gantry names: the tests' PostgreSQL, and in the smoke stage
+// the service's PostgreSQL and the service itself (its healthcheck and
+// probes reach it there).
+const (
+	TestDBHost   = "db"
+	SmokeDBHost  = "db"
+	SmokeAPIHost = "api"
+)
 
 // hostName is a service's name as the command reaches it: one DNS label.
 var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)

@@ -72,6 +72,10 @@ func TestValidate(t *testing.T) {
 		{name: "a platform twice", p: Project{Build: Build{Platforms: []string{"linux/arm64", "linux/arm64"}}}, want: `gantry.Build.Platforms: "linux/arm64" is listed twice`},
 		{name: "tag rules", p: Project{Tags: tags.Rules{Branch: true, Raw: []string{"edge"}, Flavor: tags.Flavor{Suffix: "-alpine"}}}},
 		{name: "a raw tag of Gantry's", p: Project{Tags: tags.Rules{Raw: []string{"latest"}}}, want: `gantry.Tags: raw tag "latest" is one of Gantry's own`},
+		{name: "smoke services", p: Project{Images: map[string]string{"REDIS_IMAGE": redis}, Smoke: Smoke{Postgres: pg, Services: []Service{{Name: "cache", Image: "REDIS_IMAGE", Port: 6379}}}}},
+		{name: "a smoke service named api", p: Project{Images: map[string]string{"N": node}, Smoke: Smoke{Services: []Service{{Name: "api", Image: "N", Port: 1}}}}, want: `gantry.Smoke.Services: "api" is the host of the service under test`},
+		{name: "a smoke service where the database is", p: Project{Images: map[string]string{"N": node}, Smoke: Smoke{Postgres: pg, Services: []Service{{Name: "db", Image: "N", Port: 1}}}}, want: `"db" is the host of gantry.Smoke.Postgres`},
+		{name: "a smoke service in an undeclared image", p: Project{Smoke: Smoke{Services: []Service{{Name: "cache", Image: "REDIS_IMAGE", Port: 6379}}}}, want: `gantry.Smoke.Services["cache"]: Image "REDIS_IMAGE" is not in gantry.Images`},
 		{name: "a body in an error answer", p: Project{Smoke: Smoke{Postgres: pg, Outage: &Check{Status: 503, Body: "down"}}}, want: "gantry.Smoke.Outage: a body is checked only in a 2xx answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -206,12 +206,19 @@ func (in *Run) testInput(client *dagger.Client) pipeline.TestInput {
 	for _, c := range in.Decl.TestCommands {
 		pc := pipeline.Command{Name: c.Name, Image: in.ProjectImages[c.Image], Run: c.Run, Dir: c.Dir, Env: c.Env,
 			Source: in.Uploads.Repo.Directory(client, in.Opts.Source)}
-		for _, s := range c.Services {
-			pc.Services = append(pc.Services, pipeline.Service{Name: s.Name, Image: in.ProjectImages[s.Image], Port: s.Port, Env: s.Env, Args: s.Args})
-		}
+		pc.Services = in.services(c.Services)
 		t.Commands = append(t.Commands, pc)
 	}
 	return t
+}
+
+// services are declared services with their images resolved.
+func (in *Run) services(declared []project.Service) []pipeline.Service {
+	var out []pipeline.Service
+	for _, s := range declared {
+		out = append(out, pipeline.Service{Name: s.Name, Image: in.ProjectImages[s.Image], Port: s.Port, Env: s.Env, Args: s.Args})
+	}
+	return out
 }
 
 // BuildArgs are the Dockerfile's build args: the project's and its images,
@@ -277,7 +284,7 @@ func (in *Run) Pipeline(client *dagger.Client) pipeline.Plan {
 			Labels:     in.Labels,
 			Platforms:  o.Platforms,
 		},
-		Smoke: pipeline.SmokeInput{Healthcheck: in.Runtime.Healthcheck, Contract: in.Decl.Smoke},
+		Smoke: pipeline.SmokeInput{Healthcheck: in.Runtime.Healthcheck, Contract: in.Decl.Smoke, Services: in.services(in.Decl.Smoke.Services)},
 		Scan: pipeline.ScanInput{Severity: o.Severity, IgnoreUnfixed: o.IgnoreUnfixed, Covers: in.Decl.Scan.Covers,
 			ReportDir: o.ReportDir, MaxDBAge: o.MaxDBAge},
 		TrivyDB: pipeline.TrivyDB{Digest: in.DBDigest, Day: time.Now().UTC().Format("2006-01-02")},

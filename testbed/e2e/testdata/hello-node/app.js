@@ -1,7 +1,8 @@
 'use strict';
 // The service's routes, apart from the listener so that tests call them.
 // Config comes from the environment: GREETING (required) is what /hello
-// says, APP_VERSION what /version says.
+// says, APP_VERSION what /version says, UPSTREAM_URL (optional) what
+// /upstream relays.
 
 function handler(env) {
   const greeting = env.GREETING;
@@ -24,6 +25,14 @@ function handler(env) {
         return send(200, { message: greeting });
       case '/version':
         return send(200, { version: env.APP_VERSION || 'dev' });
+      case '/upstream':
+        if (!env.UPSTREAM_URL) {
+          return send(404, { error: 'no UPSTREAM_URL' });
+        }
+        return fetch(env.UPSTREAM_URL, { signal: AbortSignal.timeout(3000) })
+          .then((r) => r.text())
+          .then((body) => send(200, { upstream: body }))
+          .catch((err) => send(502, { error: String(err.message) }));
       default:
         return send(404, { error: 'not found' });
     }

@@ -36,3 +36,21 @@ test('an unknown path is 404', async () => {
 test('no greeting is an error that names it', () => {
   assert.throws(() => handler({}), /GREETING is not set/);
 });
+
+test('/upstream without UPSTREAM_URL is 404', async () => {
+  const { status } = await get({ GREETING: 'hi' }, '/upstream');
+  assert.strictEqual(status, 404);
+});
+
+test('/upstream relays UPSTREAM_URL', async () => {
+  const upstream = http.createServer((req, res) => res.end('from upstream'));
+  await new Promise((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${upstream.address().port}/`;
+    const { status, body } = await get({ GREETING: 'hi', UPSTREAM_URL: url }, '/upstream');
+    assert.strictEqual(status, 200);
+    assert.deepStrictEqual(body, { upstream: 'from upstream' });
+  } finally {
+    upstream.close();
+  }
+});
