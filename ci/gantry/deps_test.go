@@ -7,10 +7,10 @@ import (
 )
 
 // What a repository's `go run ./ci` compiles and links stays light: the
-// signing, verification and transparency-log clients are the publisher's
-// (cmd/gantry-publish, compiled only when a run publishes or verifies).
-// The compiler keeps Gantry's own packages apart (they are internal to
-// cmd/gantry-publish); this keeps their dependencies apart too.
+// signing, verification and transparency-log clients are the commands'
+// (cmd/gantry-publish, compiled only when a run publishes or verifies, and
+// cmd/gantry-verify). The compiler keeps Gantry's own packages apart (they
+// are internal to cmd/); this keeps their dependencies apart too.
 func TestLinksNoVerifier(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {

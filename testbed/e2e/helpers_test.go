@@ -75,6 +75,8 @@ var (
 	// The publisher on the host, for tests that sign by hand as hostile
 	// code would.
 	publisherBin = &binary{name: "gantry-publish", pkg: "./cmd/gantry-publish", src: repoRoot}
+	// The deployer's verifier, on the host.
+	verifierBin = &binary{name: "gantry-verify", pkg: "./cmd/gantry-verify", src: repoRoot}
 )
 
 // gantry is the pipeline binary.

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -61,6 +64,44 @@ func TestAnotherService(t *testing.T) {
 	v := verifyImage(t, dir, "--key", pub, "--repository", "gantry-ci/hello-node", "--commit", sha, repo+":"+sha)
 	if v.code != exitOK || !strings.Contains(v.stdout, "✓ scan") {
 		t.Errorf("verify: exit %d, want 0 with the scan checked:\n%s\n%s", v.code, v.stdout, v.stderr)
+	}
+
+	// gantry-verify, as a deployer runs it: on the host, with no engine
+	// (the runner host points nowhere) and no checkout. Its verdict is
+	// verify's, line for line, and its JSON says the same.
+	hostVerify := func(args ...string) result {
+		t.Helper()
+		cmd := exec.Command(verifierBin.get(t), args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "_EXPERIMENTAL_DAGGER_RUNNER_HOST=tcp://127.0.0.1:1", "DOCKER_HOST=tcp://127.0.0.1:1", "GITHUB_TOKEN=")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("running gantry-verify: %v", err)
+		}
+		return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	}
+	args := []string{"--key", pub, "--repository", "gantry-ci/hello-node", "--commit", sha, repo + ":" + sha}
+	if h := hostVerify(args...); h.code != exitOK || h.stdout != v.stdout {
+		t.Errorf("gantry-verify: exit %d, want 0 and verify's lines:\n%s\n%s\nverify said:\n%s", h.code, h.stdout, h.stderr, v.stdout)
+	}
+	j := hostVerify(append([]string{"--output", "json"}, args...)...)
+	var report struct {
+		Verified bool
+		Digest   string
+		Checks   []struct {
+			Name string
+			OK   bool
+		}
+	}
+	if err := json.Unmarshal([]byte(j.stdout), &report); err != nil || j.code != exitOK || !report.Verified || len(report.Checks) < 3 || report.Digest == "" {
+		t.Errorf("gantry-verify --output json: exit %d, %+v (%v):\n%s", j.code, report, err, j.stdout)
+	}
+	_, otherPub := keyPair(t, "other")
+	if h := hostVerify("--key", otherPub, "--repository", "gantry-ci/hello-node", repo+":"+sha); h.code != exitUnverified || !strings.Contains(h.stdout, "✗ signature") {
+		t.Errorf("gantry-verify with another key: exit %d, want %d and a failed signature:\n%s\n%s", h.code, exitUnverified, h.stdout, h.stderr)
 	}
 }
 

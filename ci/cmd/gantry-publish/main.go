@@ -7,7 +7,7 @@
 // $COSIGN_PASSWORD), or $GANTRY_ID_TOKEN.
 // It reads one request (--request FILE, a publisher.Request) and writes its
 // typed result as JSON to --output, or stdout: a publish, or, publishing
-// nothing, a check of an image (its internal package check), the commit a
+// nothing, a check of an image (package cmd/internal/check), the commit a
 // tag was built from, the release an alias points at, or the layer
 // cache's status.
 package main
@@ -23,7 +23,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,8 +32,8 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/check"
-	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/sign"
+	"github.com/gantry-ci/gantry/ci/cmd/internal/check"
+	"github.com/gantry-ci/gantry/ci/cmd/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/publisher"
 	"github.com/gantry-ci/gantry/ci/internal/push"
@@ -107,20 +106,8 @@ func serve(ctx context.Context, req publisher.Request, auth authn.Authenticator)
 // verifyRequest checks an image for a Verify request.
 func verifyRequest(ctx context.Context, req publisher.Request, auth authn.Authenticator) (verify.Report, error) {
 	vr := req.Verify
-	var v *sign.Verifier
-	var err error
-	if k := vr.Keyless; k != nil {
-		v, err = sign.NewKeylessVerifier(ctx, sign.Policy{Roots: k.Roots, Identity: k.Policy, Subject: k.Subject,
-			SubjectRegexp: k.SubjectRegexp, IgnoreSCT: k.IgnoreSCT, IgnoreTlog: k.IgnoreTlog, RekorKey: k.RekorKey})
-	} else {
-		v, err = sign.NewVerifier(vr.PublicKey)
-	}
-	if err != nil {
-		return verify.Report{}, err
-	}
-	exp := vr.Expect
-	exp.Now = time.Now()
-	return verifyImage(ctx, vr.Image, v, req.Insecure, auth, exp)
+	return check.Verify(ctx, check.Request{Image: vr.Image, PublicKey: vr.PublicKey, Keyless: vr.Keyless,
+		Expect: vr.Expect, Insecure: req.Insecure, Auth: auth})
 }
 
 // publish runs a Publish request.
@@ -297,24 +284,6 @@ func signAndAttest(ctx context.Context, s *sign.Signer, atts []sign.Attestation,
 		}
 	}
 	return nil
-}
-
-// verifyImage checks ref with v.
-func verifyImage(ctx context.Context, ref string, v *sign.Verifier, insecure bool, auth authn.Authenticator, exp verify.Expect) (verify.Report, error) {
-	opts := []name.Option{name.StrictValidation}
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, opts...)
-	if err != nil {
-		return verify.Report{}, fmt.Errorf("verifying %q: %w", ref, err)
-	}
-	req := push.Request{Repository: r.Context().String(), Insecure: insecure, Auth: auth}
-	ropts, err := req.Options(ctx)
-	if err != nil {
-		return verify.Report{}, err
-	}
-	return check.Image(ctx, r, v, exp, ropts)
 }
 
 // remoteArtifact reads the index or image at repository@digest.

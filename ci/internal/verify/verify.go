@@ -1,7 +1,8 @@
 // Package verify is what verifying a published image yields: one check
 // per line (signature, provenance, scan), all of which must pass. The
-// checks themselves run in gantry-publish (its internal package check), with
-// cosign's verification; this package stays light for `go run ./ci`.
+// checks themselves run in gantry-publish and gantry-verify (the commands'
+// internal package check), with cosign's verification; this package stays
+// light for `go run ./ci`.
 package verify
 
 import (

@@ -15,14 +15,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
 
-	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/sign"
+	"github.com/gantry-ci/gantry/ci/cmd/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/attest"
+	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
@@ -340,4 +342,48 @@ func scan(sts []sign.Statement, exp verify.Expect, layers map[string][]string) v
 		c.Detail += "; failing: " + strings.Join(ids, ", ")
 	}
 	return c
+}
+
+// Request is what checking an image takes, as gantry-publish and
+// gantry-verify receive it.
+type Request struct {
+	Image string // a tag or a digest
+	// PublicKey is the PEM key it must be signed with; or
+	PublicKey []byte
+	// Keyless is who must have signed it keylessly.
+	Keyless  *verify.Keyless
+	Expect   verify.Expect // Now is set here
+	Insecure bool          // plain HTTP to the image's registry
+	Auth     authn.Authenticator
+}
+
+// Verify checks r.Image against its key or keyless policy and r.Expect.
+func Verify(ctx context.Context, r Request) (verify.Report, error) {
+	var v *sign.Verifier
+	var err error
+	if k := r.Keyless; k != nil {
+		v, err = sign.NewKeylessVerifier(ctx, sign.Policy{Roots: k.Roots, Identity: k.Policy, Subject: k.Subject,
+			SubjectRegexp: k.SubjectRegexp, IgnoreSCT: k.IgnoreSCT, IgnoreTlog: k.IgnoreTlog, RekorKey: k.RekorKey})
+	} else {
+		v, err = sign.NewVerifier(r.PublicKey)
+	}
+	if err != nil {
+		return verify.Report{}, err
+	}
+	opts := []name.Option{name.StrictValidation}
+	if r.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	ref, err := name.ParseReference(r.Image, opts...)
+	if err != nil {
+		return verify.Report{}, fmt.Errorf("verifying %q: %w", r.Image, err)
+	}
+	req := push.Request{Repository: ref.Context().String(), Insecure: r.Insecure, Auth: r.Auth}
+	ropts, err := req.Options(ctx)
+	if err != nil {
+		return verify.Report{}, err
+	}
+	exp := r.Expect
+	exp.Now = time.Now()
+	return Image(ctx, ref, v, exp, ropts)
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
-	"github.com/gantry-ci/gantry/ci/cmd/gantry-publish/internal/sign"
+	"github.com/gantry-ci/gantry/ci/cmd/internal/sign"
 	"github.com/gantry-ci/gantry/ci/internal/attest"
 	"github.com/gantry-ci/gantry/ci/internal/identity"
 	"github.com/gantry-ci/gantry/ci/internal/verify"
