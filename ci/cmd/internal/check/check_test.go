@@ -95,7 +95,7 @@ func scanOf(t *testing.T, fixture string, finished time.Time) []byte {
 // scanTagged is the scan attestation of a publish to image with tags.
 func scanTagged(t *testing.T, fixture string, finished time.Time, image string, tags ...string) []byte {
 	t.Helper()
-	report, err := os.ReadFile("../../../../internal/scanreport/testdata/" + fixture)
+	report, err := os.ReadFile("../../../internal/scanreport/testdata/" + fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
