@@ -165,3 +165,78 @@ func TestAnotherServiceAsDeclared(t *testing.T) {
 		})
 	}
 }
+
+// stepOutputs reads $GITHUB_OUTPUT as the runner does, for a later job:
+// name=value, or name<<DELIMITER, lines, DELIMITER.
+func stepOutputs(t *testing.T, path string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	lines := strings.Split(strings.TrimSuffix(readFile(t, path), "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		if name, delim, ok := strings.Cut(lines[i], "<<"); ok && !strings.Contains(name, "=") {
+			var value []string
+			for i++; i < len(lines) && lines[i] != delim; i++ {
+				value = append(value, lines[i])
+			}
+			if i == len(lines) {
+				t.Fatalf("%s: output %s has no closing %s", path, name, delim)
+			}
+			out[name] = strings.Join(value, "\n")
+			continue
+		}
+		name, value, ok := strings.Cut(lines[i], "=")
+		if !ok {
+			t.Fatalf("%s: line %q is no output", path, lines[i])
+		}
+		out[name] = value
+	}
+	return out
+}
+
+// In GitHub Actions (issue 24): each stage's log is a folded group, a
+// failed stage is an error annotation, and a later job reads the outputs
+// in metadata-action's shapes.
+func TestAnotherServiceInActions(t *testing.T) {
+	t.Parallel()
+	reg := bed(t)
+	images := nodeImages(t)
+	image := uniqueImage("actions")
+	repo := reg + "/" + image
+	outputs := filepath.Join(t.TempDir(), "output")
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": outputs, "GITHUB_STEP_SUMMARY": filepath.Join(t.TempDir(), "summary"),
+		"GITHUB_TOKEN": "x", "GANTRY_IMAGES": images}
+	// One platform (the bed's Node.js is amd64), no layer cache.
+	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--platform", "linux/amd64", "--layer-cache", "off"}
+
+	dir := copyProject(t, "hello-node", nil)
+	res := run(t, dir, env, args...)
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0", res.code)
+	}
+	groups := strings.Count(res.stdout, "\n::group::gantry: ")
+	if groups < 3 || strings.Count(res.stdout, "\n::endgroup::\n") != groups || !strings.Contains(res.stdout, "::group::gantry: smoke\n") {
+		t.Errorf("%d groups (want test, smoke, scan, publish… each closed):\n%s", groups, res.stdout)
+	}
+	sha := headSHA(t, dir)
+	got := stepOutputs(t, outputs)
+	wantTags := []string{repo + ":" + sha, repo + ":main-node", repo + ":edge-node", repo + ":latest-node"}
+	if got["digest"] != digestOf(t, repo+":"+sha) || got["version"] != sha[:12] || !slices.Equal(strings.Split(got["tags"], "\n"), wantTags) {
+		t.Errorf("outputs digest %q, version %q, tags %q; want %s's digest, %s, %q", got["digest"], got["version"], got["tags"], sha, sha[:12], wantTags)
+	}
+	if !strings.Contains(got["labels"], "org.opencontainers.image.title=hello-node\n") || !strings.Contains(got["annotations"], "index:org.opencontainers.image.revision="+sha) {
+		t.Errorf("outputs labels %q, annotations %q", got["labels"], got["annotations"])
+	}
+	var js struct{ Tags []string }
+	if err := json.Unmarshal([]byte(got["json"]), &js); err != nil || !slices.Equal(js.Tags, wantTags) {
+		t.Errorf("output json %q (%v): tags want %q", got["json"], err, wantTags)
+	}
+
+	broken := copyProject(t, "hello-node", func(dir string) {
+		main := readFile(t, filepath.Join(dir, "ci", "main.go"))
+		writeFile(t, dir, "ci/main.go", strings.Replace(main, `Body: "hello from the smoke test"}`, `Body: "bonjour"}`, 1))
+	})
+	res = runProgram(t, buildPipeline(t, broken), broken, env, nil, append(args, "--dry-run")...)
+	if res.code != exitSmoke || !strings.Contains(res.stdout, "::error title=gantry%3A smoke failed (exit 5)::") {
+		t.Errorf("a broken contract in Actions: exit %d, want %d and an error annotation:\n%s", res.code, exitSmoke, tailLines(res.stdout, 20))
+	}
+}

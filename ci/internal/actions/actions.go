@@ -74,3 +74,35 @@ func nonce() string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Warnings returns a writer that passes w what it is written, a line at a
+// time, except lines that start with prefix: those become warning
+// annotations titled title, with the rest of the line as the message.
+func Warnings(w io.Writer, prefix, title string) io.Writer {
+	return &warnings{w: w, prefix: prefix, title: title}
+}
+
+type warnings struct {
+	w             io.Writer
+	prefix, title string
+	partial       []byte
+}
+
+func (ww *warnings) Write(p []byte) (int, error) {
+	ww.partial = append(ww.partial, p...)
+	for {
+		i := strings.IndexByte(string(ww.partial), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(ww.partial[:i+1])
+		ww.partial = ww.partial[i+1:]
+		if msg, ok := strings.CutPrefix(line, ww.prefix); ok {
+			Warning(ww.w, ww.title, strings.TrimSuffix(msg, "\n"))
+			continue
+		}
+		if _, err := io.WriteString(ww.w, line); err != nil {
+			return len(p), err
+		}
+	}
+}

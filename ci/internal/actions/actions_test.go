@@ -3,6 +3,7 @@ package actions
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -97,5 +98,19 @@ func TestGroup(t *testing.T) {
 	Group(&c, "x", "y")
 	if strings.Contains(c.String(), stop[1]) {
 		t.Error("two groups share a token: a body could resume commands")
+	}
+}
+
+// The pipeline's warning lines become annotations; its other lines pass as
+// they are, written whole or in pieces.
+func TestWarnings(t *testing.T) {
+	var b strings.Builder
+	w := Warnings(&b, "gantry: warning: ", "gantry")
+	io.WriteString(w, "gantry: build started\ngantry: warn")
+	io.WriteString(w, "ing: layer cache x: 50% stale\n")
+	io.WriteString(w, "done\n")
+	want := "gantry: build started\n::warning title=gantry::layer cache x: 50%25 stale\ndone\n"
+	if b.String() != want {
+		t.Errorf("wrote %q, want %q", b.String(), want)
 	}
 }

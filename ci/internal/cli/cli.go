@@ -16,6 +16,7 @@ import (
 	"dagger.io/dagger"
 	"github.com/spf13/pflag"
 
+	"github.com/gantry-ci/gantry/ci/internal/actions"
 	"github.com/gantry-ci/gantry/ci/internal/graph"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
@@ -36,6 +37,11 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	if err := decl.Validate(); err != nil {
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitUsage
+	}
+	inActions := getenv("GITHUB_ACTIONS") == "true"
+	if inActions {
+		// GitHub shows warnings on the run's page, not only in its log.
+		stderr = actions.Warnings(stderr, "gantry: warning: ", "gantry")
 	}
 	opts := options.New(getenv, runplan.Declared(decl))
 	fs := pflag.NewFlagSet("gantry", pflag.ContinueOnError)
@@ -133,6 +139,11 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		var f *graph.Failure
 		if errors.As(err, &f) {
 			fmt.Fprintf(stderr, "gantry: %s failed: %v\n", f.Stage, f.Err)
+			if inActions {
+				// The cause on the run's page; the stage's log, folded
+				// above, has the rest.
+				actions.Error(stdout, fmt.Sprintf("gantry: %s failed (exit %d)", f.Stage, f.Code), f.Err.Error())
+			}
 			return f.Code
 		}
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
@@ -199,7 +210,7 @@ func report(stdout io.Writer, getenv func(string) string, s summary.Summary) {
 	}
 	if p := getenv("GITHUB_OUTPUT"); p != "" && s.Digest != "" {
 		var b strings.Builder
-		summary.Outputs(&b, s)
+		actions.WriteOutputs(&b, summary.Outputs(s))
 		appendFile(p, b.String(), stdout)
 	}
 }

@@ -58,6 +58,8 @@ type Graph struct {
 	// Classify may turn a stage's error into another exit code, e.g. a lost
 	// engine into an internal error. It returns code unchanged otherwise.
 	classify func(err error, code int) int
+	// block writes a stage's log; nil writes it as it is.
+	block func(w io.Writer, stage string, log []byte)
 
 	mu    sync.Mutex // guards out and nodes
 	nodes []*node
@@ -73,6 +75,12 @@ func WithClock(now func() time.Time) Option { return func(g *Graph) { g.now = no
 // WithClassifier lets the caller map a stage's error to an exit code.
 func WithClassifier(f func(err error, code int) int) Option {
 	return func(g *Graph) { g.classify = f }
+}
+
+// WithLogBlock has f write each stage's log, e.g. folded for a CI's log
+// viewer; the status line follows it.
+func WithLogBlock(f func(w io.Writer, stage string, log []byte)) Option {
+	return func(g *Graph) { g.block = f }
 }
 
 // New returns a graph whose stages run under ctx and report to out.
@@ -127,7 +135,7 @@ func (g *Graph) add(name string, code int) *node {
 func Skip[T any](g *Graph, name, why string) *Stage[T] {
 	s := &Stage[T]{n: g.add(name, 0)}
 	s.n.result = Result{Stage: name, Status: Skipped, Detail: why}
-	g.print(fmt.Sprintf("gantry: %-8s skipped (%s)\n", name, why), nil)
+	g.print(name, fmt.Sprintf("gantry: %-8s skipped (%s)\n", name, why), nil)
 	close(s.n.done)
 	return s
 }
@@ -167,20 +175,20 @@ func (g *Graph) run(n *node, deps []Dep, f func(context.Context, io.Writer) erro
 	if g.ctx.Err() != nil {
 		return g.cancelled(n, g.reason())
 	}
-	g.print(fmt.Sprintf("gantry: %-8s started\n", n.name), nil)
+	g.print(n.name, fmt.Sprintf("gantry: %-8s started\n", n.name), nil)
 	var log bytes.Buffer
 	start := g.now()
 	err := f(g.ctx, &log)
 	d := g.now().Sub(start).Round(100 * time.Millisecond)
 	if err == nil {
-		g.print(fmt.Sprintf("gantry: %-8s passed in %s\n", n.name, d), &log)
+		g.print(n.name, fmt.Sprintf("gantry: %-8s passed in %s\n", n.name, d), &log)
 		return Result{Stage: n.name, Status: Passed, Duration: d}
 	}
 	if g.stopped(err) {
 		// Stopped by another stage's failure or an interrupt: its error is
 		// a symptom, not a verdict. Any other error is a failure of its own,
 		// even if it came in after another stage's.
-		g.print(fmt.Sprintf("gantry: %-8s cancelled after %s (%s)\n", n.name, d, g.reason()), &log)
+		g.print(n.name, fmt.Sprintf("gantry: %-8s cancelled after %s (%s)\n", n.name, d, g.reason()), &log)
 		return Result{Stage: n.name, Status: Cancelled, Detail: g.reason(), Duration: d}
 	}
 	code := n.code
@@ -190,7 +198,7 @@ func (g *Graph) run(n *node, deps []Dep, f func(context.Context, io.Writer) erro
 	}
 	code = g.classify(err, code)
 	g.cancel(fmt.Errorf("%s failed", n.name))
-	g.print(fmt.Sprintf("gantry: %-8s FAILED after %s\n", n.name, d), &log)
+	g.print(n.name, fmt.Sprintf("gantry: %-8s FAILED after %s\n", n.name, d), &log)
 	return Result{Stage: n.name, Status: Failed, Detail: firstLine(err.Error()), Duration: d, Err: err, Code: code}
 }
 
@@ -207,7 +215,7 @@ func (g *Graph) stopped(err error) bool {
 }
 
 func (g *Graph) cancelled(n *node, why string) Result {
-	g.print(fmt.Sprintf("gantry: %-8s cancelled (%s)\n", n.name, why), nil)
+	g.print(n.name, fmt.Sprintf("gantry: %-8s cancelled (%s)\n", n.name, why), nil)
 	return Result{Stage: n.name, Status: Cancelled, Detail: why}
 }
 
@@ -219,11 +227,13 @@ func (g *Graph) reason() string {
 	return "interrupted"
 }
 
-// print writes a status line and then a stage's log, as one block.
-func (g *Graph) print(line string, log *bytes.Buffer) {
+// print writes a stage's log and then a status line, as one block.
+func (g *Graph) print(stage, line string, log *bytes.Buffer) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if log != nil && log.Len() > 0 {
+	if log != nil && log.Len() > 0 && g.block != nil {
+		g.block(g.out, stage, log.Bytes())
+	} else if log != nil && log.Len() > 0 {
 		b := log.Bytes()
 		g.out.Write(b)
 		if b[len(b)-1] != '\n' {

@@ -288,3 +288,28 @@ func TestInterrupt(t *testing.T) {
 		t.Errorf("statuses = %s", got)
 	}
 }
+
+// WithLogBlock writes each stage's log its way, the status line after it;
+// a stage with no log gets no block.
+func TestWithLogBlock(t *testing.T) {
+	var out bytes.Buffer
+	var blocks []string
+	g := New(context.Background(), &out, frozen(), WithLogBlock(func(w io.Writer, stage string, log []byte) {
+		blocks = append(blocks, stage)
+		fmt.Fprintf(w, "[%s]\n%s[/%s]\n", stage, log, stage)
+	}))
+	Go(g, "test", 3, nil, func(ctx context.Context, log io.Writer) (int, error) {
+		fmt.Fprintln(log, "ok pkg")
+		return 0, nil
+	})
+	Go(g, "build", 4, nil, func(ctx context.Context, log io.Writer) (int, error) { return 0, nil })
+	if _, err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) != 1 || blocks[0] != "test" {
+		t.Errorf("blocks for %q, want only test's", blocks)
+	}
+	if !strings.Contains(out.String(), "[test]\nok pkg\n[/test]\ngantry: test     passed in") {
+		t.Errorf("the block is not written before the status line:\n%s", out.String())
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"dagger.io/dagger"
 	"github.com/Khan/genqlient/graphql"
 
+	"github.com/gantry-ci/gantry/ci/internal/actions"
 	"github.com/gantry-ci/gantry/ci/internal/graph"
 	"github.com/gantry-ci/gantry/ci/internal/images"
 	"github.com/gantry-ci/gantry/ci/internal/push"
@@ -52,6 +53,9 @@ type Plan struct {
 	SkipPublish string        // non-empty: nothing is published, and why
 	Publish     PublishInput  // without Images and Publisher
 	Publisher   PublisherFunc // compiles gantry-publish; started in the background
+	// FoldLogs writes each stage's log as a group that GitHub Actions
+	// folds.
+	FoldLogs bool
 }
 
 // Outcome is what a run produced, for the summary.
@@ -66,7 +70,7 @@ type Outcome struct {
 // failed stage in pipeline order, with its exit code.
 func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 	start := time.Now()
-	g := graph.New(ctx, out, graph.WithClassifier(classify))
+	g := graph.New(ctx, out, graphOptions(p)...)
 	db := trivyDB(env, p.TrivyDB)
 	publisher := startPublisher(g.Context(), env, p)
 	defer warm(g.Context(), env, db)()
@@ -125,6 +129,18 @@ func publishWith(ctx context.Context, env Env, in PublishInput, publisher func()
 	}
 	in.Publisher = bin
 	return Publish(ctx, env, in, log)
+}
+
+// graphOptions are the graph's: the exit codes, and in GitHub Actions a
+// folded group per stage's log.
+func graphOptions(p Plan) []graph.Option {
+	opts := []graph.Option{graph.WithClassifier(classify)}
+	if p.FoldLogs {
+		opts = append(opts, graph.WithLogBlock(func(w io.Writer, stage string, log []byte) {
+			actions.Group(w, "gantry: "+stage, string(log))
+		}))
+	}
+	return opts
 }
 
 type none struct{}

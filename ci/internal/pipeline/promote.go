@@ -33,7 +33,7 @@ func (pr Promotion) Line() string {
 // run's tags are pointed at the same digest.
 func Promote(ctx context.Context, env Env, p Plan, pr Promotion, out io.Writer) (Outcome, error) {
 	start := time.Now()
-	g := graph.New(ctx, out, graph.WithClassifier(classify))
+	g := graph.New(ctx, out, graphOptions(p)...)
 	db := trivyDB(env, p.TrivyDB)
 	publisher := startPublisher(g.Context(), env, p)
 

@@ -291,6 +291,7 @@ func (in *Run) Pipeline(client *dagger.Client) pipeline.Plan {
 		Publish: pipeline.PublishInput{Repository: o.Registry + "/" + o.Image, Tags: in.Tags.Tags, Flavor: in.Tags.Flavor, Version: in.Tags.Version,
 			Username: o.Username, Healthcheck: in.Runtime.Healthcheck},
 	}
+	p.FoldLogs = in.Getenv("GITHUB_ACTIONS") == "true"
 	if in.Uploads.Trivyignore {
 		p.Scan.Ignorefile = client.Host().File(filepath.Join(o.Source, upload.Trivyignore))
 	}
@@ -350,7 +351,7 @@ func ImageName(o *options.Options) string {
 
 // Summarize is the run's summary, from the pipeline's outcome.
 func (in *Run) Summarize(o pipeline.Outcome) summary.Summary {
-	s := summary.Summary{Image: ImageName(in.Opts), Gating: in.Opts.Severity, Wall: o.Wall}
+	s := summary.Summary{Image: ImageName(in.Opts), Gating: in.Opts.Severity, Wall: o.Wall, Version: in.Tags.Version, Labels: in.Labels}
 	for _, st := range o.Results {
 		s.Stages = append(s.Stages, summary.Stage{Name: st.Stage, Status: st.Status, Detail: st.Detail, Duration: st.Duration})
 	}

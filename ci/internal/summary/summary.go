@@ -3,11 +3,14 @@
 package summary
 
 import (
+	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/gantry-ci/gantry/ci/internal/actions"
 	"github.com/gantry-ci/gantry/ci/internal/imageref"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 )
@@ -35,6 +38,10 @@ type Summary struct {
 	Reports  []string
 	// LayerCache says what the registry layer cache held ("" when off).
 	LayerCache string
+	// Version is the image's version (a release's, or the short SHA) and
+	// Labels its OCI labels, also the index's annotations.
+	Version string            `json:",omitempty"`
+	Labels  map[string]string `json:",omitempty"`
 }
 
 // maxFindings bounds the findings table; the full list is in the reports.
@@ -94,17 +101,41 @@ func Markdown(s Summary) string {
 	return b.String()
 }
 
-// Outputs writes GitHub step outputs (name=value lines): digest, image and
-// tags (comma-separated).
-func Outputs(w io.Writer, s Summary) error {
-	var tags []string
+// Outputs are the step outputs of a run that published, in the shapes of
+// docker/metadata-action and build-push-action, so a later job reads them
+// as it would theirs: digest; image; version; tags, full references one
+// per line; labels, name=value one per line; annotations, index:name=value
+// one per line (Gantry sets the labels on the index too); json, {"tags",
+// "labels", "annotations"}.
+func Outputs(s Summary) []actions.Output {
+	tags, labels, annotations := []string{}, []string{}, []string{}
 	for _, r := range s.Refs {
-		if t := imageref.Tag(r); t != "" {
-			tags = append(tags, t)
+		if tagged, _, ok := imageref.Split(r); ok {
+			tags = append(tags, tagged)
 		}
 	}
-	_, err := fmt.Fprintf(w, "digest=%s\nimage=%s\ntags=%s\n", s.Digest, s.Image, strings.Join(tags, ","))
-	return err
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
+		labels = append(labels, k+"="+s.Labels[k])
+		annotations = append(annotations, "index:"+k+"="+s.Labels[k])
+	}
+	lbls := s.Labels
+	if lbls == nil {
+		lbls = map[string]string{}
+	}
+	js, _ := json.Marshal(struct {
+		Tags        []string          `json:"tags"`
+		Labels      map[string]string `json:"labels"`
+		Annotations []string          `json:"annotations"`
+	}{tags, lbls, annotations})
+	return []actions.Output{
+		{Name: "digest", Value: s.Digest},
+		{Name: "image", Value: s.Image},
+		{Name: "version", Value: s.Version},
+		{Name: "tags", Value: strings.Join(tags, "\n")},
+		{Name: "labels", Value: strings.Join(labels, "\n")},
+		{Name: "annotations", Value: strings.Join(annotations, "\n")},
+		{Name: "json", Value: string(js)},
+	}
 }
 
 func icon(status string) string {

@@ -3,6 +3,7 @@ package summary
 import (
 	"flag"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -63,18 +64,27 @@ func TestMarkdownCapsFindings(t *testing.T) {
 	}
 }
 
+// The outputs have metadata-action's shapes: full references one per
+// line, name=value lines, index annotations, and the same as JSON.
 func TestOutputs(t *testing.T) {
-	var b strings.Builder
-	if err := Outputs(&b, sample()); err != nil {
-		t.Fatal(err)
+	const d = "sha256:9c63108afca75b0545031f4fba518bc810058c41aa2c9fc27dbfac25eea70df7"
+	s := Summary{Image: "localhost:5000/app", Digest: d, Version: "1.4.2",
+		Refs:   []string{"localhost:5000/app:0123@" + d, "localhost:5000/app:1.4.2@" + d, "localhost:5000/app:latest@" + d},
+		Labels: map[string]string{"org.opencontainers.image.version": "1.4.2", "org.opencontainers.image.licenses": "MIT"}}
+	got := map[string]string{}
+	for _, o := range Outputs(s) {
+		got[o.Name] = o.Value
 	}
-	want := "digest=sha256:abc\nimage=ghcr.io/owner/app\ntags=0123,latest\n"
-	if b.String() != want {
-		t.Errorf("got %q, want %q", b.String(), want)
+	want := map[string]string{
+		"digest":      d,
+		"image":       "localhost:5000/app",
+		"version":     "1.4.2",
+		"tags":        "localhost:5000/app:0123\nlocalhost:5000/app:1.4.2\nlocalhost:5000/app:latest",
+		"labels":      "org.opencontainers.image.licenses=MIT\norg.opencontainers.image.version=1.4.2",
+		"annotations": "index:org.opencontainers.image.licenses=MIT\nindex:org.opencontainers.image.version=1.4.2",
+		"json":        `{"tags":["localhost:5000/app:0123","localhost:5000/app:1.4.2","localhost:5000/app:latest"],"labels":{"org.opencontainers.image.licenses":"MIT","org.opencontainers.image.version":"1.4.2"},"annotations":["index:org.opencontainers.image.licenses=MIT","index:org.opencontainers.image.version=1.4.2"]}`,
 	}
-	b.Reset()
-	Outputs(&b, Summary{Image: "localhost:5000/app", Refs: []string{"localhost:5000/app:v1@sha256:d"}, Digest: "sha256:d"})
-	if !strings.Contains(b.String(), "tags=v1\n") {
-		t.Errorf("registry port mistaken for a tag: %q", b.String())
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("outputs:\n%q\nwant\n%q", got, want)
 	}
 }
