@@ -19,12 +19,14 @@ type workflow struct {
 		Environment    string            `yaml:"environment"`
 		TimeoutMinutes int               `yaml:"timeout-minutes"`
 		Permissions    map[string]string `yaml:"permissions"`
+		Outputs        map[string]string `yaml:"outputs"`
 		Concurrency    struct {
 			Group            string `yaml:"group"`
 			CancelInProgress *bool  `yaml:"cancel-in-progress"`
 			Queue            string `yaml:"queue"`
 		} `yaml:"concurrency"`
 		Steps []struct {
+			ID   string         `yaml:"id"`
 			Uses yaml.Node      `yaml:"uses"`
 			Run  string         `yaml:"run"`
 			With map[string]any `yaml:"with"`
@@ -89,9 +91,11 @@ func checkWorkflow(data []byte) []string {
 			bad = append(bad, name+": a job without write permissions is the pull requests' (if: github.event_name == 'pull_request')")
 		}
 		var runs []string
+		gantryStep := ""
 		for _, s := range j.Steps {
 			if s.Run != "" {
 				runs = append(runs, s.Run)
+				gantryStep = s.ID
 			}
 			uses := s.Uses.Value
 			if uses == "" {
@@ -106,6 +110,10 @@ func checkWorkflow(data []byte) []string {
 		}
 		if len(runs) != 1 || strings.TrimSpace(runs[0]) != "go run ./ci" {
 			bad = append(bad, name+": must run only `go run ./ci`")
+		}
+		// A later job (a deploy) reads what was published from the job.
+		if publishes && (gantryStep == "" || j.Outputs["digest"] != "${{ steps."+gantryStep+".outputs.digest }}") {
+			bad = append(bad, name+": publishes, so it must export the go run ./ci step's digest (the step with an id; outputs: digest: ${{ steps.ID.outputs.digest }})")
 		}
 	}
 	return bad
@@ -140,6 +148,9 @@ func TestWorkflow(t *testing.T) {
 		{"publishing runs grouped per ref", `group: \S+`, "group: gantry-${{ github.ref }}"},
 		{"a pending release dropped", lit("      queue: max\n"), ""},
 		{"untrusted code with secrets", lit("  pull_request:\n"), "  pull_request_target:\n"},
+		// Issue 24: a later job reads the publish's outputs.
+		{"the digest not exported", `      digest: .*\n`, ""},
+		{"the step without its id", `      - id: \S+\n        run:`, "      - run:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
