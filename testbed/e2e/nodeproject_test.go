@@ -231,12 +231,35 @@ func TestAnotherServiceInActions(t *testing.T) {
 		t.Errorf("output json %q (%v): tags want %q", got["json"], err, wantTags)
 	}
 
+	// The run report a script reads: reports/run.json.
+	var runJSON struct {
+		Passed bool
+		Digest string
+		Tags   []string
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "reports", "run.json"))), &runJSON); err != nil ||
+		!runJSON.Passed || runJSON.Digest != got["digest"] || !slices.Equal(runJSON.Tags, wantTags) {
+		t.Errorf("reports/run.json: %+v (%v), want passed with the outputs' digest and tags", runJSON, err)
+	}
+
 	broken := copyProject(t, "hello-node", func(dir string) {
 		main := readFile(t, filepath.Join(dir, "ci", "main.go"))
 		writeFile(t, dir, "ci/main.go", strings.Replace(main, `Body: "hello from the smoke test"}`, `Body: "bonjour"}`, 1))
 	})
-	res = runProgram(t, buildPipeline(t, broken), broken, env, nil, append(args, "--dry-run")...)
+	bin := buildPipeline(t, broken)
+	res = runProgram(t, bin, broken, env, nil, append(args, "--dry-run")...)
 	if res.code != exitSmoke || !strings.Contains(res.stdout, "::error title=gantry%3A smoke failed (exit 5)::") {
 		t.Errorf("a broken contract in Actions: exit %d, want %d and an error annotation:\n%s", res.code, exitSmoke, tailLines(res.stdout, 20))
+	}
+	// --output json: stdout is the report alone, failed as the exit code says.
+	res = runProgram(t, bin, broken, map[string]string{"GANTRY_IMAGES": images}, nil, "--dry-run", "--skip-tests", "--output", "json")
+	var failed struct {
+		Passed   bool
+		ExitCode int
+		Stages   []struct{ Name, Status string }
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &failed); err != nil || res.code != exitSmoke || failed.Passed || failed.ExitCode != exitSmoke ||
+		!slices.ContainsFunc(failed.Stages, func(s struct{ Name, Status string }) bool { return s.Name == "smoke" && s.Status == "failed" }) {
+		t.Errorf("--output json: exit %d, report %+v (%v):\n%s", res.code, failed, err, res.stdout)
 	}
 }

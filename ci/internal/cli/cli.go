@@ -6,10 +6,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,6 +72,12 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitInternal
 	}
+	// With --output json, stdout carries the run report alone.
+	rep := reporter{stdout: stdout, getenv: getenv, dir: opts.ReportDir, json: opts.Output == "json"}
+	if rep.json {
+		stdout = stderr
+	}
+	rep.text = stdout
 	start := time.Now()
 	in.Started = start
 	if in.DBDigest, err = pipeline.DBDigest(ctx, in.Images); err != nil {
@@ -83,7 +91,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	cache, cacheOK := reuse.OpenRunCache(in, stderr)
 	if cacheOK && !opts.Rerun {
 		if s, ok := reuse.CachedRun(ctx, cache, in.Key, in, stdout); ok {
-			report(stdout, getenv, s)
+			rep.report(s, pipeline.ExitOK)
 			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(10*time.Millisecond))
 			return pipeline.ExitOK
 		}
@@ -107,7 +115,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	if looked {
 		if s, ok := reuse.Recorded(ctx, in, seal, stdout); ok {
 			s.LayerCache = <-layers
-			report(stdout, getenv, s)
+			rep.report(s, pipeline.ExitOK)
 			fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(100*time.Millisecond))
 			return pipeline.ExitOK
 		}
@@ -134,7 +142,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	}
 	s := in.Summarize(outcome)
 	s.LayerCache = <-layers
-	report(stdout, getenv, s)
+	rep.report(s, exitCode(err))
 	if err != nil {
 		var f *graph.Failure
 		if errors.As(err, &f) {
@@ -200,18 +208,49 @@ func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagge
 	}
 }
 
-// report prints the summary, and in GitHub Actions also writes the job
-// summary and step outputs.
-func report(stdout io.Writer, getenv func(string) string, s summary.Summary) {
-	md := summary.Markdown(s)
-	fmt.Fprintf(stdout, "\n%s\n", md)
-	if p := getenv("GITHUB_STEP_SUMMARY"); p != "" {
-		appendFile(p, md, stdout)
+// exitCode is the process's exit code for the pipeline's error.
+func exitCode(err error) int {
+	var f *graph.Failure
+	switch {
+	case err == nil:
+		return pipeline.ExitOK
+	case errors.As(err, &f):
+		return f.Code
 	}
-	if p := getenv("GITHUB_OUTPUT"); p != "" && s.Digest != "" {
+	return pipeline.ExitInternal
+}
+
+// reporter reports a run's outcome: the Markdown summary on the text
+// stream, run.json in the report dir, the JSON report alone on stdout
+// with --output json, and in GitHub Actions the job summary and the step
+// outputs.
+type reporter struct {
+	stdout, text io.Writer
+	getenv       func(string) string
+	dir          string
+	json         bool
+}
+
+func (r reporter) report(s summary.Summary, code int) {
+	md := summary.Markdown(s)
+	fmt.Fprintf(r.text, "\n%s\n", md)
+	data, err := json.MarshalIndent(summary.JSON(s, code), "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(r.dir, "run.json"), append(data, '\n'), 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(r.text, "gantry: warning: writing run.json to --report-dir %s: %v\n", r.dir, err)
+	}
+	if r.json {
+		r.stdout.Write(append(data, '\n'))
+	}
+	if p := r.getenv("GITHUB_STEP_SUMMARY"); p != "" {
+		appendFile(p, md, r.text)
+	}
+	if p := r.getenv("GITHUB_OUTPUT"); p != "" && s.Digest != "" {
 		var b strings.Builder
 		actions.WriteOutputs(&b, summary.Outputs(s))
-		appendFile(p, b.String(), stdout)
+		appendFile(p, b.String(), r.text)
 	}
 }
 

@@ -56,6 +56,10 @@ type Options struct {
 	IgnoreUnfixed bool
 	MaxDBAge      time.Duration
 	ReportDir     string
+	// Output is how the run reports on stdout: "text" (progress and a
+	// Markdown summary) or "json" (only the run report; the rest goes to
+	// stderr).
+	Output string
 	ImagesFile    string
 	EngineTimeout time.Duration
 	AllowDirty    bool
@@ -133,6 +137,7 @@ func New(getenv func(string) string, d Declared) *Options {
 		IgnoreUnfixed: d.IgnoreUnfixed,
 		MaxDBAge:      72 * time.Hour,
 		ReportDir:     "reports",
+		Output:        "text",
 		ImagesFile:    getenv("GANTRY_IMAGES"),
 		EngineTimeout: 3 * time.Minute,
 		Platforms:     platforms,
@@ -173,7 +178,8 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Severity, "severity", o.Severity, "severities that fail the scan ("+strings.Join(Severities, ",")+")")
 	fs.BoolVar(&o.IgnoreUnfixed, "ignore-unfixed", o.IgnoreUnfixed, "ignore vulnerabilities without a fixed version")
 	fs.DurationVar(&o.MaxDBAge, "max-db-age", o.MaxDBAge, "oldest Trivy DB the scan accepts, by its update time (an older one fails the scan, exit 7)")
-	fs.StringVar(&o.ReportDir, "report-dir", o.ReportDir, "directory for scan reports")
+	fs.StringVar(&o.ReportDir, "report-dir", o.ReportDir, "directory for the reports: the scan's, and run.json")
+	fs.StringVar(&o.Output, "output", o.Output, "stdout: text (progress and a summary), or json (the run report alone; progress goes to stderr)")
 	fs.StringVar(&o.ImagesFile, "images", o.ImagesFile, "JSON file overriding the pinned external images (env GANTRY_IMAGES)")
 	fs.DurationVar(&o.EngineTimeout, "engine-timeout", o.EngineTimeout, "how long to wait for the Dagger engine")
 	fs.BoolVar(&o.AllowDirty, "allow-dirty", o.AllowDirty, "publish even if the work tree has uncommitted changes")
@@ -316,6 +322,9 @@ func (o *Options) Validate(getenv func(string) string) error {
 	}
 	if o.ReportDir == "" {
 		return usage("--report-dir must not be empty")
+	}
+	if o.Output != "text" && o.Output != "json" {
+		return usage("--output %q: want text or json", o.Output)
 	}
 	if o.EngineTimeout <= 0 {
 		return usage("--engine-timeout must be positive, e.g. 3m")

@@ -18,13 +18,13 @@ var Severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
 
 // Finding is one vulnerability in one package of one target.
 type Finding struct {
-	ID        string
-	Package   string
-	Installed string
-	Fixed     string
-	Severity  string
-	Target    string
-	Title     string
+	ID        string `json:"id"`
+	Package   string `json:"package"`
+	Installed string `json:"installed"`
+	Fixed     string `json:"fixed"`
+	Severity  string `json:"severity"`
+	Target    string `json:"target"`
+	Title     string `json:"title"`
 }
 
 // Report is the part of Trivy's JSON report Gantry uses.

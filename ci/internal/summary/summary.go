@@ -44,6 +44,58 @@ type Summary struct {
 	Labels  map[string]string `json:",omitempty"`
 }
 
+// Report is a run's JSON report (run.json, `--output json`): what a
+// script reads of a run, passed or failed.
+type Report struct {
+	Image       string            `json:"image"`
+	Passed      bool              `json:"passed"`
+	ExitCode    int               `json:"exitCode"`
+	Digest      string            `json:"digest,omitempty"`
+	Version     string            `json:"version,omitempty"`
+	Tags        []string          `json:"tags"` // full references, as published
+	Stages      []StageReport     `json:"stages"`
+	WallSeconds float64           `json:"wallSeconds,omitempty"`
+	Scan        *ScanReport       `json:"scan,omitempty"`
+	Signing     string            `json:"signing,omitempty"`
+	Reports     []string          `json:"reports"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	LayerCache  string            `json:"layerCache,omitempty"`
+}
+
+// StageReport is one stage in a Report.
+type StageReport struct {
+	Name    string  `json:"name"`
+	Status  string  `json:"status"`
+	Detail  string  `json:"detail,omitempty"`
+	Seconds float64 `json:"seconds"`
+}
+
+// ScanReport is the scan's verdict in a Report.
+type ScanReport struct {
+	Gate     []string             `json:"gate"`
+	Counts   map[string]int       `json:"counts"`
+	Findings []scanreport.Finding `json:"findings"`
+}
+
+// JSON is s as a run report, for a run that exited with code.
+func JSON(s Summary, code int) Report {
+	r := Report{Image: s.Image, Passed: code == 0, ExitCode: code, Digest: s.Digest, Version: s.Version,
+		Tags: []string{}, Stages: []StageReport{}, WallSeconds: s.Wall.Seconds(), Signing: s.Signing,
+		Reports: append([]string{}, s.Reports...), Labels: s.Labels, LayerCache: s.LayerCache}
+	for _, ref := range s.Refs {
+		if tagged, _, ok := imageref.Split(ref); ok {
+			r.Tags = append(r.Tags, tagged)
+		}
+	}
+	for _, st := range s.Stages {
+		r.Stages = append(r.Stages, StageReport{Name: st.Name, Status: st.Status, Detail: st.Detail, Seconds: st.Duration.Seconds()})
+	}
+	if s.Scanned {
+		r.Scan = &ScanReport{Gate: s.Gating, Counts: s.Counts, Findings: append([]scanreport.Finding{}, s.Findings...)}
+	}
+	return r
+}
+
 // maxFindings bounds the findings table; the full list is in the reports.
 const maxFindings = 10
 

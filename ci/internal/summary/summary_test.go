@@ -1,6 +1,7 @@
 package summary
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"reflect"
@@ -86,5 +87,30 @@ func TestOutputs(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("outputs:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// The JSON report says what the Markdown says, for a script: the verdict
+// and exit code, every stage, the published tags in full, the findings.
+func TestJSON(t *testing.T) {
+	const d = "sha256:9c63108afca75b0545031f4fba518bc810058c41aa2c9fc27dbfac25eea70df7"
+	s := sample()
+	s.Digest, s.Refs, s.Version = d, []string{"ghcr.io/owner/app:1.4.2@" + d}, "1.4.2"
+	r := JSON(s, 6)
+	if r.Passed || r.ExitCode != 6 || r.Digest != d || len(r.Tags) != 1 || r.Tags[0] != "ghcr.io/owner/app:1.4.2" || r.Version != "1.4.2" {
+		t.Errorf("report %+v", r)
+	}
+	if len(r.Stages) != len(s.Stages) || r.Stages[0].Name != s.Stages[0].Name || r.Stages[0].Seconds != s.Stages[0].Duration.Seconds() {
+		t.Errorf("stages %+v, want %+v", r.Stages, s.Stages)
+	}
+	if s.Scanned && (r.Scan == nil || len(r.Scan.Findings) != len(s.Findings)) {
+		t.Errorf("scan %+v, want the summary's %d findings", r.Scan, len(s.Findings))
+	}
+	data, err := json.Marshal(JSON(Summary{Image: "x"}, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"image":"x","passed":true,"exitCode":0,"tags":[],"stages":[],"reports":[]}`; string(data) != want {
+		t.Errorf("an empty run's report %s, want %s", data, want)
 	}
 }
