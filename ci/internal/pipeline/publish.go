@@ -86,6 +86,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishDeadline)
 	defer cancel()
 	want := slices.Clone(in.Tags)
+	var held []string
 	if latest := in.Flavor.Tag("latest"); in.LatestGuard != nil && slices.Contains(want, latest) {
 		rev, err := latestRevision(ctx, env, in, latest)
 		if err != nil {
@@ -93,6 +94,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		}
 		if ok, why := in.LatestGuard(ctx, rev); !ok {
 			fmt.Fprintln(log, why)
+			held = append(held, why)
 			want = slices.DeleteFunc(want, func(t string) bool { return t == latest })
 		}
 	}
@@ -107,6 +109,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 		}
 		if ok, why := tags.AliasMoves(alias, current, in.Version); !ok {
 			fmt.Fprintln(log, why)
+			held = append(held, why)
 			want = slices.DeleteFunc(want, func(t string) bool { return t == tag })
 		}
 	}
@@ -160,6 +163,7 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	for _, ref := range res.Refs {
 		fmt.Fprintln(log, ref)
 	}
+	res.Held = held
 	return &res, nil
 }
 

@@ -58,6 +58,9 @@ type Result struct {
 	// ref) and its OIDC issuer.
 	Identity string `json:"identity,omitempty"`
 	Issuer   string `json:"issuer,omitempty"`
+	// Held says why each tag the run would have moved stayed where it was
+	// (latest, a release alias never moves back).
+	Held []string `json:"held,omitempty"`
 }
 
 // remote resolves the request's repository and the options, for a given

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -349,6 +350,32 @@ func ImageName(o *options.Options) string {
 	return o.Registry + "/" + o.Image
 }
 
+// packageURL is the image's page on GitHub, for GHCR: under the repository
+// its source label links it to. "" elsewhere.
+func packageURL(o *options.Options) string {
+	owner, name, ok := strings.Cut(o.Image, "/")
+	if o.Registry != "ghcr.io" || o.Repository == "" || !ok || !strings.EqualFold(owner, strings.Split(o.Repository, "/")[0]) {
+		return ""
+	}
+	return "https://github.com/" + o.Repository + "/pkgs/container/" + url.PathEscape(name)
+}
+
+// verifyCommand is the gantry-verify command a deployer runs to check
+// what this run published, by digest: the key or the keyless identity it
+// was signed with, the repository and the commit.
+func (in *Run) verifyCommand(digest string) string {
+	o := in.Opts
+	if o.Repository == "" || (in.Sign.Key == nil && in.Sign.Keyless == nil) {
+		return ""
+	}
+	args := []string{"gantry-verify"}
+	if in.Sign.Key != nil {
+		args = append(args, "--key", "cosign.pub")
+	}
+	args = append(args, "--repository", o.Repository, "--commit", in.SHA, o.Registry+"/"+o.Image+"@"+digest)
+	return strings.Join(args, " ")
+}
+
 // Summarize is the run's summary, from the pipeline's outcome.
 func (in *Run) Summarize(o pipeline.Outcome) summary.Summary {
 	s := summary.Summary{Image: ImageName(in.Opts), Gating: in.Opts.Severity, Wall: o.Wall, Version: in.Tags.Version, Labels: in.Labels}
@@ -362,6 +389,9 @@ func (in *Run) Summarize(o pipeline.Outcome) summary.Summary {
 		s.Reports = o.Scan.Reports
 	}
 	if p := o.Published; p != nil {
+		s.Held = p.Held
+		s.PackageURL = packageURL(in.Opts)
+		s.Verify = in.verifyCommand(p.Digest)
 		s.Digest = p.Digest
 		s.Refs = p.Refs
 		what := "the image"

@@ -11,6 +11,7 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/layercache"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/project"
+	"github.com/gantry-ci/gantry/ci/internal/signing"
 	"github.com/gantry-ci/gantry/ci/internal/testrepo"
 )
 
@@ -105,5 +106,32 @@ func TestMountNamespace(t *testing.T) {
 	}
 	if layercache.PublishNamespace == layercache.CheckNamespace {
 		t.Fatal("the two trust levels share one namespace")
+	}
+}
+
+// The summary's links: GHCR's package page, under the repository its
+// source label names, and the command that verifies what was published.
+func TestSummaryLinks(t *testing.T) {
+	for _, tt := range []struct {
+		registry, image, repository, want string
+	}{
+		{"ghcr.io", "acme/app", "acme/app", "https://github.com/acme/app/pkgs/container/app"},
+		{"ghcr.io", "acme/tools/lint", "acme/tools", "https://github.com/acme/tools/pkgs/container/tools%2Flint"},
+		{"ghcr.io", "other/app", "acme/app", ""},
+		{"172.17.0.1:5000", "acme/app", "acme/app", ""},
+		{"ghcr.io", "acme/app", "", ""},
+	} {
+		if got := packageURL(&options.Options{Registry: tt.registry, Image: tt.image, Repository: tt.repository}); got != tt.want {
+			t.Errorf("packageURL(%s/%s, %s) = %q, want %q", tt.registry, tt.image, tt.repository, got, tt.want)
+		}
+	}
+	const d = "sha256:9c63108afca75b0545031f4fba518bc810058c41aa2c9fc27dbfac25eea70df7"
+	in := &Run{Opts: &options.Options{Registry: "ghcr.io", Image: "acme/app", Repository: "acme/app"}, SHA: "c0ffee"}
+	if got := in.verifyCommand(d); got != "" {
+		t.Errorf("an unsigned run's verify command %q, want none", got)
+	}
+	in.Sign.Key = &signing.KeyPair{}
+	if got, want := in.verifyCommand(d), "gantry-verify --key cosign.pub --repository acme/app --commit c0ffee ghcr.io/acme/app@"+d; got != want {
+		t.Errorf("verify command %q, want %q", got, want)
 	}
 }

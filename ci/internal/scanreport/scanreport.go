@@ -25,6 +25,7 @@ type Finding struct {
 	Severity  string `json:"severity"`
 	Target    string `json:"target"`
 	Title     string `json:"title"`
+	URL       string `json:"url,omitempty"` // the advisory (Trivy's PrimaryURL)
 }
 
 // Report is the part of Trivy's JSON report Gantry uses.
@@ -103,6 +104,7 @@ type trivyReport struct {
 			FixedVersion     string `json:"FixedVersion"`
 			Severity         string `json:"Severity"`
 			Title            string `json:"Title"`
+			PrimaryURL       string `json:"PrimaryURL"`
 		} `json:"Vulnerabilities"`
 		ModifiedFindings []struct {
 			Type    string `json:"Type"`
@@ -145,7 +147,7 @@ func Parse(data []byte) (Report, error) {
 			}
 			r.Findings = append(r.Findings, Finding{
 				ID: v.VulnerabilityID, Package: v.PkgName, Installed: v.InstalledVersion,
-				Fixed: v.FixedVersion, Severity: sev, Target: res.Target, Title: v.Title,
+				Fixed: v.FixedVersion, Severity: sev, Target: res.Target, Title: v.Title, URL: v.PrimaryURL,
 			})
 		}
 		for _, m := range res.ModifiedFindings {

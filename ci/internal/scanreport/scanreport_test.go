@@ -88,6 +88,10 @@ func TestTableGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := Table(r.Findings) + CountLine(Gate(r, nil).Counts) + "\n"
+	// The advisory's address, where Trivy gives one, and none made up.
+	if r.Findings[0].URL != "https://avd.aquasec.com/nvd/cve-2024-45337" || r.Findings[1].URL != "" {
+		t.Errorf("advisory URLs %q, %q", r.Findings[0].URL, r.Findings[1].URL)
+	}
 	golden := "testdata/findings.table.golden"
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {

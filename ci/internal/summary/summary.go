@@ -42,6 +42,12 @@ type Summary struct {
 	// Labels its OCI labels, also the index's annotations.
 	Version string            `json:",omitempty"`
 	Labels  map[string]string `json:",omitempty"`
+	// PackageURL is the image's page (GHCR's), Verify the command that
+	// checks what was published, Held why tags the run would have moved
+	// stayed.
+	PackageURL string   `json:",omitempty"`
+	Verify     string   `json:",omitempty"`
+	Held       []string `json:",omitempty"`
 }
 
 // Report is a run's JSON report (run.json, `--output json`): what a
@@ -128,7 +134,11 @@ func Markdown(s Summary) string {
 				if fixed == "" {
 					fixed = "-"
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Severity, f.ID, cell(f.Package), cell(f.Installed), cell(fixed))
+				id := cell(f.ID)
+				if strings.HasPrefix(f.URL, "https://") {
+					id = fmt.Sprintf("[%s](%s)", id, f.URL)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Severity, id, cell(f.Package), cell(f.Installed), cell(fixed))
 			}
 		}
 	}
@@ -139,6 +149,15 @@ func Markdown(s Summary) string {
 		}
 		for _, r := range s.Refs {
 			fmt.Fprintf(&b, "- `%s`\n", r)
+		}
+		for _, h := range s.Held {
+			fmt.Fprintf(&b, "- held: %s\n", h)
+		}
+		if s.PackageURL != "" {
+			fmt.Fprintf(&b, "\nPackage: %s\n", s.PackageURL)
+		}
+		if s.Verify != "" {
+			fmt.Fprintf(&b, "\nVerify it:\n\n```\n%s\n```\n", s.Verify)
 		}
 	}
 	if s.LayerCache != "" {

@@ -114,3 +114,27 @@ func TestJSON(t *testing.T) {
 		t.Errorf("an empty run's report %s, want %s", data, want)
 	}
 }
+
+// Links a user clicks: the advisory of each finding that has one, the
+// package page; the command that verifies the digest; why a tag stayed.
+func TestMarkdownLinks(t *testing.T) {
+	s := sample()
+	s.Findings = []scanreport.Finding{{ID: "CVE-2024-45337", Package: "golang.org/x/crypto", Severity: "CRITICAL", URL: "https://avd.aquasec.com/nvd/cve-2024-45337"},
+		{ID: "GHSA-x", Package: "p", Severity: "HIGH", URL: "javascript:alert(1)"}}
+	s.Digest, s.Refs = "sha256:d", []string{"ghcr.io/owner/app:1.4.1@sha256:d"}
+	s.PackageURL = "https://github.com/owner/app/pkgs/container/app"
+	s.Verify = "gantry-verify --repository owner/app ghcr.io/owner/app@sha256:d"
+	s.Held = []string{"latest stays on 1.5.0: it is higher than 1.4.1"}
+	md := Markdown(s)
+	for _, want := range []string{
+		"| CRITICAL | [CVE-2024-45337](https://avd.aquasec.com/nvd/cve-2024-45337) |",
+		"| HIGH | GHSA-x |",
+		"Package: https://github.com/owner/app/pkgs/container/app",
+		"```\ngantry-verify --repository owner/app ghcr.io/owner/app@sha256:d\n```",
+		"- held: latest stays on 1.5.0: it is higher than 1.4.1",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, md)
+		}
+	}
+}
