@@ -1,8 +1,15 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,10 +210,37 @@ func TestAnotherServiceInActions(t *testing.T) {
 	image := uniqueImage("actions")
 	repo := reg + "/" + image
 	outputs := filepath.Join(t.TempDir(), "output")
+	// GitHub's code scanning endpoint, as a stand-in: it answers 202 to the
+	// token with security-events: write, 403 to any other.
+	type upload struct {
+		commit, ref string
+		runs        int
+	}
+	uploads := make(chan upload, 4)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer can-write" {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"message":"Resource not accessible by integration"}`)
+			return
+		}
+		var body struct{ Commit_SHA, Ref, Sarif string }
+		var sarif struct{ Runs []json.RawMessage }
+		gz, err := base64.StdEncoding.DecodeString(func() string { json.NewDecoder(r.Body).Decode(&body); return body.Sarif }())
+		zr, zerr := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil || zerr != nil || r.URL.Path != "/repos/gantry-ci/hello-node/code-scanning/sarifs" || json.NewDecoder(zr).Decode(&sarif) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		uploads <- upload{body.Commit_SHA, body.Ref, len(sarif.Runs)}
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"id":"e2e-upload"}`)
+	}))
+	defer api.Close()
 	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": outputs, "GITHUB_STEP_SUMMARY": filepath.Join(t.TempDir(), "summary"),
-		"GITHUB_TOKEN": "x", "GANTRY_IMAGES": images}
+		"GITHUB_TOKEN": "can-write", "GANTRY_IMAGES": images, "GANTRY_UPLOAD_SARIF": "true", "GITHUB_API_URL": api.URL}
 	// One platform (the bed's Node.js is amd64), no layer cache.
-	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--platform", "linux/amd64", "--layer-cache", "off"}
+	args := []string{"--registry", reg, "--image", image, "--username", "e2e", "--repository", "gantry-ci/hello-node",
+		"--platform", "linux/amd64", "--layer-cache", "off"}
 
 	dir := copyProject(t, "hello-node", nil)
 	res := run(t, dir, env, args...)
@@ -229,6 +263,22 @@ func TestAnotherServiceInActions(t *testing.T) {
 	var js struct{ Tags []string }
 	if err := json.Unmarshal([]byte(got["json"]), &js); err != nil || !slices.Equal(js.Tags, wantTags) {
 		t.Errorf("output json %q (%v): tags want %q", got["json"], err, wantTags)
+	}
+
+	// The findings went to code scanning, for the commit and its ref.
+	select {
+	case u := <-uploads:
+		if u.commit != sha || u.ref != "refs/heads/main" || u.runs != 1 {
+			t.Errorf("code scanning got commit %s, ref %s, %d run(s); want %s, refs/heads/main, 1", u.commit, u.ref, u.runs, sha)
+		}
+	default:
+		t.Error("nothing was uploaded to code scanning")
+	}
+	// A token without security-events: write: a warning, not a failure.
+	refused := maps.Clone(env)
+	refused["GITHUB_TOKEN"] = "read-only"
+	if res := run(t, dir, refused, args...); res.code != exitOK || !strings.Contains(res.stdout+res.stderr, "::warning title=gantry::uploading to code scanning: 403 Forbidden") {
+		t.Errorf("a refused upload: exit %d, want 0 and a warning annotation:\n%s\n%s", res.code, tailLines(res.stdout, 10), tailLines(res.stderr, 10))
 	}
 
 	// The run report a script reads: reports/run.json.

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gantry-ci/gantry/ci/internal/actions"
+	"github.com/gantry-ci/gantry/ci/internal/codescanning"
 	"github.com/gantry-ci/gantry/ci/internal/graph"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
@@ -140,6 +141,9 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 			exported = false
 		}
 	}
+	if exported && opts.UploadSARIF && outcome.Scan != nil {
+		uploadSARIF(ctx, in, outcome.Scan.Reports, stdout, stderr)
+	}
 	s := in.Summarize(outcome)
 	s.LayerCache = <-layers
 	rep.report(s, exitCode(err))
@@ -206,6 +210,35 @@ func connect(ctx context.Context, timeout time.Duration, logs io.Writer) (*dagge
 		cancelSession()
 		return nil, nil, fmt.Errorf("the Dagger engine did not answer within --engine-timeout %s: is Docker running (`docker info`)? is _EXPERIMENTAL_DAGGER_RUNNER_HOST right?", timeout)
 	}
+}
+
+// uploadSARIF sends the scan's SARIF reports to the repository's code
+// scanning. A failure is a warning: the findings are in the reports and
+// the summary, and the run's verdict is the gate's.
+func uploadSARIF(ctx context.Context, in *runplan.Run, reports []string, stdout, stderr io.Writer) {
+	o := in.Opts
+	u := codescanning.Upload{APIURL: o.APIURL, Repository: o.Repository, Token: in.Token, Commit: in.SHA, Ref: in.Ref,
+		Reports: map[string][]byte{}}
+	for _, p := range reports {
+		name := filepath.Base(p)
+		if !strings.HasPrefix(name, "trivy-") || !strings.HasSuffix(name, ".sarif") {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "gantry: warning: code scanning: %v\n", err)
+			return
+		}
+		u.Reports[strings.TrimSuffix(strings.TrimPrefix(name, "trivy-"), ".sarif")] = data
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	id, err := u.Do(uctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: warning: %v\n", err)
+		return
+	}
+	fmt.Fprintf(stdout, "gantry: uploaded the scan's findings to code scanning (%s, %s, upload %s)\n", in.Ref, in.SHA[:12], id)
 }
 
 // exitCode is the process's exit code for the pipeline's error.

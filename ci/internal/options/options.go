@@ -56,6 +56,10 @@ type Options struct {
 	IgnoreUnfixed bool
 	MaxDBAge      time.Duration
 	ReportDir     string
+	// UploadSARIF uploads the scan's SARIF reports to the repository's
+	// code scanning (GitHub's API at APIURL), with the token.
+	UploadSARIF bool
+	APIURL      string
 	// Output is how the run reports on stdout: "text" (progress and a
 	// Markdown summary) or "json" (only the run report; the rest goes to
 	// stderr).
@@ -138,6 +142,8 @@ func New(getenv func(string) string, d Declared) *Options {
 		MaxDBAge:      72 * time.Hour,
 		ReportDir:     "reports",
 		Output:        "text",
+		UploadSARIF:   getenv("GANTRY_UPLOAD_SARIF") == "true",
+		APIURL:        cmp.Or(getenv("GITHUB_API_URL"), "https://api.github.com"),
 		ImagesFile:    getenv("GANTRY_IMAGES"),
 		EngineTimeout: 3 * time.Minute,
 		Platforms:     platforms,
@@ -179,6 +185,7 @@ func (o *Options) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.IgnoreUnfixed, "ignore-unfixed", o.IgnoreUnfixed, "ignore vulnerabilities without a fixed version")
 	fs.DurationVar(&o.MaxDBAge, "max-db-age", o.MaxDBAge, "oldest Trivy DB the scan accepts, by its update time (an older one fails the scan, exit 7)")
 	fs.StringVar(&o.ReportDir, "report-dir", o.ReportDir, "directory for the reports: the scan's, and run.json")
+	fs.BoolVar(&o.UploadSARIF, "upload-sarif", o.UploadSARIF, "upload the scan's findings to the repository's code scanning (needs the token with security-events: write; env GANTRY_UPLOAD_SARIF=true); a failed upload is a warning")
 	fs.StringVar(&o.Output, "output", o.Output, "stdout: text (progress and a summary), or json (the run report alone; progress goes to stderr)")
 	fs.StringVar(&o.ImagesFile, "images", o.ImagesFile, "JSON file overriding the pinned external images (env GANTRY_IMAGES)")
 	fs.DurationVar(&o.EngineTimeout, "engine-timeout", o.EngineTimeout, "how long to wait for the Dagger engine")
@@ -325,6 +332,12 @@ func (o *Options) Validate(getenv func(string) string) error {
 	}
 	if o.Output != "text" && o.Output != "json" {
 		return usage("--output %q: want text or json", o.Output)
+	}
+	if o.UploadSARIF && (o.Repository == "" || getenv(o.TokenEnv) == "") {
+		return usage("--upload-sarif needs --repository OWNER/REPO and a token in $%s with security-events: write", o.TokenEnv)
+	}
+	if u, err := url.Parse(o.APIURL); o.UploadSARIF && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil) {
+		return usage("GITHUB_API_URL is not an http(s) URL without credentials, e.g. https://api.github.com")
 	}
 	if o.EngineTimeout <= 0 {
 		return usage("--engine-timeout must be positive, e.g. 3m")
