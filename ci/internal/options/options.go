@@ -63,7 +63,7 @@ type Options struct {
 	// Output is how the run reports on stdout: "text" (progress and a
 	// Markdown summary) or "json" (only the run report; the rest goes to
 	// stderr).
-	Output string
+	Output        string
 	ImagesFile    string
 	EngineTimeout time.Duration
 	AllowDirty    bool
