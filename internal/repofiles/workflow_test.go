@@ -71,7 +71,7 @@ func checkWorkflow(data []byte) []string {
 		}
 		publishes := false
 		for k, v := range j.Permissions {
-			if v == "write" && k != "packages" && k != "id-token" {
+			if v == "write" && k != "packages" && k != "id-token" && k != "security-events" {
 				bad = append(bad, name+": writes "+k)
 			}
 			publishes = publishes || v == "write"
