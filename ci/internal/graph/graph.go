@@ -60,6 +60,9 @@ type Graph struct {
 	classify func(err error, code int) int
 	// block writes a stage's log; nil writes it as it is.
 	block func(w io.Writer, stage string, log []byte)
+	// ticks, when set, makes a ticker per running stage: each tick
+	// prints that the stage is still running.
+	ticks func() (<-chan time.Time, func())
 
 	mu    sync.Mutex // guards out and nodes
 	nodes []*node
@@ -81,6 +84,21 @@ func WithClassifier(f func(err error, code int) int) Option {
 // viewer; the status line follows it.
 func WithLogBlock(f func(w io.Writer, stage string, log []byte)) Option {
 	return func(g *Graph) { g.block = f }
+}
+
+// WithHeartbeat prints a line for each stage still running at each tick
+// of a ticker that ticker makes (a time.Ticker's channel and its Stop), so
+// a long stage shows it is alive in a log that is not a terminal.
+func WithHeartbeat(ticker func() (<-chan time.Time, func())) Option {
+	return func(g *Graph) { g.ticks = ticker }
+}
+
+// Every is a heartbeat ticker of period d.
+func Every(d time.Duration) func() (<-chan time.Time, func()) {
+	return func() (<-chan time.Time, func()) {
+		t := time.NewTicker(d)
+		return t.C, t.Stop
+	}
 }
 
 // New returns a graph whose stages run under ctx and report to out.
@@ -178,7 +196,12 @@ func (g *Graph) run(n *node, deps []Dep, f func(context.Context, io.Writer) erro
 	g.print(n.name, fmt.Sprintf("gantry: %-8s started\n", n.name), nil)
 	var log bytes.Buffer
 	start := g.now()
+	stopBeat := func() {}
+	if g.ticks != nil {
+		stopBeat = g.heartbeat(n.name, start)
+	}
 	err := f(g.ctx, &log)
+	stopBeat() // before the status line: no beat after it
 	d := g.now().Sub(start).Round(100 * time.Millisecond)
 	if err == nil {
 		g.print(n.name, fmt.Sprintf("gantry: %-8s passed in %s\n", n.name, d), &log)
@@ -200,6 +223,29 @@ func (g *Graph) run(n *node, deps []Dep, f func(context.Context, io.Writer) erro
 	g.cancel(fmt.Errorf("%s failed", n.name))
 	g.print(n.name, fmt.Sprintf("gantry: %-8s FAILED after %s\n", n.name, d), &log)
 	return Result{Stage: n.name, Status: Failed, Detail: firstLine(err.Error()), Duration: d, Err: err, Code: code}
+}
+
+// heartbeat prints that stage is running at each tick until stop is
+// called; stop returns once no more lines can come.
+func (g *Graph) heartbeat(stage string, start time.Time) (stop func()) {
+	ticks, stopTicker := g.ticks()
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case at := <-ticks: // a ticker's tick carries its time
+				g.print(stage, fmt.Sprintf("gantry: %-8s running for %s\n", stage, at.Sub(start).Round(time.Second)), nil)
+			}
+		}
+	}()
+	return func() {
+		stopTicker()
+		close(done)
+		<-finished
+	}
 }
 
 // stopped reports whether err is the graph's cancellation reaching a stage:

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -311,5 +312,42 @@ func TestWithLogBlock(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "[test]\nok pkg\n[/test]\ngantry: test     passed in") {
 		t.Errorf("the block is not written before the status line:\n%s", out.String())
+	}
+}
+
+// A running stage says so at each tick, and stops once it ends: no line
+// after its status line.
+func TestHeartbeat(t *testing.T) {
+	var out bytes.Buffer
+	ticks := make(chan time.Time)
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	stopped := make(chan struct{})
+	g := New(context.Background(), &out, WithClock(clock), WithHeartbeat(func() (<-chan time.Time, func()) {
+		return ticks, func() { close(stopped) }
+	}))
+	release := make(chan struct{})
+	start := clock()
+	Go(g, "test", 3, nil, func(ctx context.Context, log io.Writer) (int, error) {
+		ticks <- start.Add(30 * time.Second) // a tick carries its time
+		ticks <- start.Add(60 * time.Second)
+		advance(60 * time.Second)
+		<-release
+		return 0, nil
+	})
+	close(release)
+	if _, err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Error("the ticker was not stopped")
+	}
+	want := "gantry: test     started\ngantry: test     running for 30s\ngantry: test     running for 1m0s\ngantry: test     passed in 1m0s\n"
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
 }

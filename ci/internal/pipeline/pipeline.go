@@ -132,13 +132,14 @@ func publishWith(ctx context.Context, env Env, in PublishInput, publisher func()
 }
 
 // graphOptions are the graph's: the exit codes, and in GitHub Actions a
-// folded group per stage's log.
+// folded group per stage's log and a line every 30 s for each stage still
+// running (a folded log shows nothing else until a stage ends).
 func graphOptions(p Plan) []graph.Option {
 	opts := []graph.Option{graph.WithClassifier(classify)}
 	if p.FoldLogs {
 		opts = append(opts, graph.WithLogBlock(func(w io.Writer, stage string, log []byte) {
 			actions.Group(w, "gantry: "+stage, string(log))
-		}))
+		}), graph.WithHeartbeat(graph.Every(30*time.Second)))
 	}
 	return opts
 }
