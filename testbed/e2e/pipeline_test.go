@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -764,7 +765,7 @@ func TestRunCache(t *testing.T) {
 	if first.code != exitOK || strings.Contains(first.stdout, hit) {
 		t.Fatalf("first run: exit %d, cached %v; want 0 and a real run", first.code, strings.Contains(first.stdout, hit))
 	}
-	firstOutputs := readFile(t, outputs)
+	firstOutputs := stepOutputs(t, outputs)
 	latest, _ := name.NewTag(repo+":latest", name.Insecure)
 	d, err := remote.Head(latest)
 	if err != nil {
@@ -786,7 +787,7 @@ func TestRunCache(t *testing.T) {
 			t.Errorf("the cache hit did not restore %s: %v", f, err)
 		}
 	}
-	if got := readFile(t, outputs); got != firstOutputs {
+	if got := stepOutputs(t, outputs); !maps.Equal(got, firstOutputs) {
 		t.Errorf("GITHUB_OUTPUT after the hit = %q, want %q", got, firstOutputs)
 	}
 
