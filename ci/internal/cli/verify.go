@@ -27,7 +27,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprintf(stdout, "Usage: go run ./ci verify IMAGE [flags]\n\nChecks that IMAGE (a tag or a digest) is signed by --key, or keylessly by a workflow of\n--repository (or --certificate-identity), that its provenance names --repository (and\n--commit), and that its newest scan passes --severity. Flags:\n%s", fs.FlagUsages())
+			fmt.Fprintf(stdout, "Usage: go run ./ci verify IMAGE [flags]\n\n%s Flags:\n%s", options.VerifyAbout, fs.FlagUsages())
 			return pipeline.ExitOK
 		}
 		fmt.Fprintf(stderr, "gantry verify: %v (see --help)\n", err)

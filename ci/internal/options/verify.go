@@ -18,6 +18,9 @@ import (
 	"github.com/gantry-ci/gantry/ci/internal/verify"
 )
 
+// VerifyAbout says what verifying checks, for --help.
+const VerifyAbout = "Checks that IMAGE (a tag or a digest) is signed by --key, or keylessly by a workflow of\n--repository (or --certificate-identity), that its provenance names --repository (and\n--commit), and that its newest scan passes --severity."
+
 // Verify are the options of `go run ./ci verify IMAGE`.
 type Verify struct {
 	Image string // the argument: a tag or a digest
