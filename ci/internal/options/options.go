@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os/exec"
 	"path"
@@ -224,6 +225,15 @@ func (o *Options) checkTestModules() error {
 	return nil
 }
 
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // checkServiceURL checks a Sigstore service's URL: http(s)://host[:port],
 // or "off" where that is allowed.
 func checkServiceURL(flag, v string, offOK bool) error {
@@ -336,8 +346,11 @@ func (o *Options) Validate(getenv func(string) string) error {
 	if o.UploadSARIF && (o.Repository == "" || getenv(o.TokenEnv) == "") {
 		return usage("--upload-sarif needs --repository OWNER/REPO and a token in $%s with security-events: write", o.TokenEnv)
 	}
-	if u, err := url.Parse(o.APIURL); o.UploadSARIF && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil) {
-		return usage("GITHUB_API_URL is not an http(s) URL without credentials, e.g. https://api.github.com")
+	if u, err := url.Parse(o.APIURL); o.UploadSARIF && (err != nil || u.Host == "" || u.User != nil ||
+		(u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname())))) {
+		// The upload carries the token: plain HTTP only to this machine.
+		// Not repeated: it may hold credentials.
+		return usage("GITHUB_API_URL is not an https URL without credentials (plain http only on loopback), e.g. https://api.github.com")
 	}
 	if o.EngineTimeout <= 0 {
 		return usage("--engine-timeout must be positive, e.g. 3m")
