@@ -4,6 +4,7 @@
 package imageref
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -42,4 +43,13 @@ func Split(ref string) (tagged, digest string, ok bool) {
 	}
 	tagged, _, _ = strings.Cut(ref, "@")
 	return tagged, d.DigestStr(), true
+}
+
+// Pinned checks that ref is pinned by digest: a tag can move while the run
+// cache's key, which holds the reference, stays the same; a digest can't.
+func Pinned(ref string) error {
+	if _, err := name.NewDigest(ref); err != nil {
+		return fmt.Errorf("%q is not pinned by digest: write it as name[:tag]@sha256:<64 hex>", ref)
+	}
+	return nil
 }

@@ -122,10 +122,8 @@ func (s Set) Validate() error {
 		if _, err := name.ParseReference(f.ref); err != nil {
 			return fmt.Errorf("%q: %q is not an image reference: %w", f.name, f.ref, err)
 		}
-		// A tag can move while the run cache's key, which holds the
-		// reference, stays the same; a digest can't.
-		if _, err := name.NewDigest(f.ref); err != nil {
-			return fmt.Errorf("%q: %q is not pinned by digest: write it as name[:tag]@sha256:<64 hex>", f.name, f.ref)
+		if err := imageref.Pinned(f.ref); err != nil {
+			return fmt.Errorf("%q: %w", f.name, err)
 		}
 	}
 	return nil

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
+	"github.com/gantry-ci/gantry/ci/internal/imageref"
 	"github.com/gantry-ci/gantry/ci/internal/platforms"
 	"github.com/gantry-ci/gantry/ci/internal/tags"
 )
@@ -277,18 +276,9 @@ func (p Project) validateImages() error {
 		case p.Build.Args[k] != "":
 			return fmt.Errorf("gantry.Images: %s is also in gantry.Build.Args: an image is passed as the build arg of its name already; drop one", k)
 		}
-		if err := PinnedRef(ref); err != nil {
+		if err := imageref.Pinned(ref); err != nil {
 			return fmt.Errorf("gantry.Images[%q]: %v", k, err)
 		}
-	}
-	return nil
-}
-
-// PinnedRef checks that ref is an image reference pinned by digest: a tag
-// can move while the run cache's key, which holds the reference, stays.
-func PinnedRef(ref string) error {
-	if _, err := name.NewDigest(ref); err != nil {
-		return fmt.Errorf("%q is not pinned by digest: write it as name[:tag]@sha256:<64 hex>", ref)
 	}
 	return nil
 }

@@ -83,16 +83,23 @@ type ScanReport struct {
 	Findings []scanreport.Finding `json:"findings"`
 }
 
+// Tags are the full references published (registry/name:tag), from Refs.
+func (s Summary) Tags() []string {
+	var tags []string
+	for _, r := range s.Refs {
+		if tagged, _, ok := imageref.Split(r); ok {
+			tags = append(tags, tagged)
+		}
+	}
+	return tags
+}
+
 // JSON is s as a run report, for a run that exited with code.
 func JSON(s Summary, code int) Report {
 	r := Report{Image: s.Image, Passed: code == 0, ExitCode: code, Digest: s.Digest, Version: s.Version,
 		Tags: []string{}, Stages: []StageReport{}, WallSeconds: s.Wall.Seconds(), Signing: s.Signing,
 		Reports: append([]string{}, s.Reports...), Labels: s.Labels, LayerCache: s.LayerCache}
-	for _, ref := range s.Refs {
-		if tagged, _, ok := imageref.Split(ref); ok {
-			r.Tags = append(r.Tags, tagged)
-		}
-	}
+	r.Tags = append(r.Tags, s.Tags()...)
 	for _, st := range s.Stages {
 		r.Stages = append(r.Stages, StageReport{Name: st.Name, Status: st.Status, Detail: st.Detail, Seconds: st.Duration.Seconds()})
 	}
@@ -179,12 +186,7 @@ func Markdown(s Summary) string {
 // one per line (Gantry sets the labels on the index too); json, {"tags",
 // "labels", "annotations"}.
 func Outputs(s Summary) []actions.Output {
-	tags, labels, annotations := []string{}, []string{}, []string{}
-	for _, r := range s.Refs {
-		if tagged, _, ok := imageref.Split(r); ok {
-			tags = append(tags, tagged)
-		}
-	}
+	tags, labels, annotations := append([]string{}, s.Tags()...), []string{}, []string{}
 	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
 		labels = append(labels, k+"="+s.Labels[k])
 		annotations = append(annotations, "index:"+k+"="+s.Labels[k])
