@@ -24,6 +24,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
+	"github.com/gantry-ci/gantry/testbed/internal/ghcli"
 	"github.com/gantry-ci/gantry/testbed/internal/modbuild"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
 	"github.com/gantry-ci/gantry/testbed/internal/rekor"
@@ -116,6 +117,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// and read only by steps that need it (after it is done).
 	var (
 		daggerBin, composeBin, trivyBin, cosignBin string
+		cosign3Bin, ghBin                          string
 		composeVersion                             string
 		fulcioBin, rekorBin, trillianDir           string
 		engineLayer, golangLayer, postgresLayer    string
@@ -156,8 +158,8 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	}, regTasks...)
 
 	// Go builds, one after the other (two cores): Dagger, Trivy, Fulcio,
-	// Trillian, Rekor. Compose and cosign come prebuilt from Debian,
-	// alongside them.
+	// Trillian, Rekor, cosign v3, gh. Compose and cosign v2 come prebuilt
+	// from Debian, alongside them.
 	buildDagger := p.add("build-dagger", func(ctx context.Context, s *step.Step) error {
 		var err error
 		daggerBin, err = daggerbuild.Build(ctx, s, b.cache)
@@ -167,7 +169,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// while Dagger compiles: on a fresh machine they were a good part of
 	// each build's time.
 	var prefetched *task
-	for _, sp := range []modbuild.Spec{standin.TrivySpec(), fulcio.Spec(), rekor.TrillianSpec(), rekor.Spec()} {
+	for _, sp := range []modbuild.Spec{standin.TrivySpec(), fulcio.Spec(), rekor.TrillianSpec(), rekor.Spec(), cosign.V3Spec(), ghcli.Spec()} {
 		needs := []*task{host}
 		if prefetched != nil {
 			needs = []*task{prefetched}
@@ -201,11 +203,21 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		trillianDir, err = rekor.BuildTrillian(ctx, s, b.cache)
 		return err
 	}, buildFulcio)
-	p.add("build-rekor", func(ctx context.Context, s *step.Step) error {
+	buildRekor := p.add("build-rekor", func(ctx context.Context, s *step.Step) error {
 		var err error
 		rekorBin, err = rekor.Build(ctx, s, b.cache)
 		return err
 	}, buildTrillian)
+	buildCosign3 := p.add("build-cosign3", func(ctx context.Context, s *step.Step) error {
+		var err error
+		cosign3Bin, err = cosign.BuildV3(ctx, s, b.cache)
+		return err
+	}, buildRekor)
+	p.add("build-gh", func(ctx context.Context, s *step.Step) error {
+		var err error
+		ghBin, err = ghcli.Build(ctx, s, b.cache)
+		return err
+	}, buildCosign3)
 
 	// Debian root file systems, one after the other (network-bound),
 	// alongside the Go builds.
@@ -350,6 +362,8 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		PostgresImage: standin.TagOf(set.Postgres),
 		NodeImage:     nodeImage,
 		CosignBin:     cosign.Bin(cosignBin),
+		Cosign3Bin:    cosign.Bin(cosign3Bin),
+		GHBin:         ghcli.Bin(ghBin),
 		FulcioBin:     fulcio.Bin(fulcioBin),
 		RekorBin:      rekor.Bin(rekorBin),
 		TrillianDir:   trillianDir,
@@ -398,6 +412,12 @@ func (b *Bed) Env(ctx context.Context) (state.Env, error) {
 	}
 	if _, err := os.Stat(env.CosignBin); err != nil {
 		return state.Env{}, fmt.Errorf("cosign missing: %v", err)
+	}
+	if _, err := os.Stat(env.Cosign3Bin); err != nil {
+		return state.Env{}, fmt.Errorf("cosign v3 missing: %v", err)
+	}
+	if _, err := os.Stat(env.GHBin); err != nil {
+		return state.Env{}, fmt.Errorf("gh missing: %v", err)
 	}
 	if _, err := os.Stat(env.FulcioBin); err != nil {
 		return state.Env{}, fmt.Errorf("fulcio missing: %v", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/dockerd"
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
+	"github.com/gantry-ci/gantry/testbed/internal/ghcli"
 	"github.com/gantry-ci/gantry/testbed/internal/modbuild"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
 	"github.com/gantry-ci/gantry/testbed/internal/rekor"
@@ -99,6 +100,16 @@ func (b *Bed) Status(ctx context.Context, w io.Writer) bool {
 			line("cosign", "Debian's %s package (%s)", cosign.Package, env.CosignBin)
 		} else {
 			line("cosign", "%v", err)
+		}
+		if v, err := modbuild.GitVersion(ctx, env.Cosign3Bin); err == nil {
+			line("cosign v3", "%s (%s)", v, env.Cosign3Bin)
+		} else {
+			line("cosign v3", "%s: %v", env.Cosign3Bin, err)
+		}
+		if _, err := os.Stat(env.GHBin); err == nil {
+			line("gh", "%s (%s)", ghcli.Version, env.GHBin)
+		} else {
+			line("gh", "%v", err)
 		}
 		if v, err := fulcio.BinVersion(ctx, env.FulcioBin); err == nil {
 			line("fulcio", "%s (%s)", v, env.FulcioBin)

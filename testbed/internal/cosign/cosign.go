@@ -1,9 +1,10 @@
-// Package cosign provides the cosign CLI (sigstore), the independent
-// verifier of the end-to-end tests' signatures and attestations: Debian's
-// package, which Debian builds from cosign's source. It is another release
-// than the cosign libraries Gantry signs with (v2.6.x), which makes it the
-// more independent check, and it costs no build: compiling cosign took
-// 4.5 minutes of a cold bed's 30 on 2 cores.
+// Package cosign provides the cosign CLIs (sigstore), independent
+// verifiers of the end-to-end tests' signatures and attestations: cosign
+// v2 from Debian's package, which Debian builds from cosign's source (a
+// release other than the cosign libraries Gantry signs with, v2.6.x, and
+// no build), for the legacy `.sig`/`.att` tags; and cosign v3, built from
+// its module, for the Sigstore bundles attached as OCI referrers, which
+// is what cosign v3 writes and reads by default.
 package cosign
 
 import (
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gantry-ci/gantry/testbed/internal/cache"
 	"github.com/gantry-ci/gantry/testbed/internal/debian"
+	"github.com/gantry-ci/gantry/testbed/internal/modbuild"
 	"github.com/gantry-ci/gantry/testbed/internal/step"
 )
 
@@ -46,3 +48,33 @@ func Fetch(ctx context.Context, s *step.Step, c cache.Dir) (dir, version string,
 
 // Bin is the cosign binary in the directory Fetch returned.
 func Bin(dir string) string { return filepath.Join(dir, "cosign") }
+
+// V3 is the cosign release whose verifiers read Sigstore bundles attached
+// as OCI referrers (the newest v3.0 the Go module proxy served on
+// 2026-12-05), and V3Module its source.
+const (
+	V3       = "v3.0.3"
+	V3Module = "github.com/sigstore/cosign/v3"
+)
+
+// V3Spec is the build of cosign v3 from its module, as its Makefile
+// builds the release (CGO off, the version where release-utils reads it).
+// Unoptimized: the tests run it briefly, and it compiles a quarter faster.
+func V3Spec() modbuild.Spec {
+	return modbuild.Spec{
+		Name:        "cosign3",
+		Module:      V3Module,
+		Version:     V3,
+		Packages:    []string{"./cmd/cosign"},
+		Output:      "cosign",
+		LDFlags:     fmt.Sprintf("-s -w -X %s=%s", modbuild.ReleaseUtilsVersionVar, V3),
+		Env:         []string{"CGO_ENABLED=0"},
+		Unoptimized: true,
+	}
+}
+
+// BuildV3 returns the cache directory holding cosign v3; a fresh build
+// must say it is V3.
+func BuildV3(ctx context.Context, s *step.Step, c cache.Dir) (string, error) {
+	return modbuild.BuildReleased(ctx, s, c, V3Spec(), "cosign")
+}

@@ -84,7 +84,9 @@ type Env struct {
 	RuntimeImage  string // RUNTIME_IMAGE
 	PostgresImage string // POSTGRES_IMAGE
 	NodeImage     string // TESTBED_NODE_IMAGE: Node.js, pinned by digest
-	CosignBin     string // TESTBED_COSIGN
+	CosignBin     string // TESTBED_COSIGN: cosign v2
+	Cosign3Bin    string // TESTBED_COSIGN3: cosign v3
+	GHBin         string // TESTBED_GH: the GitHub CLI
 	FulcioBin     string // TESTBED_FULCIO
 	RekorBin      string // TESTBED_REKOR: rekor-server
 	TrillianDir   string // TESTBED_TRILLIAN: its log server, log signer and PostgreSQL schema
@@ -106,6 +108,8 @@ func (e Env) Vars() [][2]string {
 		{"POSTGRES_IMAGE", e.PostgresImage},
 		{"TESTBED_NODE_IMAGE", e.NodeImage},
 		{"TESTBED_COSIGN", e.CosignBin},
+		{"TESTBED_COSIGN3", e.Cosign3Bin},
+		{"TESTBED_GH", e.GHBin},
 		{"TESTBED_FULCIO", e.FulcioBin},
 		{"TESTBED_REKOR", e.RekorBin},
 		{"TESTBED_TRILLIAN", e.TrillianDir},
@@ -176,7 +180,7 @@ func ParseEnv(text string) (Env, error) {
 		AuthRegistry: vals["TESTBED_AUTH_REGISTRY"], AuthUsername: vals["TESTBED_AUTH_USERNAME"],
 		AuthPassword: vals["TESTBED_AUTH_PASSWORD"], GoImage: vals["GO_IMAGE"],
 		RuntimeImage: vals["RUNTIME_IMAGE"], PostgresImage: vals["POSTGRES_IMAGE"], NodeImage: vals["TESTBED_NODE_IMAGE"],
-		CosignBin: vals["TESTBED_COSIGN"], FulcioBin: vals["TESTBED_FULCIO"], EngineTCP: vals["TESTBED_ENGINE_TCP"],
+		CosignBin: vals["TESTBED_COSIGN"], Cosign3Bin: vals["TESTBED_COSIGN3"], GHBin: vals["TESTBED_GH"], FulcioBin: vals["TESTBED_FULCIO"], EngineTCP: vals["TESTBED_ENGINE_TCP"],
 		RekorBin: vals["TESTBED_REKOR"], TrillianDir: vals["TESTBED_TRILLIAN"],
 	}
 	return e, e.Validate()
