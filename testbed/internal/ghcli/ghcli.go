@@ -48,8 +48,9 @@ func Build(ctx context.Context, s *step.Step, c cache.Dir) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s --version: %w", Bin(dir), err)
 	}
-	if want := "gh version " + strings.TrimPrefix(Version, "v") + " "; !strings.HasPrefix(string(out), want) {
-		return "", fmt.Errorf("built gh says %q, want %q…", strings.TrimSpace(string(out)), want)
+	// "gh version 2.83.0 (DATE)" or, without a date, "gh version 2.83.0".
+	if f := strings.Fields(string(out)); len(f) < 3 || f[2] != strings.TrimPrefix(Version, "v") {
+		return "", fmt.Errorf("built gh says %q, want version %s", strings.TrimSpace(string(out)), Version)
 	}
 	return dir, nil
 }

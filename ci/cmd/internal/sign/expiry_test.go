@@ -2,6 +2,7 @@ package sign
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,6 +25,7 @@ import (
 	"github.com/sigstore/fulcio/pkg/certificate"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/rekor/pkg/types"
+	rekorutil "github.com/sigstore/rekor/pkg/util"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 
@@ -59,17 +61,20 @@ func (l *pastLog) publicPEM(t *testing.T) []byte {
 	return pub
 }
 
-func (l *pastLog) enterSignature(ctx context.Context, raw, payload, cert []byte) (*cbundle.RekorBundle, error) {
+func (l *pastLog) enterSignature(ctx context.Context, raw, payload, cert []byte) (*models.LogEntryAnon, error) {
 	sum := sha256.Sum256(payload)
 	return l.enter(ctx, "hashedrekord", types.ArtifactProperties{PKIFormat: "x509", SignatureBytes: raw,
 		ArtifactHash: "sha256:" + hex.EncodeToString(sum[:]), PublicKeyBytes: [][]byte{cert}})
 }
 
-func (l *pastLog) enterEnvelope(ctx context.Context, env, cert []byte) (*cbundle.RekorBundle, error) {
+func (l *pastLog) enterEnvelope(ctx context.Context, env, cert []byte) (*models.LogEntryAnon, error) {
 	return l.enter(ctx, "dsse", types.ArtifactProperties{ArtifactBytes: env, PublicKeyBytes: [][]byte{cert}})
 }
 
-func (l *pastLog) enter(ctx context.Context, kind string, props types.ArtifactProperties) (*cbundle.RekorBundle, error) {
+// enter makes the entry as the first and only one of a log: its signed
+// timestamp, and its inclusion proof in a tree of one leaf (the root is
+// the leaf's hash) with a checkpoint the log signs.
+func (l *pastLog) enter(ctx context.Context, kind string, props types.ArtifactProperties) (*models.LogEntryAnon, error) {
 	pe, err := types.NewProposedEntry(ctx, kind, "0.0.1", props)
 	if err != nil {
 		return nil, err
@@ -82,7 +87,7 @@ func (l *pastLog) enter(ctx context.Context, kind string, props types.ArtifactPr
 	if err != nil {
 		return nil, err
 	}
-	p := cbundle.RekorPayload{Body: base64.StdEncoding.EncodeToString(body), IntegratedTime: l.at.Unix(), LogIndex: 1, LogID: id}
+	p := cbundle.RekorPayload{Body: base64.StdEncoding.EncodeToString(body), IntegratedTime: l.at.Unix(), LogIndex: 0, LogID: id}
 	data, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
@@ -96,7 +101,24 @@ func (l *pastLog) enter(ctx context.Context, kind string, props types.ArtifactPr
 	if err != nil {
 		return nil, err
 	}
-	return &cbundle.RekorBundle{SignedEntryTimestamp: set, Payload: p}, nil
+	root := sha256.Sum256(append([]byte{0}, body...)) // RFC 6962's leaf hash
+	signer, err := signature.LoadECDSASigner(l.key, crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	checkpoint, err := rekorutil.CreateAndSignCheckpoint(ctx, "pastlog", 1, 1, root[:], signer)
+	if err != nil {
+		return nil, err
+	}
+	index, size, cp, rootHex := int64(0), int64(1), string(checkpoint), hex.EncodeToString(root[:])
+	return &models.LogEntryAnon{
+		Body: p.Body, IntegratedTime: &p.IntegratedTime, LogID: &p.LogID, LogIndex: &index,
+		Verification: &models.LogEntryAnonVerification{
+			SignedEntryTimestamp: set,
+			InclusionProof: &models.InclusionProof{Checkpoint: &cp, Hashes: []string{}, LogIndex: &index,
+				RootHash: &rootHex, TreeSize: &size},
+		},
+	}, nil
 }
 
 // canonicalEntry is the body Rekor stores for a proposed entry.

@@ -16,6 +16,7 @@ import (
 	"github.com/sigstore/fulcio/pkg/api"
 	rclient "github.com/sigstore/rekor/pkg/client"
 	"github.com/sigstore/rekor/pkg/generated/client"
+	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/oauthflow"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -94,53 +95,46 @@ func (s *Signer) Certificate() (*x509.Certificate, error) {
 	return certs[0], nil
 }
 
-// sigOpts are what goes with a signature or attestation besides the
-// payload: the certificate chain and, with a transparency log, the entry
-// enter made (its signed timestamp proves the certificate was valid when
-// the signature was made, long after it expired).
-func (s *Signer) sigOpts(enter func(transparencyLog) (*cbundle.RekorBundle, error)) ([]static.Option, error) {
+// vouch is what vouches for a keyless signer besides the signature: its
+// certificate chain and, with a transparency log, the entry enter made (its
+// signed timestamp proves the certificate was valid when the signature
+// was made, long after it expired). It returns them as options of the
+// legacy signature and as the entry for the bundle; nothing for a key.
+func (s *Signer) vouch(enter func(transparencyLog) (*models.LogEntryAnon, error)) ([]static.Option, *models.LogEntryAnon, error) {
 	if s.cert == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	opts := []static.Option{static.WithCertChain(s.cert, s.chain)}
-	if s.log != nil {
-		b, err := enter(s.log)
-		if err != nil {
-			return nil, fmt.Errorf("entering it in the transparency log: %w", err)
-		}
-		opts = append(opts, static.WithBundle(b))
+	if s.log == nil {
+		return opts, nil, nil
 	}
-	return opts, nil
+	e, err := enter(s.log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entering it in the transparency log: %w", err)
+	}
+	return append(opts, static.WithBundle(cbundle.EntryToBundle(e))), e, nil
 }
 
 // transparencyLog enters what a keyless signer signs, each with the
-// certificate, and returns the entry as the bundle that goes with it.
+// certificate, and returns the entry with its inclusion proof.
 type transparencyLog interface {
-	enterSignature(ctx context.Context, raw, payload, cert []byte) (*cbundle.RekorBundle, error)
-	enterEnvelope(ctx context.Context, env, cert []byte) (*cbundle.RekorBundle, error)
+	enterSignature(ctx context.Context, raw, payload, cert []byte) (*models.LogEntryAnon, error)
+	enterEnvelope(ctx context.Context, env, cert []byte) (*models.LogEntryAnon, error)
 }
 
 // rekorLog is a Rekor, entered as `cosign sign` and `cosign attest` do.
 type rekorLog struct{ c *client.Rekor }
 
 // enterSignature enters a signature of payload as a hashedrekord.
-func (r rekorLog) enterSignature(ctx context.Context, raw, payload, cert []byte) (*cbundle.RekorBundle, error) {
+func (r rekorLog) enterSignature(ctx context.Context, raw, payload, cert []byte) (*models.LogEntryAnon, error) {
 	sum := sha256.New()
 	sum.Write(payload)
-	e, err := cosign.TLogUpload(ctx, r.c, raw, sum, cert)
-	if err != nil {
-		return nil, err
-	}
-	return cbundle.EntryToBundle(e), nil
+	return cosign.TLogUpload(ctx, r.c, raw, sum, cert)
 }
 
 // enterEnvelope enters a DSSE envelope.
-func (r rekorLog) enterEnvelope(ctx context.Context, env, cert []byte) (*cbundle.RekorBundle, error) {
-	e, err := cosign.TLogUploadDSSEEnvelope(ctx, r.c, env, cert)
-	if err != nil {
-		return nil, err
-	}
-	return cbundle.EntryToBundle(e), nil
+func (r rekorLog) enterEnvelope(ctx context.Context, env, cert []byte) (*models.LogEntryAnon, error) {
+	return cosign.TLogUploadDSSEEnvelope(ctx, r.c, env, cert)
 }
 
 // Policy is who must have signed keylessly, and which Sigstore to trust.

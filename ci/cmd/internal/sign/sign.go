@@ -21,6 +21,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -30,7 +31,6 @@ import (
 	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
-	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/empty"
@@ -38,6 +38,7 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
@@ -75,8 +76,21 @@ type Signer struct {
 	cert, chain []byte          // PEM; keyless only
 	log         transparencyLog // keyless with a transparency log
 
-	mu    sync.Mutex
-	wrote map[string]v1.Hash // tag -> the manifest this signer wrote there last
+	// clock stamps the bundles' referrer manifests; nil: time.Now.
+	clock func() time.Time
+
+	attachMu sync.Mutex // one referrer written at a time
+
+	mu        sync.Mutex
+	wrote     map[string]v1.Hash // tag -> the manifest this signer wrote there last
+	referrers []Referrer         // the bundles' referrer manifests
+}
+
+func (s *Signer) now() time.Time {
+	if s.clock == nil {
+		return time.Now()
+	}
+	return s.clock()
 }
 
 // written records that the signer wrote the manifest of sigs under tag.
@@ -85,21 +99,34 @@ func (s *Signer) written(tag name.Tag, sigs oci.Signatures) error {
 	if err != nil {
 		return err
 	}
+	s.record(tag, h)
+	return nil
+}
+
+// record records that the signer wrote the manifest h under tag.
+func (s *Signer) record(tag name.Tag, h v1.Hash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.wrote == nil {
 		s.wrote = map[string]v1.Hash{}
 	}
 	s.wrote[tag.String()] = h
-	return nil
 }
 
-// Wrote is what the signer wrote: the manifest under each signature and
-// attestation tag, as it wrote it (Snapshot.Restore undoes only those).
-func (s *Signer) Wrote() map[string]v1.Hash {
+// Written is what a signer wrote, for Snapshot.Restore to undo.
+type Written struct {
+	// Tags are the manifests under each signature, attestation and
+	// referrers tag, as the signer wrote them.
+	Tags map[string]v1.Hash
+	// Referrers are the bundles' referrer manifests.
+	Referrers []Referrer
+}
+
+// Wrote is what the signer wrote (Snapshot.Restore undoes only that).
+func (s *Signer) Wrote() Written {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return maps.Clone(s.wrote)
+	return Written{Tags: maps.Clone(s.wrote), Referrers: slices.Clone(s.referrers)}
 }
 
 // LoadKey loads a signing key: a cosign-format private key (what `cosign
@@ -153,7 +180,7 @@ func (s *Signer) Sign(ctx context.Context, digests []name.Digest, ropts []remote
 		if err != nil {
 			return fmt.Errorf("signing %s: %w", d, err)
 		}
-		opts, err := s.sigOpts(func(l transparencyLog) (*cbundle.RekorBundle, error) {
+		opts, _, err := s.vouch(func(l transparencyLog) (*models.LogEntryAnon, error) {
 			return l.enterSignature(ctx, raw, payload, s.cert)
 		})
 		if err != nil {
@@ -175,8 +202,35 @@ func (s *Signer) Sign(ctx context.Context, digests []name.Digest, ropts []remote
 		if err := s.write(d, sigs, ociremote.SignatureTag, ropts); err != nil {
 			return fmt.Errorf("writing the signature of %s: %w", d, err)
 		}
+		if err := s.signBundle(ctx, d, ropts); err != nil {
+			return fmt.Errorf("signing %s: %w", d, err)
+		}
 	}
 	return nil
+}
+
+// signBundle signs d as cosign v3 does: a statement that d is signed, in a
+// DSSE envelope, in a bundle attached to d.
+func (s *Signer) signBundle(ctx context.Context, d name.Digest, ropts []remote.Option) error {
+	st, err := signStatement(d)
+	if err != nil {
+		return err
+	}
+	env, err := dsse.WrapSigner(s.sv, types.IntotoPayloadType).SignMessage(bytes.NewReader(st), sigopts.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	_, entry, err := s.vouch(func(l transparencyLog) (*models.LogEntryAnon, error) {
+		return l.enterEnvelope(ctx, env, s.cert)
+	})
+	if err != nil {
+		return err
+	}
+	b, err := s.newBundle(env, entry)
+	if err != nil {
+		return err
+	}
+	return s.attach(ctx, d, b, SignPredicate, ropts)
 }
 
 // write writes sigs under d's tag (tagOf), as cosign's WriteSignatures and
@@ -223,11 +277,18 @@ func (s *Signer) Attest(ctx context.Context, d name.Digest, atts []Attestation, 
 		if err != nil {
 			return nil, fmt.Errorf("signing the %s attestation of %s: %w", a.Type, d, err)
 		}
-		opts, err := s.sigOpts(func(l transparencyLog) (*cbundle.RekorBundle, error) {
+		opts, entry, err := s.vouch(func(l transparencyLog) (*models.LogEntryAnon, error) {
 			return l.enterEnvelope(ctx, env, s.cert)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
+		}
+		b, err := s.newBundle(env, entry)
+		if err != nil {
+			return nil, fmt.Errorf("attesting %s (%s): %w", d, a.Type, err)
+		}
+		if err := s.attach(ctx, d, b, uri, ropts); err != nil {
+			return nil, fmt.Errorf("attaching the %s bundle of %s: %w", a.Type, d, err)
 		}
 		att, err := static.NewAttestation(env, append(opts, static.WithLayerMediaType(types.DssePayloadType),
 			static.WithAnnotations(map[string]string{"predicateType": uri}))...)
