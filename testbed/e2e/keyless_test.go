@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
 	"github.com/gantry-ci/gantry/testbed/internal/oidcissuer"
 	"github.com/gantry-ci/gantry/testbed/internal/rekor"
+	"github.com/gantry-ci/gantry/testbed/internal/trustroot"
 )
 
 // fulcioPort is the keyless test's Fulcio (HTTP; gRPC and metrics on the
@@ -43,6 +44,15 @@ type privateSigstore struct {
 	roots     string // PEM file of Fulcio's chain
 	rekorURL  string
 	rekorKey  string // PEM file of Rekor's public key
+	since     time.Time
+}
+
+// trustedRoot writes this Sigstore's trusted root, as a deployer's
+// cosign v3 and gh are given it, and returns its path.
+func (s privateSigstore) trustedRoot(t *testing.T) string {
+	t.Helper()
+	return writeTrustedRoot(t, trustroot.Sigstore{FulcioURL: s.fulcioURL, FulcioChain: []byte(readFile(t, s.roots)),
+		RekorURL: s.rekorURL, RekorKey: []byte(readFile(t, s.rekorKey)), Since: s.since})
 }
 
 // startSigstore starts them all for a workflow run with claims; they stop
@@ -50,6 +60,7 @@ type privateSigstore struct {
 func startSigstore(t *testing.T, host string, claims map[string]any) privateSigstore {
 	t.Helper()
 	bin := testenv.Require(t, "the test bed provides Fulcio: run `go run ./testbed up` and source its env file", "TESTBED_FULCIO")[0]
+	since := time.Now().Add(-time.Minute).Truncate(time.Second) // before Fulcio's CA and Rekor's log exist
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +96,7 @@ func startSigstore(t *testing.T, host string, claims map[string]any) privateSigs
 		t.Fatal(err)
 	}
 	rekorURL, rekorKey := startRekor(t, host)
-	return privateSigstore{issuer: is, fulcioURL: url, roots: roots, rekorURL: rekorURL, rekorKey: rekorKey}
+	return privateSigstore{issuer: is, fulcioURL: url, roots: roots, rekorURL: rekorURL, rekorKey: rekorKey, since: since}
 }
 
 // startRekor starts a Rekor on host with its Trillian log server and log
@@ -299,6 +310,38 @@ func TestKeylessSigning(t *testing.T) {
 	other := "https://github.com/gantry-ci/gantry/.github/workflows/release.yml@refs/heads/main"
 	if _, err := cosignVerify(t, ss.signer(other), "verify", latest); err == nil {
 		t.Errorf("cosign verify accepts %s as signed by %s", latest, other)
+	}
+	// Issue 23: the verifiers deployers run read the Sigstore bundles
+	// attached as referrers, with the trusted root a deployer is given:
+	// cosign v3 for the publishing workflow's identity (and not another
+	// ref's), gh for the repository (and not another).
+	tr := ss.trustedRoot(t)
+	pinned := repo + "@" + digestOf(t, latest)
+	branchIdentity := "https://github.com/gantry-ci/gantry/" + workflow + "@refs/heads/feature"
+	for _, verb := range [][]string{{"verify"}, {"verify-attestation", "--type", "slsaprovenance1"}} {
+		as := func(id string) (string, error) {
+			return cosign3Verify(t, verb[0], tr, append(verb[1:], "--certificate-identity", id,
+				"--certificate-oidc-issuer", ss.issuer.URL, "--insecure-ignore-sct", pinned)...)
+		}
+		// verify shows it read the bundles; verify-attestation reads them
+		// too when an image has any.
+		if out, err := as(identity); err != nil || (verb[0] == "verify" && !strings.Contains(out, bundleSigned)) {
+			t.Errorf("cosign v3 %s as %s: %v, want it to pass on the bundles:\n%s", strings.Join(verb, " "), identity, err, out)
+		}
+		if _, err := as(branchIdentity); err == nil {
+			t.Errorf("cosign v3 %s accepts %s as signed by %s", strings.Join(verb, " "), pinned, branchIdentity)
+		}
+	}
+	gh := func(repository string) error {
+		_, err := ghVerify(t, pinned, tr, "--repo", repository, "--cert-oidc-issuer", ss.issuer.URL,
+			"--source-ref", "refs/heads/main", "--predicate-type", "https://slsa.dev/provenance/v1")
+		return err
+	}
+	if err := gh("gantry-ci/gantry"); err != nil {
+		t.Errorf("gh attestation verify --repo gantry-ci/gantry %s failed", pinned)
+	}
+	if err := gh("gantry-ci/other"); err == nil {
+		t.Errorf("gh attestation verify accepts %s for gantry-ci/other", pinned)
 	}
 	for _, typ := range []string{"cyclonedx", "vuln"} {
 		if sts := attestationsBy(t, ss.signer(identity), latest, typ); len(sts) != 1 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gantry-ci/gantry/internal/testenv"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
+	"github.com/gantry-ci/gantry/testbed/internal/trustroot"
 )
 
 // nodeImages is the bed's image set with hello-node's Node.js image
@@ -73,6 +74,26 @@ func TestAnotherService(t *testing.T) {
 		t.Errorf("verify: exit %d, want 0 with the scan checked:\n%s\n%s", v.code, v.stdout, v.stderr)
 	}
 
+	// Issue 23: cosign v3 reads the bundles signed with the key (offline:
+	// a trusted root that trusts nothing else, and no log entries to
+	// check), and refuses them with another key.
+	_, otherPub := keyPair(t, "other")
+	noSigstore := writeTrustedRoot(t, trustroot.Sigstore{})
+	pinned := repo + "@" + digestOf(t, repo+":"+sha)
+	for _, verb := range [][]string{{"verify"}, {"verify-attestation", "--type", "slsaprovenance1"}} {
+		with := func(pub string) (string, error) {
+			return cosign3Verify(t, verb[0], noSigstore, append(verb[1:], "--key", pub, "--insecure-ignore-tlog", pinned)...)
+		}
+		// verify shows it read the bundles; verify-attestation reads them
+		// too when an image has any.
+		if out, err := with(pub); err != nil || (verb[0] == "verify" && !strings.Contains(out, bundleSigned)) {
+			t.Errorf("cosign v3 %s --key: %v, want it to pass on the bundles:\n%s", strings.Join(verb, " "), err, out)
+		}
+		if _, err := with(otherPub); err == nil {
+			t.Errorf("cosign v3 %s accepts another key", strings.Join(verb, " "))
+		}
+	}
+
 	// gantry-verify, as a deployer runs it: on the host, with no engine
 	// (the runner host points nowhere) and no checkout. Its verdict is
 	// verify's, line for line, and its JSON says the same.
@@ -106,7 +127,6 @@ func TestAnotherService(t *testing.T) {
 	if err := json.Unmarshal([]byte(j.stdout), &report); err != nil || j.code != exitOK || !report.Verified || len(report.Checks) < 3 || report.Digest == "" {
 		t.Errorf("gantry-verify --output json: exit %d, %+v (%v):\n%s", j.code, report, err, j.stdout)
 	}
-	_, otherPub := keyPair(t, "other")
 	if h := hostVerify("--key", otherPub, "--repository", "gantry-ci/hello-node", repo+":"+sha); h.code != exitUnverified || !strings.Contains(h.stdout, "✗ signature") {
 		t.Errorf("gantry-verify with another key: exit %d, want %d and a failed signature:\n%s\n%s", h.code, exitUnverified, h.stdout, h.stderr)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"net"
@@ -117,9 +118,14 @@ func attestationsBy(t *testing.T, s signer, ref, typ string) []statement {
 	return sts
 }
 
-// cosignTag tells cosign's signature and attestation tags from image tags.
+// cosignTag tells the tags signing writes from image tags: cosign's
+// signature and attestation tags, and the referrers tag that lists the
+// Sigstore bundles on a registry without the referrers API.
 func cosignTag(tag string) bool {
-	return strings.HasPrefix(tag, "sha256-") && (strings.HasSuffix(tag, ".sig") || strings.HasSuffix(tag, ".att"))
+	rest, ok := strings.CutPrefix(tag, "sha256-")
+	rest = strings.TrimSuffix(strings.TrimSuffix(rest, ".sig"), ".att")
+	_, err := hex.DecodeString(rest)
+	return ok && len(rest) == 64 && err == nil
 }
 
 // imageTags are a repository's tags without cosign's.
