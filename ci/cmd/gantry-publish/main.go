@@ -217,16 +217,29 @@ func seal(req push.Request, s *sign.Signer, atts []sign.Attestation, signDigests
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), push.RollbackTimeout)
 			defer cancel()
 			rest, rerr := req.Options(rctx)
+			var emptied []name.Tag
 			if rerr == nil {
-				rerr = snap.Restore(s.Wrote(), rest)
+				emptied, rerr = snap.Restore(s.Wrote(), rest)
 			}
 			if rerr != nil {
 				return errors.Join(err, fmt.Errorf("putting the signature tags back: %w", rerr))
+			}
+			if len(emptied) > 0 {
+				return fmt.Errorf("%w (signature and attestation tags put back; the registry refuses deletes, so %s now list nothing)", err, tagList(emptied))
 			}
 			return fmt.Errorf("%w (signature and attestation tags put back)", err)
 		}
 		return nil
 	}
+}
+
+// tagList names tags, for a message.
+func tagList(tags []name.Tag) string {
+	var names []string
+	for _, t := range tags {
+		names = append(names, t.TagStr())
+	}
+	return strings.Join(names, ", ")
 }
 
 // signAndAttest is the seal's work. Each digest's signature and the

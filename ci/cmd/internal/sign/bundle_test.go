@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -214,7 +215,7 @@ func TestRestoreTakesBundlesBack(t *testing.T) {
 			if n := len(listed()); n != len(earlier)+2 {
 				t.Fatalf("%d referrers after signing and attesting, want %d", n, len(earlier)+2)
 			}
-			if err := snap.Restore(now.Wrote(), nil); err != nil {
+			if _, err := snap.Restore(now.Wrote(), nil); err != nil {
 				t.Fatalf("restore: %v", err)
 			}
 			if got := listed(); !slices.Equal(got, earlier) {
@@ -225,4 +226,78 @@ func TestRestoreTakesBundlesBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// On a registry that refuses deletes (GHCR), a failed publish can't take
+// its new tags away: it empties them instead, so that they list no
+// signature, attestation or bundle of it, and says which. A tag that
+// existed is put back as it was.
+func TestRestoreEmptiesWhatItCannotDelete(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(refusingDeletes(registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
+	t.Cleanup(srv.Close)
+	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://")+"/app", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := loaded(t)
+	now, _ := loaded(t)
+	signed, fresh := pushRandomTo(t, repo), pushRandomTo(t, repo)
+	if err := before.Sign(ctx, []name.Digest{signed}, nil); err != nil {
+		t.Fatal(err)
+	}
+	earlier, err := Referrers(ctx, signed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := []name.Digest{signed, fresh}
+	snap, err := Take(ds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := now.Sign(ctx, ds, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := now.Attest(ctx, fresh, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	emptied, err := snap.Restore(now.Wrote(), nil)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	var names []string
+	for _, tag := range emptied {
+		names = append(names, tag.TagStr())
+	}
+	slices.Sort(names)
+	hex := strings.TrimPrefix(fresh.DigestStr(), "sha256:")
+	if want := []string{"sha256-" + hex, "sha256-" + hex + ".att", "sha256-" + hex + ".sig"}; !slices.Equal(names, want) {
+		t.Errorf("emptied %v, want the fresh digest's new tags %v", names, want)
+	}
+	if err := now.Verifier().VerifySignature(ctx, fresh, nil); err == nil {
+		t.Error("the failed publish's signature still verifies")
+	}
+	if got, err := Referrers(ctx, fresh, nil); err != nil || len(got) != 0 {
+		t.Errorf("the fresh digest lists %d referrers (%v), want none", len(got), err)
+	}
+	if err := before.Verifier().VerifySignature(ctx, signed, nil); err != nil {
+		t.Errorf("the earlier signature is gone: %v", err)
+	}
+	if err := now.Verifier().VerifySignature(ctx, signed, nil); err == nil {
+		t.Error("the failed publish's signature of the earlier signed digest stayed")
+	}
+	if got, err := Referrers(ctx, signed, nil); err != nil || len(got) != len(earlier) || got[0].Digest != earlier[0].Digest {
+		t.Errorf("the signed digest lists %v (%v), want the earlier run's %v", got, err, earlier)
+	}
+}
+
+// refusingDeletes answers every DELETE with 405, as GHCR does.
+func refusingDeletes(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			http.Error(w, `{"errors":[{"code":"UNSUPPORTED","message":"deletes refused"}]}`, http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

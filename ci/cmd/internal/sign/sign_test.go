@@ -202,7 +202,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if _, err := now.Attest(ctx, fresh, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := snap.Restore(now.Wrote(), nil); err != nil {
+	if _, err := snap.Restore(now.Wrote(), nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	tags, err := remote.List(signed.Context())
@@ -244,7 +244,7 @@ func TestRestoreLeavesAnotherRunsWrites(t *testing.T) {
 	if err := other.Sign(ctx, []name.Digest{shared}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := snap.Restore(failing.Wrote(), nil); err != nil {
+	if _, err := snap.Restore(failing.Wrote(), nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if err := other.Verifier().VerifySignature(ctx, shared, nil); err != nil {

@@ -4,10 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggempty "github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/cosign/v2/pkg/oci/empty"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 
 	"github.com/gantry-ci/gantry/ci/internal/push"
@@ -51,14 +56,16 @@ func Take(digests []name.Digest, ropts []remote.Option) (Snapshot, error) {
 // Restore puts back every recorded tag that still holds what this run
 // wrote there (w, from Signer.Wrote): a tag that existed points where it
 // did, one that did not is deleted (by tag, or, on registries that can't
-// delete tags, by the digest it points at). A tag that holds anything else
-// is another run's now (its signatures, added after this run's), and is
-// left as it is: undoing it would delete them. Then each bundle this run
-// attached that its subject still lists (the registry's referrers API
-// lists every manifest naming it) is deleted. It says which it could not
-// put back.
-func (s Snapshot) Restore(w Written, ropts []remote.Option) error {
-	errs := s.restoreTags(w.Tags, ropts)
+// delete tags, by the digest it points at), and on a registry that
+// refuses both (GHCR) it is emptied: it then lists no signature, no
+// attestation, no referrer, as before the run, and is returned. A tag that
+// holds anything else is another run's now (its signatures, added after
+// this run's), and is left as it is: undoing it would delete them. Then
+// each bundle this run attached that its subject still lists (the
+// registry's referrers API lists every manifest naming it) is deleted. It
+// says which it could not put back.
+func (s Snapshot) Restore(w Written, ropts []remote.Option) (emptied []name.Tag, err error) {
+	emptied, errs := s.restoreTags(w.Tags, ropts)
 	for _, r := range w.Referrers {
 		listed, err := remote.Referrers(r.Subject, ropts...)
 		var im *v1.IndexManifest
@@ -76,11 +83,20 @@ func (s Snapshot) Restore(w Written, ropts []remote.Option) error {
 			errs = append(errs, fmt.Errorf("the bundle %s attached to %s was written and the registry refused to delete it: delete it by hand", r.Manifest, r.Subject))
 		}
 	}
-	return errors.Join(errs...)
+	return emptied, errors.Join(errs...)
 }
 
-func (s Snapshot) restoreTags(wrote map[string]v1.Hash, ropts []remote.Option) []error {
-	var errs []error
+// emptyTag writes to tag what lists nothing: a cosign signature or
+// attestation tag gets a manifest with no layers (no signatures), the
+// referrers tag an index with no manifests.
+func emptyTag(tag name.Tag, ropts []remote.Option) error {
+	if strings.HasSuffix(tag.TagStr(), ".sig") || strings.HasSuffix(tag.TagStr(), ".att") {
+		return remote.Write(tag, empty.Signatures(), ropts...)
+	}
+	return remote.WriteIndex(tag, mutate.IndexMediaType(ggempty.Index, types.OCIImageIndex), ropts...)
+}
+
+func (s Snapshot) restoreTags(wrote map[string]v1.Hash, ropts []remote.Option) (emptied []name.Tag, errs []error) {
 	for _, tag := range s.tags {
 		mine, ok := wrote[tag.String()]
 		if !ok {
@@ -108,11 +124,17 @@ func (s Snapshot) restoreTags(wrote map[string]v1.Hash, ropts []remote.Option) [
 			}
 			continue
 		}
-		if err := remote.Delete(tag, ropts...); err != nil {
-			if err := remote.Delete(tag.Context().Digest(now.Digest.String()), ropts...); err != nil {
-				errs = append(errs, fmt.Errorf("%s was written and the registry refused to delete it: delete it by hand", tag))
-			}
+		if err := remote.Delete(tag, ropts...); err == nil {
+			continue
 		}
+		if err := remote.Delete(tag.Context().Digest(now.Digest.String()), ropts...); err == nil {
+			continue
+		}
+		if err := emptyTag(tag, ropts); err != nil {
+			errs = append(errs, fmt.Errorf("%s was written and the registry refused to delete it, and emptying it failed (%v): delete it by hand", tag, err))
+			continue
+		}
+		emptied = append(emptied, tag)
 	}
-	return errs
+	return emptied, errs
 }
