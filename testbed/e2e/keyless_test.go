@@ -26,12 +26,15 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/trustroot"
 )
 
-// fulcioPort is the keyless test's Fulcio (HTTP; gRPC and metrics on the
-// next two ports), and rekorPort its Rekor (Trillian on the next four),
-// outside the test registries' 5002-5009.
-const (
-	fulcioPort = 5020
-	rekorPort  = 5023
+// sigstorePorts are where a test's Fulcio (HTTP; gRPC and metrics on the
+// next two ports) and Rekor (Trillian on the next four) listen, outside
+// the test registries' 5002-5009: one set per test that runs a Sigstore,
+// so that those tests run side by side.
+type sigstorePorts struct{ fulcio, rekor int }
+
+var (
+	keylessPorts = sigstorePorts{fulcio: 5020, rekor: 5023}
+	ghcrPorts    = sigstorePorts{fulcio: 5040, rekor: 5043}
 )
 
 // privateSigstore is a Sigstore on the bed: a stand-in for GitHub Actions'
@@ -55,9 +58,9 @@ func (s privateSigstore) trustedRoot(t *testing.T) string {
 		RekorURL: s.rekorURL, RekorKey: []byte(readFile(t, s.rekorKey)), Since: s.since})
 }
 
-// startSigstore starts them all for a workflow run with claims; they stop
-// with the test.
-func startSigstore(t *testing.T, host string, claims map[string]any) privateSigstore {
+// startSigstore starts them all on ports for a workflow run with claims;
+// they stop with the test.
+func startSigstore(t *testing.T, host string, ports sigstorePorts, claims map[string]any) privateSigstore {
 	t.Helper()
 	bin := testenv.Require(t, "the test bed provides Fulcio: run `go run ./testbed up` and source its env file", "TESTBED_FULCIO")[0]
 	since := time.Now().Add(-time.Minute).Truncate(time.Second) // before Fulcio's CA and Rekor's log exist
@@ -80,8 +83,8 @@ func startSigstore(t *testing.T, host string, claims map[string]any) privateSigs
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	url := fmt.Sprintf("http://%s:%d", host, fulcioPort)
-	startServer(t, dir, "fulcio", bin, fulcio.ServeArgs(cfgPath, dir, host, fulcioPort), func() error { return httpOK(url + "/api/v1/rootCert") })
+	url := fmt.Sprintf("http://%s:%d", host, ports.fulcio)
+	startServer(t, dir, "fulcio", bin, fulcio.ServeArgs(cfgPath, dir, host, ports.fulcio), func() error { return httpOK(url + "/api/v1/rootCert") })
 	resp, err := http.Get(url + "/api/v1/rootCert")
 	if err != nil {
 		t.Fatalf("reading Fulcio's root: %v", err)
@@ -95,7 +98,7 @@ func startSigstore(t *testing.T, host string, claims map[string]any) privateSigs
 	if err := os.WriteFile(roots, chain, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rekorURL, rekorKey := startRekor(t, host)
+	rekorURL, rekorKey := startRekor(t, host, ports.rekor)
 	return privateSigstore{issuer: is, fulcioURL: url, roots: roots, rekorURL: rekorURL, rekorKey: rekorKey, since: since}
 }
 
@@ -103,7 +106,7 @@ func startSigstore(t *testing.T, host string, claims map[string]any) privateSigs
 // signer, in a database of its own on the test PostgreSQL; all stop, and
 // the database goes, with the test. It returns Rekor's URL and a file of
 // its public key.
-func startRekor(t *testing.T, host string) (url, keyFile string) {
+func startRekor(t *testing.T, host string, port int) (url, keyFile string) {
 	t.Helper()
 	vals := testenv.Require(t, "the test bed provides Rekor and Trillian: run `go run ./testbed up` and source its env file; "+
 		"Trillian keeps its log in the PostgreSQL of TEST_DATABASE_URL (ci/test.sh starts one)",
@@ -120,7 +123,7 @@ func startRekor(t *testing.T, host string) (url, keyFile string) {
 	t.Cleanup(func() { psql(t, base, "-c", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
 	psql(t, dbURL, "-f", filepath.Join(trillianDir, rekor.Schema))
 
-	p := rekor.PortsFrom(rekorPort)
+	p := rekor.PortsFrom(port)
 	healthy := func(port int) func() error {
 		return func() error { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)) }
 	}
@@ -242,7 +245,7 @@ func TestKeylessSigning(t *testing.T) {
 	dir := copyRepo(t, nil)
 	sha := headSHA(t, dir)
 	const workflow = ".github/workflows/ci.yml"
-	ss := startSigstore(t, strings.Split(reg, ":")[0], oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/heads/main", sha, workflow))
+	ss := startSigstore(t, strings.Split(reg, ":")[0], keylessPorts, oidcissuer.GitHubClaims("gantry-ci/gantry", "refs/heads/main", sha, workflow))
 	identity := "https://github.com/gantry-ci/gantry/" + workflow + "@refs/heads/main"
 	image := uniqueImage("keyless")
 	env := ss.env()
