@@ -346,6 +346,34 @@ func TestKeylessSigning(t *testing.T) {
 	if err := gh("gantry-ci/other"); err == nil {
 		t.Errorf("gh attestation verify accepts %s for gantry-ci/other", pinned)
 	}
+	// Issue 23: the admission policy docs/admission.md documents, as
+	// policy-controller's policy-tester evaluates it on the bundles: it
+	// admits main's image, and neither for another repository nor under
+	// a policy that admits release tags only.
+	doc := readAdmissionDoc(t)
+	regHost, path, _ := strings.Cut(pinned, "/")
+	local := loopback(t, regHost) + "/" + path
+	glob := strings.SplitN(local, "@", 2)[0] + "**"
+	releasesOnly := func(p string) string {
+		return strings.Replace(p, `(heads/main|tags/v[0-9]+\.[0-9]+\.[0-9]+)`, `tags/v[0-9]+\.[0-9]+\.[0-9]+`, 1)
+	}
+	for _, c := range []struct {
+		name, repository string
+		edit             func(string) string
+		admit            bool
+	}{
+		{"as documented", "gantry-ci/gantry", nil, true},
+		{"for another repository", "gantry-ci/other", nil, false},
+		{"for releases only", "gantry-ci/gantry", releasesOnly, false},
+	} {
+		policy, trustRoot := ss.admission(t, doc, c.repository, glob, c.edit)
+		ok, out := admits(t, policy, trustRoot, local)
+		if ok != c.admit {
+			t.Errorf("the admission policy %s: admitted %v, want %v:\n%s", c.name, ok, c.admit, out)
+		} else if !ok && !strings.Contains(out, `"errors"`) {
+			t.Errorf("the admission policy %s refused for another reason than the image:\n%s", c.name, out)
+		}
+	}
 	for _, typ := range []string{"cyclonedx", "vuln"} {
 		if sts := attestationsBy(t, ss.signer(identity), latest, typ); len(sts) != 1 {
 			t.Errorf("%d %s attestations, want 1", len(sts), typ)

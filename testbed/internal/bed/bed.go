@@ -26,6 +26,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
 	"github.com/gantry-ci/gantry/testbed/internal/ghcli"
 	"github.com/gantry-ci/gantry/testbed/internal/modbuild"
+	"github.com/gantry-ci/gantry/testbed/internal/policytester"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
 	"github.com/gantry-ci/gantry/testbed/internal/rekor"
 	"github.com/gantry-ci/gantry/testbed/internal/rootfs"
@@ -117,7 +118,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// and read only by steps that need it (after it is done).
 	var (
 		daggerBin, composeBin, trivyBin, cosignBin string
-		cosign3Bin, ghBin                          string
+		cosign3Bin, ghBin, policyTesterBin         string
 		composeVersion                             string
 		fulcioBin, rekorBin, trillianDir           string
 		engineLayer, golangLayer, postgresLayer    string
@@ -158,8 +159,8 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	}, regTasks...)
 
 	// Go builds, one after the other (two cores): Dagger, Trivy, Fulcio,
-	// Trillian, Rekor, cosign v3, gh. Compose and cosign v2 come prebuilt
-	// from Debian, alongside them.
+	// Trillian, Rekor, cosign v3, gh, policy-tester. Compose and cosign v2
+	// come prebuilt from Debian, alongside them.
 	buildDagger := p.add("build-dagger", func(ctx context.Context, s *step.Step) error {
 		var err error
 		daggerBin, err = daggerbuild.Build(ctx, s, b.cache)
@@ -169,7 +170,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 	// while Dagger compiles: on a fresh machine they were a good part of
 	// each build's time.
 	var prefetched *task
-	for _, sp := range []modbuild.Spec{standin.TrivySpec(), fulcio.Spec(), rekor.TrillianSpec(), rekor.Spec(), cosign.V3Spec(), ghcli.Spec()} {
+	for _, sp := range []modbuild.Spec{standin.TrivySpec(), fulcio.Spec(), rekor.TrillianSpec(), rekor.Spec(), cosign.V3Spec(), ghcli.Spec(), policytester.Spec()} {
 		needs := []*task{host}
 		if prefetched != nil {
 			needs = []*task{prefetched}
@@ -213,11 +214,16 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		cosign3Bin, err = cosign.BuildV3(ctx, s, b.cache)
 		return err
 	}, buildRekor)
-	p.add("build-gh", func(ctx context.Context, s *step.Step) error {
+	buildGH := p.add("build-gh", func(ctx context.Context, s *step.Step) error {
 		var err error
 		ghBin, err = ghcli.Build(ctx, s, b.cache)
 		return err
 	}, buildCosign3)
+	p.add("build-policy-tester", func(ctx context.Context, s *step.Step) error {
+		var err error
+		policyTesterBin, err = policytester.Build(ctx, s, b.cache)
+		return err
+	}, buildGH)
 
 	// Debian root file systems, one after the other (network-bound),
 	// alongside the Go builds.
@@ -364,6 +370,7 @@ func (b *Bed) Up(ctx context.Context) (state.Env, error) {
 		CosignBin:     cosign.Bin(cosignBin),
 		Cosign3Bin:    cosign.Bin(cosign3Bin),
 		GHBin:         ghcli.Bin(ghBin),
+		PolicyTester:  policytester.Bin(policyTesterBin),
 		FulcioBin:     fulcio.Bin(fulcioBin),
 		RekorBin:      rekor.Bin(rekorBin),
 		TrillianDir:   trillianDir,
@@ -418,6 +425,9 @@ func (b *Bed) Env(ctx context.Context) (state.Env, error) {
 	}
 	if _, err := os.Stat(env.GHBin); err != nil {
 		return state.Env{}, fmt.Errorf("gh missing: %v", err)
+	}
+	if _, err := os.Stat(env.PolicyTester); err != nil {
+		return state.Env{}, fmt.Errorf("policy-tester missing: %v", err)
 	}
 	if _, err := os.Stat(env.FulcioBin); err != nil {
 		return state.Env{}, fmt.Errorf("fulcio missing: %v", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-ci/gantry/testbed/internal/fulcio"
 	"github.com/gantry-ci/gantry/testbed/internal/ghcli"
 	"github.com/gantry-ci/gantry/testbed/internal/modbuild"
+	"github.com/gantry-ci/gantry/testbed/internal/policytester"
 	"github.com/gantry-ci/gantry/testbed/internal/registry"
 	"github.com/gantry-ci/gantry/testbed/internal/rekor"
 	"github.com/gantry-ci/gantry/testbed/internal/state"
@@ -110,6 +111,11 @@ func (b *Bed) Status(ctx context.Context, w io.Writer) bool {
 			line("gh", "%s (%s)", ghcli.Version, env.GHBin)
 		} else {
 			line("gh", "%v", err)
+		}
+		if _, err := os.Stat(env.PolicyTester); err == nil {
+			line("policy-tester", "%s (%s)", policytester.Version, env.PolicyTester)
+		} else {
+			line("policy-tester", "%v", err)
 		}
 		if v, err := fulcio.BinVersion(ctx, env.FulcioBin); err == nil {
 			line("fulcio", "%s (%s)", v, env.FulcioBin)

@@ -87,6 +87,7 @@ type Env struct {
 	CosignBin     string // TESTBED_COSIGN: cosign v2
 	Cosign3Bin    string // TESTBED_COSIGN3: cosign v3
 	GHBin         string // TESTBED_GH: the GitHub CLI
+	PolicyTester  string // TESTBED_POLICY_TESTER: policy-controller's policy-tester
 	FulcioBin     string // TESTBED_FULCIO
 	RekorBin      string // TESTBED_REKOR: rekor-server
 	TrillianDir   string // TESTBED_TRILLIAN: its log server, log signer and PostgreSQL schema
@@ -110,6 +111,7 @@ func (e Env) Vars() [][2]string {
 		{"TESTBED_COSIGN", e.CosignBin},
 		{"TESTBED_COSIGN3", e.Cosign3Bin},
 		{"TESTBED_GH", e.GHBin},
+		{"TESTBED_POLICY_TESTER", e.PolicyTester},
 		{"TESTBED_FULCIO", e.FulcioBin},
 		{"TESTBED_REKOR", e.RekorBin},
 		{"TESTBED_TRILLIAN", e.TrillianDir},
@@ -180,7 +182,7 @@ func ParseEnv(text string) (Env, error) {
 		AuthRegistry: vals["TESTBED_AUTH_REGISTRY"], AuthUsername: vals["TESTBED_AUTH_USERNAME"],
 		AuthPassword: vals["TESTBED_AUTH_PASSWORD"], GoImage: vals["GO_IMAGE"],
 		RuntimeImage: vals["RUNTIME_IMAGE"], PostgresImage: vals["POSTGRES_IMAGE"], NodeImage: vals["TESTBED_NODE_IMAGE"],
-		CosignBin: vals["TESTBED_COSIGN"], Cosign3Bin: vals["TESTBED_COSIGN3"], GHBin: vals["TESTBED_GH"], FulcioBin: vals["TESTBED_FULCIO"], EngineTCP: vals["TESTBED_ENGINE_TCP"],
+		CosignBin: vals["TESTBED_COSIGN"], Cosign3Bin: vals["TESTBED_COSIGN3"], GHBin: vals["TESTBED_GH"], PolicyTester: vals["TESTBED_POLICY_TESTER"], FulcioBin: vals["TESTBED_FULCIO"], EngineTCP: vals["TESTBED_ENGINE_TCP"],
 		RekorBin: vals["TESTBED_REKOR"], TrillianDir: vals["TESTBED_TRILLIAN"],
 	}
 	return e, e.Validate()

@@ -24,6 +24,7 @@ func sampleEnv() Env {
 		CosignBin:     "/root/.cache/gantry-testbed/bin/cosign-v2.6.1-abc/cosign",
 		Cosign3Bin:    "/root/.cache/gantry-testbed/bin/cosign3-v3.0.3-abc/cosign",
 		GHBin:         "/root/.cache/gantry-testbed/bin/gh-v2.83.0-abc/gh",
+		PolicyTester:  "/root/.cache/gantry-testbed/bin/policy-tester-v0.13.0-abc/policy-tester",
 		FulcioBin:     "/root/.cache/gantry-testbed/bin/fulcio-v1.8.1-abc/fulcio",
 		EngineTCP:     "tcp://127.0.0.1:5030",
 		RekorBin:      "/root/.cache/gantry-testbed/bin/rekor-v1.5.4-abc/rekor-server",
@@ -37,7 +38,7 @@ func TestRenderParse(t *testing.T) {
 	wantNames := []string{"_EXPERIMENTAL_DAGGER_CLI_BIN", "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "DO_NOT_TRACK",
 		"GANTRY_IMAGES", "TESTBED_REGISTRY", "TESTBED_AUTH_REGISTRY", "TESTBED_AUTH_USERNAME",
 		"TESTBED_AUTH_PASSWORD", "GO_IMAGE", "RUNTIME_IMAGE", "POSTGRES_IMAGE",
-		"TESTBED_NODE_IMAGE", "TESTBED_COSIGN", "TESTBED_COSIGN3", "TESTBED_GH", "TESTBED_FULCIO", "TESTBED_REKOR", "TESTBED_TRILLIAN", "TESTBED_ENGINE_TCP"}
+		"TESTBED_NODE_IMAGE", "TESTBED_COSIGN", "TESTBED_COSIGN3", "TESTBED_GH", "TESTBED_POLICY_TESTER", "TESTBED_FULCIO", "TESTBED_REKOR", "TESTBED_TRILLIAN", "TESTBED_ENGINE_TCP"}
 	lines := strings.Split(strings.TrimSpace(text), "\n")
 	if len(lines) != len(wantNames) {
 		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(wantNames), text)
