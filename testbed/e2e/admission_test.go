@@ -45,8 +45,9 @@ func readAdmissionDoc(t *testing.T) admissionDoc {
 }
 
 // admission is the documented policy for repository and the images of
-// glob, on this private Sigstore, edited by edit (if not nil) as a user
-// fills it in; it returns the policy's and the TrustRoot's files.
+// glob, on this private Sigstore (its TrustRoot, the authority's fields
+// for it, its OIDC issuer), edited by edit (if not nil); it returns the
+// policy's and the TrustRoot's files.
 func (s privateSigstore) admission(t *testing.T, doc admissionDoc, repository, glob string, edit func(string) string) (policy, trustRoot string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -57,7 +58,9 @@ func (s privateSigstore) admission(t *testing.T, doc admissionDoc, repository, g
 	trustRoot = filepath.Join(dir, "trustroot.yaml")
 	writeYAML(t, trustRoot, tr)
 
-	text := strings.NewReplacer("OWNER/REPO", repository, "ghcr.io/owner/app**", glob).Replace(doc.policy)
+	// The user's values, and the bed's OIDC issuer for GitHub's.
+	text := strings.NewReplacer("OWNER/REPO", repository, "ghcr.io/owner/app**", glob,
+		"https://token.actions.githubusercontent.com", s.issuer.URL).Replace(doc.policy)
 	if edit != nil {
 		text = edit(text)
 	}
@@ -81,7 +84,9 @@ func (s privateSigstore) admission(t *testing.T, doc admissionDoc, repository, g
 		t.Fatalf("the authority's trustRootRef %v is not the TrustRoot's name %q", keyless["trustRootRef"], trMeta.Metadata.Name)
 	}
 	keyless["identities"] = auth["keyless"].(map[string]any)["identities"] // "[...]" in the doc: the policy's
-	auth["keyless"], auth["ctlog"] = keyless, fields["ctlog"]
+	for k, v := range fields {
+		auth[k] = v
+	}
 	out, err := yaml.Marshal(cip)
 	if err != nil {
 		t.Fatal(err)

@@ -354,9 +354,16 @@ func TestKeylessSigning(t *testing.T) {
 	regHost, path, _ := strings.Cut(pinned, "/")
 	local := loopback(t, regHost) + "/" + path
 	glob := strings.SplitN(local, "@", 2)[0] + "**"
-	releasesOnly := func(p string) string {
-		return strings.Replace(p, `(heads/main|tags/v[0-9]+\.[0-9]+\.[0-9]+)`, `tags/v[0-9]+\.[0-9]+\.[0-9]+`, 1)
+	// Each edit must change the policy: one that no longer applies
+	// would admit, and fail the case.
+	replace := func(old, new string) func(string) string {
+		return func(p string) string { return strings.Replace(p, old, new, 1) }
 	}
+	releasesOnly := replace(`(heads/main|tags/v[0-9]+\.[0-9]+\.[0-9]+)`, `tags/v[0-9]+\.[0-9]+\.[0-9]+`)
+	// CUE admits data that lacks a field the policy names: these show
+	// that the policy's paths reach the statements' fields.
+	failedScan := replace(`gate: passed: true`, `gate: passed: false`)
+	otherProvenance := replace(`repository: "https://github.com/gantry-ci/gantry"`, `repository: "https://github.com/gantry-ci/other"`)
 	for _, c := range []struct {
 		name, repository string
 		edit             func(string) string
@@ -365,6 +372,8 @@ func TestKeylessSigning(t *testing.T) {
 		{"as documented", "gantry-ci/gantry", nil, true},
 		{"for another repository", "gantry-ci/other", nil, false},
 		{"for releases only", "gantry-ci/gantry", releasesOnly, false},
+		{"for a scan that failed", "gantry-ci/gantry", failedScan, false},
+		{"for another repository's provenance", "gantry-ci/gantry", otherProvenance, false},
 	} {
 		policy, trustRoot := ss.admission(t, doc, c.repository, glob, c.edit)
 		ok, out := admits(t, policy, trustRoot, local)
