@@ -196,7 +196,7 @@ func (s *Signer) attach(ctx context.Context, d name.Digest, b *sgbundle.Bundle, 
 		Annotations: map[string]string{
 			annotationContent:       "dsse-envelope",
 			annotationPredicateType: predicateType,
-			annotationCreated:       s.now().UTC().Format(time.RFC3339),
+			annotationCreated:       time.Now().UTC().Format(time.RFC3339),
 		},
 	}
 	mraw, err := json.Marshal(m)

@@ -1,10 +1,11 @@
 // Package sign signs and attests published images with Sigstore's own code
-// (cosign's libraries), in cosign's formats and where cosign looks for them:
-// the simple-signing payload in a `sha256-<hex>.sig` tag and DSSE-wrapped
-// in-toto statements in a `sha256-<hex>.att` tag of the same repository.
-// GHCR has no OCI referrers API, so the tag scheme is the one that works
-// everywhere. It runs inside gantry-publish, which gets the key and its
-// password as Dagger secrets.
+// (cosign's libraries and sigstore-go), in two layouts: cosign v2's, the
+// simple-signing payload in a `sha256-<hex>.sig` tag and DSSE-wrapped
+// in-toto statements in a `sha256-<hex>.att` tag of the same repository
+// (what cosign v2 and Gantry's verifier read), and Sigstore bundles
+// attached as OCI referrers (bundle.go: what cosign v3 and `gh
+// attestation verify` read). It runs inside gantry-publish, which gets the
+// key and its password as Dagger secrets.
 package sign
 
 import (
@@ -21,7 +22,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -76,21 +76,11 @@ type Signer struct {
 	cert, chain []byte          // PEM; keyless only
 	log         transparencyLog // keyless with a transparency log
 
-	// clock stamps the bundles' referrer manifests; nil: time.Now.
-	clock func() time.Time
-
 	attachMu sync.Mutex // one referrer written at a time
 
 	mu        sync.Mutex
 	wrote     map[string]v1.Hash // tag -> the manifest this signer wrote there last
 	referrers []Referrer         // the bundles' referrer manifests
-}
-
-func (s *Signer) now() time.Time {
-	if s.clock == nil {
-		return time.Now()
-	}
-	return s.clock()
 }
 
 // written records that the signer wrote the manifest of sigs under tag.
