@@ -302,6 +302,10 @@ func TestKeylessSigning(t *testing.T) {
 	if want := "Signed keyless as `" + identity + "` (OIDC issuer `" + ss.issuer.URL + "`"; !strings.Contains(res.stdout, want) {
 		t.Errorf("the summary does not say %q:\n%s", want, res.stdout)
 	}
+	// Issue 24: it links the Rekor entries.
+	if want := "(" + ss.rekorURL + "/api/v1/log/entries?logIndex="; !strings.Contains(res.stdout, want) {
+		t.Errorf("the summary links no Rekor entry (%q):\n%s", want, res.stdout)
+	}
 	// One token to plan the run, a fresh one to sign with.
 	if n := ss.issuer.Issued.Load() - issued; n != 2 {
 		t.Errorf("%d tokens requested, want 2", n)

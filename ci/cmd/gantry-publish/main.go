@@ -166,6 +166,9 @@ func publish(ctx context.Context, r publisher.Request, req push.Request) (push.R
 		return push.Result{}, err
 	}
 	res.Signed, res.Attestations, res.Identity, res.Issuer = out.Signed, out.Attestations, out.Identity, out.Issuer
+	if signer != nil {
+		res.LogIndexes = signer.LogIndexes()
+	}
 	return res, nil
 }
 

@@ -58,6 +58,9 @@ type Result struct {
 	// ref) and its OIDC issuer.
 	Identity string `json:"identity,omitempty"`
 	Issuer   string `json:"issuer,omitempty"`
+	// LogIndexes are the transparency log's entries of the signatures and
+	// attestations (keyless), by index.
+	LogIndexes []int64 `json:"logIndexes,omitempty"`
 	// Held says why each tag the run would have moved stayed where it was
 	// (latest, a release alias never moves back).
 	Held []string `json:"held,omitempty"`

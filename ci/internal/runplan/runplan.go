@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -360,6 +361,23 @@ func packageURL(o *options.Options) string {
 	return "https://github.com/" + o.Repository + "/pkgs/container/" + url.PathEscape(name)
 }
 
+// rekorEntries links each of a transparency log's entries: on Sigstore's
+// public Rekor, its search page; on another, its API's entry.
+func rekorEntries(rekorURL string, indexes []int64) string {
+	if len(indexes) == 0 {
+		return ""
+	}
+	var links []string
+	for _, i := range indexes {
+		link := strings.TrimSuffix(rekorURL, "/") + "/api/v1/log/entries?logIndex=" + strconv.FormatInt(i, 10)
+		if rekorURL == options.DefaultRekorURL {
+			link = "https://search.sigstore.dev/?logIndex=" + strconv.FormatInt(i, 10)
+		}
+		links = append(links, fmt.Sprintf("[%d](%s)", i, link))
+	}
+	return " (entries " + strings.Join(links, ", ") + ")"
+}
+
 // verifyCommand is the gantry-verify command a deployer runs to check
 // what this run published, by digest: the key or the keyless identity it
 // was signed with, the repository and the commit.
@@ -403,7 +421,7 @@ func (in *Run) Summarize(o pipeline.Outcome) summary.Summary {
 			s.Signing = fmt.Sprintf("Signed with key `%s`: %s. Attested: %s.", in.Sign.Key.ID, what, strings.Join(p.Attestations, ", "))
 		case len(p.Signed) > 0 && in.Sign.Keyless != nil:
 			k := in.Sign.Keyless
-			tlog := "Entered in the transparency log " + k.RekorURL + "."
+			tlog := "Entered in the transparency log " + k.RekorURL + rekorEntries(k.RekorURL, p.LogIndexes) + "."
 			if k.RekorURL == "" {
 				tlog = "Not in a transparency log (--rekor-url off): the signatures verify only while the certificate is valid (minutes)."
 			}

@@ -135,3 +135,23 @@ func TestSummaryLinks(t *testing.T) {
 		t.Errorf("verify command %q, want %q", got, want)
 	}
 }
+
+// The summary links each transparency-log entry of a keyless publish
+// where a user can read it: Sigstore's search for its public Rekor, the
+// entry's API URL for another.
+func TestRekorEntries(t *testing.T) {
+	tests := []struct {
+		url     string
+		indexes []int64
+		want    string
+	}{
+		{options.DefaultRekorURL, []int64{7, 9}, " (entries [7](https://search.sigstore.dev/?logIndex=7), [9](https://search.sigstore.dev/?logIndex=9))"},
+		{"http://172.17.0.1:5023/", []int64{0}, " (entries [0](http://172.17.0.1:5023/api/v1/log/entries?logIndex=0))"},
+		{options.DefaultRekorURL, nil, ""},
+	}
+	for _, tt := range tests {
+		if got := rekorEntries(tt.url, tt.indexes); got != tt.want {
+			t.Errorf("rekorEntries(%s, %v) = %q, want %q", tt.url, tt.indexes, got, tt.want)
+		}
+	}
+}

@@ -112,6 +112,11 @@ func (s *Signer) vouch(enter func(transparencyLog) (*models.LogEntryAnon, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("entering it in the transparency log: %w", err)
 	}
+	if e.LogIndex != nil {
+		s.mu.Lock()
+		s.entries = append(s.entries, *e.LogIndex)
+		s.mu.Unlock()
+	}
 	return append(opts, static.WithBundle(cbundle.EntryToBundle(e))), e, nil
 }
 

@@ -81,6 +81,15 @@ type Signer struct {
 	mu        sync.Mutex
 	wrote     map[string]v1.Hash // tag -> the manifest this signer wrote there last
 	referrers []Referrer         // the bundles' referrer manifests
+	entries   []int64            // the transparency log's indexes of what it entered
+}
+
+// LogIndexes are the transparency log's indexes of the entries the signer
+// made (keyless with a log), in order.
+func (s *Signer) LogIndexes() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(slices.Values(s.entries))
 }
 
 // written records that the signer wrote the manifest of sigs under tag.
