@@ -427,6 +427,32 @@ func bridgeServer(t *testing.T, reg string, h http.HandlerFunc) string {
 
 // publishedImages are the images at ref (an index or one image), by
 // architecture.
+// imageID is buildx's image ID of what ref points at: an index's digest,
+// an image's config digest.
+func imageID(t *testing.T, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.MediaType.IsIndex() {
+		return desc.Digest.String()
+	}
+	img, err := desc.Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.String()
+}
+
 func publishedImages(t *testing.T, ref string) map[string]v1.Image {
 	t.Helper()
 	r, err := name.ParseReference(ref, name.Insecure)

@@ -277,6 +277,9 @@ func TestAnotherServiceInActions(t *testing.T) {
 	if got["digest"] != digestOf(t, repo+":"+sha) || got["version"] != sha[:12] || !slices.Equal(strings.Split(got["tags"], "\n"), wantTags) {
 		t.Errorf("outputs digest %q, version %q, tags %q; want %s's digest, %s, %q", got["digest"], got["version"], got["tags"], sha, sha[:12], wantTags)
 	}
+	if want := imageID(t, repo+":"+sha); got["imageid"] != want {
+		t.Errorf("output imageid %q, want %q (buildx's: the index's digest, or the image's config digest)", got["imageid"], want)
+	}
 	if !strings.Contains(got["labels"], "org.opencontainers.image.title=hello-node\n") || !strings.Contains(got["annotations"], "index:org.opencontainers.image.revision="+sha) {
 		t.Errorf("outputs labels %q, annotations %q", got["labels"], got["annotations"])
 	}

@@ -47,8 +47,11 @@ var retryCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, ht
 
 // Result is what was published.
 type Result struct {
-	Digest string   `json:"digest"`
-	Refs   []string `json:"refs"` // repository:tag@digest, in tag order
+	Digest string `json:"digest"`
+	// ImageID is the image's ID as docker/build-push-action reports it
+	// (ImageID).
+	ImageID string   `json:"imageId,omitempty"`
+	Refs    []string `json:"refs"` // repository:tag@digest, in tag order
 	// Signed lists the digests signed (the pushed one, then each platform
 	// manifest's); Attestations the predicate types attested on Digest.
 	Signed       []string `json:"signed,omitempty"`
@@ -170,7 +173,11 @@ func Publish(ctx context.Context, req Request, a Artifact) (Result, error) {
 			return fail(fmt.Errorf("verifying %s: points at %s, want %s (another push raced this one?)", repo.Tag(t), d.Digest, digest))
 		}
 	}
-	res := Result{Digest: digest.String()}
+	id, err := ImageID(a)
+	if err != nil {
+		return fail(err)
+	}
+	res := Result{Digest: digest.String(), ImageID: id}
 	for _, t := range req.Tags {
 		res.Refs = append(res.Refs, fmt.Sprintf("%s@%s", repo.Tag(t), digest))
 	}
@@ -192,7 +199,28 @@ func Stage(ctx context.Context, req Request, a Artifact) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Digest: digest.String()}, nil
+	id, err := ImageID(a)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Digest: digest.String(), ImageID: id}, nil
+}
+
+// ImageID is what docker/build-push-action reports as imageid (buildx's
+// image ID): an image's config digest, or an index's own digest.
+func ImageID(a Artifact) (string, error) {
+	if img, ok := a.(v1.Image); ok {
+		h, err := img.ConfigName()
+		if err != nil {
+			return "", fmt.Errorf("reading the image's config digest: %w", err)
+		}
+		return h.String(), nil
+	}
+	h, err := a.Digest()
+	if err != nil {
+		return "", err
+	}
+	return h.String(), nil
 }
 
 // pushAndSeal pushes a by digest, then seals it; it writes no tag.

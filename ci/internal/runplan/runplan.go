@@ -410,7 +410,7 @@ func (in *Run) Summarize(o pipeline.Outcome) summary.Summary {
 		s.Held = p.Held
 		s.PackageURL = packageURL(in.Opts)
 		s.Verify = in.verifyCommand(p.Digest)
-		s.Digest = p.Digest
+		s.Digest, s.ImageID = p.Digest, p.ImageID
 		s.Refs = p.Refs
 		what := "the image"
 		if n := len(p.Signed); n > 1 {

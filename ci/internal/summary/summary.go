@@ -33,6 +33,7 @@ type Summary struct {
 	Findings []scanreport.Finding // most severe first
 	Gating   []string
 	Digest   string
+	ImageID  string   // the config digest of an image, the digest of an index (build-push-action's imageid)
 	Refs     []string // registry/name:tag@digest
 	Signing  string   // "Signed …" or "Unsigned: why", for what was published
 	Reports  []string
@@ -202,6 +203,7 @@ func Outputs(s Summary) []actions.Output {
 	}{tags, lbls, annotations})
 	return []actions.Output{
 		{Name: "digest", Value: s.Digest},
+		{Name: "imageid", Value: s.ImageID},
 		{Name: "image", Value: s.Image},
 		{Name: "version", Value: s.Version},
 		{Name: "tags", Value: strings.Join(tags, "\n")},

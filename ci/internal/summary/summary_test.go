@@ -69,7 +69,8 @@ func TestMarkdownCapsFindings(t *testing.T) {
 // line, name=value lines, index annotations, and the same as JSON.
 func TestOutputs(t *testing.T) {
 	const d = "sha256:9c63108afca75b0545031f4fba518bc810058c41aa2c9fc27dbfac25eea70df7"
-	s := Summary{Image: "localhost:5000/app", Digest: d, Version: "1.4.2",
+	const config = "sha256:1f5c1e3a8c1b1b57e50d5c7f1a0b0c4c0e1f0d1e2f3a4b5c6d7e8f9a0b1c2d3e"
+	s := Summary{Image: "localhost:5000/app", Digest: d, ImageID: config, Version: "1.4.2",
 		Refs:   []string{"localhost:5000/app:0123@" + d, "localhost:5000/app:1.4.2@" + d, "localhost:5000/app:latest@" + d},
 		Labels: map[string]string{"org.opencontainers.image.version": "1.4.2", "org.opencontainers.image.licenses": "MIT"}}
 	got := map[string]string{}
@@ -78,6 +79,7 @@ func TestOutputs(t *testing.T) {
 	}
 	want := map[string]string{
 		"digest":      d,
+		"imageid":     config,
 		"image":       "localhost:5000/app",
 		"version":     "1.4.2",
 		"tags":        "localhost:5000/app:0123\nlocalhost:5000/app:1.4.2\nlocalhost:5000/app:latest",
