@@ -17,12 +17,14 @@ import (
 
 	"dagger.io/dagger"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/gantry-ci/gantry/ci/internal/actions"
 	"github.com/gantry-ci/gantry/ci/internal/codescanning"
 	"github.com/gantry-ci/gantry/ci/internal/graph"
 	"github.com/gantry-ci/gantry/ci/internal/options"
 	"github.com/gantry-ci/gantry/ci/internal/pipeline"
+	"github.com/gantry-ci/gantry/ci/internal/progress"
 	"github.com/gantry-ci/gantry/ci/internal/project"
 	"github.com/gantry-ci/gantry/ci/internal/reuse"
 	"github.com/gantry-ci/gantry/ci/internal/runcache"
@@ -78,6 +80,23 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	if rep.json {
 		stdout = stderr
 	}
+	// On a terminal, the stages show live under what the run prints, and
+	// the engine's log, which would scroll through them, goes to a file.
+	var engineLog io.Writer = stderr
+	live := liveTerminal(stdout, stderr, getenv, rep.json)
+	if live != nil {
+		f, err := os.Create(filepath.Join(opts.ReportDir, "engine.log"))
+		if err != nil {
+			live = nil
+		} else {
+			defer f.Close()
+			engineLog, stdout, stderr = f, live, live
+			ticker := time.NewTicker(time.Second)
+			defer ticker.Stop()
+			defer live.Animate(ticker.C)()
+			fmt.Fprintf(stdout, "gantry: the Dagger engine's log: %s\n", f.Name())
+		}
+	}
 	rep.text = stdout
 	start := time.Now()
 	in.Started = start
@@ -99,7 +118,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	}
 
 	useLayerCache(in)
-	client, disconnect, err := connect(ctx, opts.EngineTimeout, stderr)
+	client, disconnect, err := connect(ctx, opts.EngineTimeout, engineLog)
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return pipeline.ExitInternal
@@ -108,6 +127,9 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	env := pipeline.Env{Client: client, Images: in.Images, RunID: in.ID}
 	layers := probeLayerCache(ctx, env, in, stdout, stderr)
 	plan := in.Pipeline(client)
+	if live != nil {
+		plan.Observe = live.Stage
+	}
 	var outcome pipeline.Outcome
 	var promoted string
 	// The registry's signed record of this commit: a run with these exact
@@ -179,6 +201,21 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	}
 	fmt.Fprintf(stdout, "gantry: done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	return pipeline.ExitOK
+}
+
+// liveTerminal is the live display of the stages when stdout and stderr
+// are both a terminal, outside GitHub Actions and a JSON run, and
+// GANTRY_PROGRESS is not "plain"; else nil: plain lines.
+func liveTerminal(stdout, stderr io.Writer, getenv func(string) string, json bool) *progress.Terminal {
+	if json || getenv("GITHUB_ACTIONS") == "true" || getenv("TERM") == "dumb" || getenv("GANTRY_PROGRESS") == "plain" {
+		return nil
+	}
+	for _, w := range []io.Writer{stdout, stderr} {
+		if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+			return nil
+		}
+	}
+	return progress.New(stdout, time.Now)
 }
 
 // connect reaches the engine within timeout; dagger.Connect alone can block

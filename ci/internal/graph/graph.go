@@ -23,6 +23,10 @@ const (
 	Failed    = "failed"
 	Skipped   = "skipped"   // not wanted for this run (--dry-run, --skip-tests)
 	Cancelled = "cancelled" // stopped, or never started, because another stage failed
+
+	// What a stage is before its result, for an observer.
+	Waiting = "waiting" // declared, waiting for the stages it depends on
+	Running = "running"
 )
 
 // Result is a stage's outcome.
@@ -63,6 +67,8 @@ type Graph struct {
 	// ticks, when set, makes a ticker per running stage: each tick
 	// prints that the stage is still running.
 	ticks func() (<-chan time.Time, func())
+	// observe, when set, is told each stage's status as it changes.
+	observe func(stage, status string, took time.Duration)
 
 	mu    sync.Mutex // guards out and nodes
 	nodes []*node
@@ -91,6 +97,13 @@ func WithLogBlock(f func(w io.Writer, stage string, log []byte)) Option {
 // a long stage shows it is alive in a log that is not a terminal.
 func WithHeartbeat(ticker func() (<-chan time.Time, func())) Option {
 	return func(g *Graph) { g.ticks = ticker }
+}
+
+// WithObserver has observe told each stage's status as it changes: Waiting
+// when declared, Running, then its result with how long it ran (Skipped
+// when declared so). A live display on a terminal draws from it.
+func WithObserver(observe func(stage, status string, took time.Duration)) Option {
+	return func(g *Graph) { g.observe = observe }
 }
 
 // Every is a heartbeat ticker of period d.
@@ -153,6 +166,7 @@ func (g *Graph) add(name string, code int) *node {
 func Skip[T any](g *Graph, name, why string) *Stage[T] {
 	s := &Stage[T]{n: g.add(name, 0)}
 	s.n.result = Result{Stage: name, Status: Skipped, Detail: why}
+	g.notify(name, Skipped, 0)
 	g.print(name, fmt.Sprintf("gantry: %-8s skipped (%s)\n", name, why), nil)
 	close(s.n.done)
 	return s
@@ -165,6 +179,7 @@ func Skip[T any](g *Graph, name, why string) *Stage[T] {
 // returns) and cancels every other stage.
 func Go[T any](g *Graph, name string, code int, deps []Dep, f func(ctx context.Context, log io.Writer) (T, error)) *Stage[T] {
 	s := &Stage[T]{n: g.add(name, code)}
+	g.notify(name, Waiting, 0)
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -174,6 +189,7 @@ func Go[T any](g *Graph, name string, code int, deps []Dep, f func(ctx context.C
 			s.val = v
 			return err
 		})
+		g.notify(name, s.n.result.Status, s.n.result.Duration)
 	}()
 	return s
 }
@@ -193,6 +209,7 @@ func (g *Graph) run(n *node, deps []Dep, f func(context.Context, io.Writer) erro
 	if g.ctx.Err() != nil {
 		return g.cancelled(n, g.reason())
 	}
+	g.notify(n.name, Running, 0)
 	g.print(n.name, fmt.Sprintf("gantry: %-8s started\n", n.name), nil)
 	var log bytes.Buffer
 	start := g.now()
@@ -271,6 +288,12 @@ func (g *Graph) reason() string {
 		return c.Error()
 	}
 	return "interrupted"
+}
+
+func (g *Graph) notify(stage, status string, took time.Duration) {
+	if g.observe != nil {
+		g.observe(stage, status, took)
+	}
 }
 
 // print writes a stage's log and then a status line, as one block.

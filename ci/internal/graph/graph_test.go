@@ -348,3 +348,32 @@ func TestHeartbeat(t *testing.T) {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
+
+// An observer hears each stage's statuses in order: waiting when declared
+// (skipped, for a skipped one), running, then its result; a stage whose
+// dependency failed goes from waiting to cancelled without running.
+func TestObserver(t *testing.T) {
+	var mu sync.Mutex
+	heard := map[string][]string{}
+	g := New(context.Background(), io.Discard, frozen(), WithObserver(func(stage, status string, _ time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		heard[stage] = append(heard[stage], status)
+	}))
+	a := Go(g, "a", 3, nil, func(context.Context, io.Writer) (none, error) { return none{}, errors.New("broken") })
+	Go(g, "b", 4, []Dep{a}, func(context.Context, io.Writer) (none, error) { return none{}, nil })
+	Skip[none](g, "c", "--dry-run")
+	g.Wait()
+	want := map[string][]string{
+		"a": {Waiting, Running, Failed},
+		"b": {Waiting, Cancelled},
+		"c": {Skipped},
+	}
+	for stage, w := range want {
+		if got := heard[stage]; strings.Join(got, " ") != strings.Join(w, " ") {
+			t.Errorf("%s: heard %v, want %v", stage, got, w)
+		}
+	}
+}
+
+type none struct{}

@@ -56,6 +56,9 @@ type Plan struct {
 	// FoldLogs writes each stage's log as a group that GitHub Actions
 	// folds.
 	FoldLogs bool
+	// Observe, when set, is told each stage's status as it changes (a live
+	// display on a terminal).
+	Observe func(stage, status string, took time.Duration)
 }
 
 // Outcome is what a run produced, for the summary.
@@ -136,6 +139,9 @@ func publishWith(ctx context.Context, env Env, in PublishInput, publisher func()
 // running (a folded log shows nothing else until a stage ends).
 func graphOptions(p Plan) []graph.Option {
 	opts := []graph.Option{graph.WithClassifier(classify)}
+	if p.Observe != nil {
+		opts = append(opts, graph.WithObserver(p.Observe))
+	}
 	if p.FoldLogs {
 		opts = append(opts, graph.WithLogBlock(func(w io.Writer, stage string, log []byte) {
 			actions.Group(w, "gantry: "+stage, string(log))
