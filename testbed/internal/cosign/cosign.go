@@ -58,19 +58,9 @@ const (
 )
 
 // V3Spec is the build of cosign v3 from its module, as its Makefile
-// builds the release (CGO off, the version where release-utils reads it).
-// Unoptimized: the tests run it briefly, and it compiles a quarter faster.
+// builds the release.
 func V3Spec() modbuild.Spec {
-	return modbuild.Spec{
-		Name:        "cosign3",
-		Module:      V3Module,
-		Version:     V3,
-		Packages:    []string{"./cmd/cosign"},
-		Output:      "cosign",
-		LDFlags:     fmt.Sprintf("-s -w -X %s=%s", modbuild.ReleaseUtilsVersionVar, V3),
-		Env:         []string{"CGO_ENABLED=0"},
-		Unoptimized: true,
-	}
+	return modbuild.Tool("cosign3", V3Module, V3, "./cmd/cosign", "cosign", modbuild.ReleaseUtilsVersionVar, V3)
 }
 
 // BuildV3 returns the cache directory holding cosign v3; a fresh build

@@ -26,17 +26,7 @@ const (
 
 // Spec is the build of the fulcio binary.
 func Spec() modbuild.Spec {
-	return modbuild.Spec{
-		Name:     "fulcio",
-		Module:   Module,
-		Version:  Version,
-		Packages: []string{"."},
-		Output:   "fulcio",
-		LDFlags:  fmt.Sprintf("-s -w -X %s=%s", modbuild.ReleaseUtilsVersionVar, Version),
-		Env:      []string{"CGO_ENABLED=0"},
-		// Built for the tests: unoptimized compiles a quarter faster.
-		Unoptimized: true,
-	}
+	return modbuild.Tool("fulcio", Module, Version, ".", "fulcio", modbuild.ReleaseUtilsVersionVar, Version)
 }
 
 // Build returns the cache directory holding the built fulcio binary. A

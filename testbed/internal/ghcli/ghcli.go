@@ -22,19 +22,10 @@ const (
 	Module  = "github.com/cli/cli/v2"
 )
 
-// Spec is the build of gh as its release is built (the version in
-// internal/build.Version), unoptimized: the tests run it briefly.
+// Spec is the build of gh, its version where its release has it
+// (internal/build.Version).
 func Spec() modbuild.Spec {
-	return modbuild.Spec{
-		Name:        "gh",
-		Module:      Module,
-		Version:     Version,
-		Packages:    []string{"./cmd/gh"},
-		Output:      "gh",
-		LDFlags:     fmt.Sprintf("-s -w -X %s/internal/build.Version=%s", Module, strings.TrimPrefix(Version, "v")),
-		Env:         []string{"CGO_ENABLED=0"},
-		Unoptimized: true,
-	}
+	return modbuild.Tool("gh", Module, Version, "./cmd/gh", "gh", Module+"/internal/build.Version", strings.TrimPrefix(Version, "v"))
 }
 
 // Build returns the cache directory holding gh. The binary must say it is

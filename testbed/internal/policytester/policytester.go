@@ -6,7 +6,6 @@ package policytester
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 
 	"github.com/gantry-ci/gantry/testbed/internal/cache"
@@ -21,18 +20,9 @@ const (
 	Module  = "github.com/sigstore/policy-controller"
 )
 
-// Spec is the build of ./cmd/tester, unoptimized: the tests run it briefly.
+// Spec is the build of ./cmd/tester.
 func Spec() modbuild.Spec {
-	return modbuild.Spec{
-		Name:        "policy-tester",
-		Module:      Module,
-		Version:     Version,
-		Packages:    []string{"./cmd/tester"},
-		Output:      "policy-tester",
-		LDFlags:     fmt.Sprintf("-s -w -X %s=%s", modbuild.ReleaseUtilsVersionVar, Version),
-		Env:         []string{"CGO_ENABLED=0"},
-		Unoptimized: true,
-	}
+	return modbuild.Tool("policy-tester", Module, Version, "./cmd/tester", "policy-tester", modbuild.ReleaseUtilsVersionVar, Version)
 }
 
 // Build returns the cache directory holding policy-tester.

@@ -30,17 +30,7 @@ const Schema = "storage.sql"
 
 // Spec is the build of rekor-server.
 func Spec() modbuild.Spec {
-	return modbuild.Spec{
-		Name:     "rekor",
-		Module:   Module,
-		Version:  Version,
-		Packages: []string{"./cmd/rekor-server"},
-		Output:   "rekor-server",
-		LDFlags:  fmt.Sprintf("-s -w -X %s=%s", modbuild.ReleaseUtilsVersionVar, Version),
-		Env:      []string{"CGO_ENABLED=0"},
-		// Built for the tests: unoptimized compiles a quarter faster.
-		Unoptimized: true,
-	}
+	return modbuild.Tool("rekor", Module, Version, "./cmd/rekor-server", "rekor-server", modbuild.ReleaseUtilsVersionVar, Version)
 }
 
 // TrillianSpec is the build of Trillian's log server and log signer with

@@ -202,16 +202,7 @@ func TestRestoreTakesBundlesBack(t *testing.T) {
 				return hs
 			}
 			earlier := listed()
-			snap, err := Take([]name.Digest{d}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := now.Sign(ctx, []name.Digest{d}, nil); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := now.Attest(ctx, d, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
-				t.Fatal(err)
-			}
+			snap := signsThenFails(t, now, []name.Digest{d}, d)
 			if n := len(listed()); n != len(earlier)+2 {
 				t.Fatalf("%d referrers after signing and attesting, want %d", n, len(earlier)+2)
 			}
@@ -250,17 +241,7 @@ func TestRestoreEmptiesWhatItCannotDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := []name.Digest{signed, fresh}
-	snap, err := Take(ds, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := now.Sign(ctx, ds, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := now.Attest(ctx, fresh, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	snap := signsThenFails(t, now, []name.Digest{signed, fresh}, fresh)
 	emptied, err := snap.Restore(now.Wrote(), nil)
 	if err != nil {
 		t.Fatalf("restore: %v", err)

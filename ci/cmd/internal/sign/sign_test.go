@@ -192,16 +192,7 @@ func TestSnapshotRestore(t *testing.T) {
 	fresh := pushRandomTo(t, signed.Context())
 	ds := []name.Digest{signed, fresh}
 
-	snap, err := Take(ds, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := now.Sign(ctx, ds, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := now.Attest(ctx, fresh, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	snap := signsThenFails(t, now, ds, fresh)
 	if _, err := snap.Restore(now.Wrote(), nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
@@ -331,4 +322,22 @@ func TestVerifyWrittenReadsOnlyWhatWasWritten(t *testing.T) {
 	if _, err := other.VerifyWritten(ctx, d, written, nil); err == nil {
 		t.Error("the attestations verified with another key")
 	}
+}
+
+// signsThenFails is a publish by s that snapshots the tags of ds, signs
+// them and attests attested, then fails: its snapshot, to restore.
+func signsThenFails(t *testing.T, s *Signer, ds []name.Digest, attested name.Digest) Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := Take(ds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sign(ctx, ds, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Attest(ctx, attested, []Attestation{{Type: Vuln, Predicate: []byte(`{}`)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }
