@@ -21,6 +21,7 @@ import (
 
 	"github.com/gantry-ci/gantry/testbed/internal/ghcr"
 	"github.com/gantry-ci/gantry/testbed/internal/oidcissuer"
+	"github.com/gantry-ci/gantry/testbed/internal/registry"
 )
 
 // ghcrPort is the GHCR-like registry's port, reachable from the engine
@@ -65,7 +66,9 @@ func startGHCR(t *testing.T, host string) ghcrLike {
 	}
 	cfg := filepath.Join(dir, "config.yml")
 	realm := "http://" + g.addr + "/token"
-	if err := os.WriteFile(cfg, []byte(ghcr.Config(backAddr, filepath.Join(dir, "storage"), realm, root)), 0o644); err != nil {
+	reg := registry.Registry{Addr: backAddr, NoDelete: true,
+		Token: &registry.TokenAuth{Realm: realm, Service: ghcr.Service, Issuer: ghcr.Issuer, RootPEM: root}}
+	if err := os.WriteFile(cfg, []byte(reg.Config(filepath.Join(dir, "storage"), "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -73,7 +76,7 @@ func startGHCR(t *testing.T, host string) ghcrLike {
 	if err != nil {
 		t.Fatalf("listening on %s: %v", g.addr, err)
 	}
-	registry := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: backAddr})
+	backend := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: backAddr})
 	mux := http.NewServeMux()
 	mux.Handle("/token", ts)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +84,7 @@ func startGHCR(t *testing.T, host string) ghcrLike {
 			http.Error(w, `{"errors":[{"code":"DENIED","message":"injected: refused"}]}`, http.StatusForbidden)
 			return
 		}
-		registry.ServeHTTP(w, r)
+		backend.ServeHTTP(w, r)
 	}))
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)

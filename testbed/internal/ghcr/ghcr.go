@@ -3,9 +3,9 @@
 // service issues tokens scoped to one repository and the actions asked for,
 // DELETE of tags and manifests is refused, and there is no referrers API
 // (referrers go in the referrers tag). The registry is Debian's
-// docker-registry (distribution 2.8) with token auth and deletes disabled;
-// the token service is this package's, the Docker token protocol as
-// distribution verifies it.
+// docker-registry (distribution 2.8) with token auth and deletes disabled
+// (registry.Registry's Token and NoDelete); the token service is this
+// package's, the Docker token protocol as distribution verifies it.
 package ghcr
 
 import (
@@ -154,32 +154,4 @@ func (ts *TokenService) token(subject string, grants []access) (string, error) {
 	claims := jwt.Claims{Issuer: Issuer, Subject: subject, Audience: jwt.Audience{Service}, ID: hex.EncodeToString(id),
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(Lifetime))}
 	return jwt.Signed(ts.signer).Claims(claims).Claims(map[string]any{"access": grants}).Serialize()
-}
-
-// Config is the registry's config.yml: listening on addr, storage in
-// storage, tokens from realm trusted by the root in rootPEM (a file), and
-// no deletes (405, as GHCR refuses them).
-func Config(addr, storage, realm, rootPEM string) string {
-	return fmt.Sprintf(`version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: false
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-auth:
-  token:
-    realm: %s
-    service: %s
-    issuer: %s
-    rootcertbundle: %s
-`, storage, addr, realm, Service, Issuer, rootPEM)
 }

@@ -25,7 +25,16 @@ type Registry struct {
 	Addr string
 	// User is the one htpasswd user; empty means no auth.
 	User, Password string
+	// Token, when set, is token auth instead (a registry like GHCR's).
+	Token *TokenAuth
+	// NoDelete refuses DELETE of tags and manifests (405), as GHCR does.
+	NoDelete bool
 }
+
+// TokenAuth is the Docker token protocol: the registry sends clients to
+// Realm for a token that Issuer signed for Service, with the key of a
+// certificate in RootPEM (a file).
+type TokenAuth struct{ Realm, Service, Issuer, RootPEM string }
 
 // Config renders the registry's config.yml. storage is its root directory;
 // htpasswd the password file (unused without a user).
@@ -40,7 +49,7 @@ storage:
   filesystem:
     rootdirectory: %s
   delete:
-    enabled: true
+    enabled: %t
   maintenance:
     uploadpurging:
       enabled: false
@@ -48,8 +57,16 @@ http:
   addr: %s
   headers:
     X-Content-Type-Options: [nosniff]
-`, storage, r.Addr)
-	if r.User != "" {
+`, storage, !r.NoDelete, r.Addr)
+	if t := r.Token; t != nil {
+		fmt.Fprintf(&b, `auth:
+  token:
+    realm: %s
+    service: %s
+    issuer: %s
+    rootcertbundle: %s
+`, t.Realm, t.Service, t.Issuer, t.RootPEM)
+	} else if r.User != "" {
 		fmt.Fprintf(&b, `auth:
   htpasswd:
     realm: gantry-testbed

@@ -23,6 +23,17 @@ func TestConfig(t *testing.T) {
 	if !strings.Contains(auth, "htpasswd:\n    realm: gantry-testbed\n    path: /s/htpasswd") {
 		t.Errorf("auth registry config lacks htpasswd:\n%s", auth)
 	}
+	// Like GHCR: token auth, deletes refused.
+	ghcr := Registry{Addr: "127.0.0.1:5100", NoDelete: true, User: "ignored",
+		Token: &TokenAuth{Realm: "http://172.17.0.1:5008/token", Service: "svc", Issuer: "iss", RootPEM: "/s/root.pem"}}.Config("/s", "/s/htpasswd")
+	for _, want := range []string{"delete:\n    enabled: false", "token:\n    realm: http://172.17.0.1:5008/token\n    service: svc\n    issuer: iss\n    rootcertbundle: /s/root.pem"} {
+		if !strings.Contains(ghcr, want) {
+			t.Errorf("GHCR-like config lacks %q:\n%s", want, ghcr)
+		}
+	}
+	if strings.Contains(ghcr, "htpasswd") {
+		t.Errorf("a token-auth config has htpasswd too:\n%s", ghcr)
+	}
 }
 
 func TestReady(t *testing.T) {
