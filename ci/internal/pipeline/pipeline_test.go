@@ -125,6 +125,32 @@ func TestFailingOutputKeepsFailures(t *testing.T) {
 	}
 }
 
+// A failed test stage names the failing tests, where they failed and in
+// which package: what its annotation says.
+func TestFailedTests(t *testing.T) {
+	tests := []struct {
+		name, out string
+		want      []string
+	}{
+		{"go test -v's order: the message before, so no location", "=== RUN   TestHealth\n    health_test.go:42: got 503, want 200\n--- FAIL: TestHealth (0.01s)\nFAIL\nFAIL\texample.com/app\t0.02s\n",
+			[]string{"TestHealth in example.com/app"}},
+		{"go test's order: the message after", "--- FAIL: TestHealth (0.01s)\n    health_test.go:42: got 503, want 200\nFAIL\nFAIL\texample.com/app\t0.02s\n",
+			[]string{"TestHealth in example.com/app (health_test.go:42: got 503, want 200)"}},
+		{"a subtest, not its parent", "--- FAIL: TestAPI (0.00s)\n    --- FAIL: TestAPI/health (0.00s)\n        api_test.go:7: boom\nFAIL\nFAIL\texample.com/app/api\t0.1s\n",
+			[]string{"TestAPI/health in example.com/app/api (api_test.go:7: boom)"}},
+		{"two packages, capped", "--- FAIL: TestA (0s)\n    a_test.go:1: a\n--- FAIL: TestB (0s)\nFAIL\nFAIL\tex/a\t0s\n--- FAIL: TestC (0s)\n    c_test.go:3: c\n--- FAIL: TestD (0s)\n    d_test.go:4: d\nFAIL\nFAIL\tex/c\t0s\n",
+			[]string{"TestA in ex/a (a_test.go:1: a)", "TestB in ex/a", "TestC in ex/c (c_test.go:3: c)", "and 1 more"}},
+		{"not go test", "npm ERR! Test failed.\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := failedTests(tt.out, 3); !slices.Equal(got, tt.want) {
+				t.Errorf("failedTests = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestPublishedRefs(t *testing.T) {
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	tests := []struct {

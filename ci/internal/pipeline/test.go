@@ -89,7 +89,11 @@ func Test(ctx context.Context, env Env, in TestInput, log io.Writer) error {
 	var failed []string
 	for _, r := range results {
 		if r.code != 0 {
-			failed = append(failed, fmt.Sprintf("%s (exit %d)", r.what, r.code))
+			what := fmt.Sprintf("%s (exit %d)", r.what, r.code)
+			if tests := failedTests(r.out, 3); len(tests) > 0 {
+				what += ": " + strings.Join(tests, "; ")
+			}
+			failed = append(failed, what)
 			fmt.Fprintf(log, "== %s\n%s", r.what, r.out)
 		}
 	}
@@ -265,6 +269,59 @@ func failingOutput(out string) string {
 		}
 	}
 	return tail(strings.Join(keep, "\n"), 200)
+}
+
+// failedTests names up to n failing Go tests in go test's output, each with
+// its first file:line message (`TestHealth in example.com/app
+// (health_test.go:42: got 503)`): what a failed test stage's annotation
+// says. It is empty for output that is not go test's.
+func failedTests(out string, n int) []string {
+	type failure struct{ test, where string }
+	var pending, all []failure
+	for _, l := range strings.Split(out, "\n") {
+		t := strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(t, "--- FAIL: "):
+			name, _, _ := strings.Cut(strings.TrimPrefix(t, "--- FAIL: "), " ")
+			pending = append(pending, failure{test: name})
+		case len(pending) > 0 && pending[len(pending)-1].where == "" && goSourceLine(t):
+			pending[len(pending)-1].where = t
+		case strings.HasPrefix(l, "FAIL\t"):
+			pkg, _, _ := strings.Cut(strings.TrimPrefix(l, "FAIL\t"), "\t")
+			for _, f := range pending {
+				f.test += " in " + pkg
+				all = append(all, f)
+			}
+			pending = nil
+		}
+	}
+	all = append(all, pending...)
+	var names []string
+	for _, f := range all {
+		// A parent test fails with its subtest: name the subtest only.
+		if slices.ContainsFunc(all, func(o failure) bool { return strings.HasPrefix(o.test, strings.Fields(f.test)[0]+"/") }) {
+			continue
+		}
+		if f.where != "" {
+			f.test += " (" + f.where + ")"
+		}
+		names = append(names, f.test)
+	}
+	if len(names) > n {
+		names = append(names[:n], fmt.Sprintf("and %d more", len(names)-n))
+	}
+	return names
+}
+
+// goSourceLine reports whether a line of go test's output is a test's
+// message (`health_test.go:42: got 503`).
+func goSourceLine(l string) bool {
+	file, rest, ok := strings.Cut(l, ".go:")
+	if !ok || strings.ContainsAny(file, " \t") {
+		return false
+	}
+	line, _, ok := strings.Cut(rest, ":")
+	return ok && line != "" && strings.Trim(line, "0123456789") == ""
 }
 
 // tail returns the last n lines of s.
