@@ -13,6 +13,8 @@ import (
 
 	"dagger.io/dagger"
 	"dagger.io/dagger/engineconn"
+
+	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 )
 
 // The SDK's errors are told apart by type: a session that can't reach the
@@ -173,5 +175,20 @@ func TestPublishedRefs(t *testing.T) {
 				t.Errorf("refs = %v, want %v", res.Refs, tt.want)
 			}
 		})
+	}
+}
+
+// A failed scan's cause is its findings table's first rows.
+func TestFirstFindings(t *testing.T) {
+	fs := []scanreport.Finding{
+		{ID: "CVE-2024-45337", Severity: "CRITICAL", Package: "golang.org/x/crypto", Installed: "v0.30.0", Fixed: "0.31.0"},
+		{ID: "CVE-2021-38561", Severity: "HIGH", Package: "golang.org/x/text", Installed: "v0.3.6", Fixed: "0.3.7"},
+		{ID: "DLA-1", Severity: "HIGH", Package: "libc6", Installed: "2.36-9"},
+	}
+	if got, want := firstFindings(fs, 2), "CRITICAL CVE-2024-45337 in golang.org/x/crypto v0.30.0 (fixed in 0.31.0); HIGH CVE-2021-38561 in golang.org/x/text v0.3.6 (fixed in 0.3.7); and 1 more"; got != want {
+		t.Errorf("firstFindings = %q, want %q", got, want)
+	}
+	if got, want := firstFindings(fs[2:], 2), "HIGH DLA-1 in libc6 2.36-9 (no fix)"; got != want {
+		t.Errorf("firstFindings = %q, want %q", got, want)
 	}
 }

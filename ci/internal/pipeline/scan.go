@@ -134,7 +134,7 @@ func Scan(ctx context.Context, env Env, in ScanInput, log io.Writer) (*ScanResul
 	}
 	if !res.Decision.Passed() {
 		fmt.Fprint(log, scanreport.Table(res.Decision.Failing))
-		return res, graph.WithCode(ExitScanFindings, fmt.Errorf("%d finding(s) at %s", len(res.Decision.Failing), strings.Join(in.Severity, ",")))
+		return res, graph.WithCode(ExitScanFindings, fmt.Errorf("%d finding(s) at %s: %s", len(res.Decision.Failing), strings.Join(in.Severity, ","), firstFindings(res.Decision.Failing, 3)))
 	}
 	return res, nil
 }
@@ -365,4 +365,22 @@ func scanPlatform(ctx context.Context, env Env, in ScanInput, platform string) (
 		files[dst] = conv.File(src)
 	}
 	return platformScan{report: rep, files: files, raw: json.RawMessage(data), sbom: conv.File("/work/sbom.cdx.json")}, nil
+}
+
+// firstFindings are the first n rows of the findings table on one line,
+// the most severe first: what a failed scan's annotation says.
+func firstFindings(fs []scanreport.Finding, n int) string {
+	var rows []string
+	for i, f := range fs {
+		if i == n {
+			rows = append(rows, fmt.Sprintf("and %d more", len(fs)-n))
+			break
+		}
+		fix := "no fix"
+		if f.Fixed != "" {
+			fix = "fixed in " + f.Fixed
+		}
+		rows = append(rows, fmt.Sprintf("%s %s in %s %s (%s)", f.Severity, f.ID, f.Package, f.Installed, fix))
+	}
+	return strings.Join(rows, "; ")
 }
