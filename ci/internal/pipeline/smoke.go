@@ -220,9 +220,28 @@ func probe(ctx context.Context, env Env, api *dagger.Service, url, phase string,
 	}
 	out, _ := ctr.Stdout(ctx)
 	if code != 0 {
-		return tail(out, 15), fmt.Errorf("GET %s: no %d within %s", c.Path, c.Status, within)
+		err := fmt.Errorf("GET %s: no %d within %s", c.Path, c.Status, within)
+		if last := lastAnswer(out); last != "" {
+			err = fmt.Errorf("%w (last: %s)", err, last)
+		}
+		return tail(out, 15), err
 	}
 	return out, nil
+}
+
+// lastAnswer is what the probe's last attempt got (`GET /health -> 2xx,
+// want 503: {"db":"up"}`), from its output: what a failed smoke stage's
+// annotation says.
+func lastAnswer(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if _, rest, ok := strings.Cut(lines[i], "attempt "); ok && strings.HasPrefix(lines[i], "attempt ") {
+			if _, answer, ok := strings.Cut(rest, ": "); ok {
+				return answer
+			}
+		}
+	}
+	return ""
 }
 
 // probeScript polls GET $URL until it answers $CHECK_STATUS (and, for a

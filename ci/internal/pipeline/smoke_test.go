@@ -30,3 +30,16 @@ func TestCheckUser(t *testing.T) {
 		}
 	}
 }
+
+// A failed probe's cause is its last attempt's answer.
+func TestLastAnswer(t *testing.T) {
+	out := "attempt 1: GET /health -> wget: can't connect to remote host: Connection refused\n" +
+		"attempt 2: GET /health -> 2xx without \"db\":\"up\": {\"db\":\"down\"}\n" +
+		"GET /health: no 200 within 30s\n"
+	if got, want := lastAnswer(out), `GET /health -> 2xx without "db":"up": {"db":"down"}`; got != want {
+		t.Errorf("lastAnswer = %q, want %q", got, want)
+	}
+	if got := lastAnswer("GET /health: no 200 within 30s\n"); got != "" {
+		t.Errorf("lastAnswer of no attempt = %q", got)
+	}
+}
