@@ -230,8 +230,9 @@ func TestAnotherServiceInActions(t *testing.T) {
 	image := uniqueImage("actions")
 	repo := reg + "/" + image
 	outputs := filepath.Join(t.TempDir(), "output")
-	// GitHub's code scanning endpoint, as a stand-in: it answers 202 to the
-	// token with security-events: write, 403 to any other.
+	// GitHub's code scanning endpoints, as a stand-in: the upload answers
+	// 202 to the token with security-events: write, 403 to any other; the
+	// upload's status says it is processed.
 	type upload struct {
 		commit, ref string
 		runs        int
@@ -241,6 +242,10 @@ func TestAnotherServiceInActions(t *testing.T) {
 		if r.Header.Get("Authorization") != "Bearer can-write" {
 			w.WriteHeader(http.StatusForbidden)
 			io.WriteString(w, `{"message":"Resource not accessible by integration"}`)
+			return
+		}
+		if r.Method == http.MethodGet && r.URL.Path == "/repos/gantry-ci/hello-node/code-scanning/sarifs/e2e-upload" {
+			io.WriteString(w, `{"processing_status":"complete","analyses_url":null}`)
 			return
 		}
 		var body struct{ Commit_SHA, Ref, Sarif string }
@@ -296,6 +301,9 @@ func TestAnotherServiceInActions(t *testing.T) {
 		}
 	default:
 		t.Error("nothing was uploaded to code scanning")
+	}
+	if !strings.Contains(res.stdout, "gantry: code scanning processed upload e2e-upload") {
+		t.Errorf("the run did not wait for code scanning to process the upload:\n%s", tailLines(res.stdout, 10))
 	}
 	// A token without security-events: write: a warning, not a failure.
 	refused := maps.Clone(env)

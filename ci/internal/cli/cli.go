@@ -276,6 +276,14 @@ func uploadSARIF(ctx context.Context, in *runplan.Run, reports []string, stdout,
 		return
 	}
 	fmt.Fprintf(stdout, "gantry: uploaded the scan's findings to code scanning (%s, %s, upload %s)\n", in.Ref, in.SHA[:12], id)
+	// As codeql-action does: GitHub checks the SARIF after it took it.
+	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+	defer pcancel()
+	if err := u.Processed(pctx, id, codescanning.Pauses, time.After); err != nil {
+		fmt.Fprintf(stderr, "gantry: warning: %v\n", err)
+		return
+	}
+	fmt.Fprintf(stdout, "gantry: code scanning processed upload %s\n", id)
 }
 
 // exitCode is the process's exit code for the pipeline's error.

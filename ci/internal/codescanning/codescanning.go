@@ -6,6 +6,7 @@ package codescanning
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -17,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // MaxGzipped is the largest upload GitHub accepts: 10 MB of gzipped SARIF.
@@ -72,11 +74,7 @@ func (u Upload) Do(ctx context.Context) (string, error) {
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
 	req.Header.Set("Content-Type", "application/json")
-	client := u.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := cmp.Or(u.Client, http.DefaultClient).Do(req)
 	if err != nil {
 		return "", fmt.Errorf("uploading to code scanning: %w", err)
 	}
@@ -98,6 +96,60 @@ func (u Upload) Do(ctx context.Context) (string, error) {
 	json.Unmarshal(data, &ok)
 	return ok.ID, nil
 }
+
+// Processed waits until GitHub has processed the upload id, asking at the
+// given pauses (pause(d) is a channel that fires after d; the last pause
+// ends the wait): nil once it is complete, the errors GitHub found when it
+// failed, or an error saying it is still pending. What codeql-action's
+// upload-sarif checks after its upload.
+func (u Upload) Processed(ctx context.Context, id string, pauses []time.Duration, pause func(time.Duration) <-chan time.Time) error {
+	url := strings.TrimSuffix(u.APIURL, "/") + "/repos/" + u.Repository + "/code-scanning/sarifs/" + id
+	client := cmp.Or(u.Client, http.DefaultClient)
+	var waited time.Duration
+	for _, d := range pauses {
+		select {
+		case <-pause(d):
+		case <-ctx.Done():
+			return fmt.Errorf("code scanning upload %s: %w", id, ctx.Err())
+		}
+		waited += d
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+u.Token)
+		req.Header.Set("Accept", "application/vnd.github+json")
+		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("code scanning upload %s: %w", id, err)
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("code scanning upload %s: %s: %s", id, resp.Status, strings.TrimSpace(string(data)))
+		}
+		var st struct {
+			ProcessingStatus string   `json:"processing_status"`
+			Errors           []string `json:"errors"`
+		}
+		if err := json.Unmarshal(data, &st); err != nil {
+			return fmt.Errorf("code scanning upload %s: %w", id, err)
+		}
+		switch st.ProcessingStatus {
+		case "complete":
+			return nil
+		case "failed":
+			return fmt.Errorf("code scanning rejected upload %s: %s", id, strings.Join(st.Errors, "; "))
+		}
+	}
+	return fmt.Errorf("code scanning upload %s is still being processed after %s", id, waited)
+}
+
+// Pauses are how long Processed waits before each look: about two
+// minutes in all.
+var Pauses = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second,
+	30 * time.Second, 30 * time.Second, 30 * time.Second}
 
 // Merge combines SARIF documents into one, each run tagged with its
 // category (runs[].automationDetails.id), so that each platform's findings

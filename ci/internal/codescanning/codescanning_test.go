@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // standIn is GitHub's upload endpoint as far as an upload can tell: it
@@ -126,6 +127,54 @@ func TestUpload(t *testing.T) {
 			tt.edit(&u)
 			if _, err := u.Do(context.Background()); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Do: %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// After the upload, the run asks how GitHub processed it until it is
+// complete or failed, at the given pauses (here immediate: the stand-in
+// says how many looks it takes), and says when it is still pending.
+func TestProcessed(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses []string // what each look gets
+		errors   []string
+		wantErr  string // "" for nil
+		looks    int
+	}{
+		{"complete after two looks", []string{"pending", "complete"}, nil, "", 2},
+		{"failed", []string{"failed"}, []string{"locationFromSarifResult: expected artifact location"}, "rejected upload u1: locationFromSarifResult", 1},
+		{"still pending", []string{"pending", "pending", "pending"}, nil, "still being processed after 6s", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			looks := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodGet || r.URL.Path != "/repos/acme/app/code-scanning/sarifs/u1" || r.Header.Get("Authorization") != "Bearer t" {
+					w.WriteHeader(http.StatusNotFound)
+					return
+				}
+				st := tt.statuses[min(looks, len(tt.statuses)-1)]
+				looks++
+				json.NewEncoder(w).Encode(map[string]any{"processing_status": st, "errors": tt.errors})
+			}))
+			defer srv.Close()
+			now := func(time.Duration) <-chan time.Time {
+				c := make(chan time.Time, 1)
+				c <- time.Time{}
+				return c
+			}
+			u := Upload{APIURL: srv.URL, Repository: "acme/app", Token: "t"}
+			err := u.Processed(context.Background(), "u1", []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}, now)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Processed: %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Processed: %v, want it to say %q", err, tt.wantErr)
+			}
+			if looks != tt.looks {
+				t.Errorf("%d looks, want %d", looks, tt.looks)
 			}
 		})
 	}
