@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	dagger.io/dagger v0.19.10
 	github.com/Khan/genqlient v0.8.1
-	github.com/creack/pty v1.1.18
+	github.com/creack/pty v1.1.24
 	github.com/cyberphone/json-canonicalization v0.0.0-20241213102144-19d51d7fe467
 	github.com/distribution/reference v0.6.0
 	github.com/go-jose/go-jose/v4 v4.1.3
