@@ -1,4 +1,4 @@
-// Package cli is the command line of the test bed: `testbed up|env|down|status`.
+// Package cli is the command line of the test bed: `testbed up|env|down|status|peer`.
 package cli
 
 import (
@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -18,14 +19,16 @@ import (
 const CacheEnv = "GANTRY_TESTBED_CACHE"
 
 // Commands are the subcommands.
-var Commands = []string{"up", "env", "down", "status"}
+var Commands = []string{"up", "env", "down", "status", "peer"}
 
-const usage = `usage: testbed <up|env|down|status> [flags]
+const usage = `usage: testbed <up|env|down|status|peer> [flags]
 
   up       bring the offline test bed up (idempotent) and print the env exports
   env      print the env exports of a bed that is up
   down     stop and remove what the bed started (--purge: and its cache)
   status   show what is up, versions and cache sizes
+  peer     on a bed that is up, build the peer stack bench/peer.sh measures
+           Gantry against (buildx, BuildKit's image) and print its exports
 
 flags:
 `
@@ -67,9 +70,9 @@ func (o *Options) Validate() error {
 	}
 	switch {
 	case o.Command == "":
-		return errors.New("missing command: one of up, env, down, status")
+		return errors.New("missing command: one of " + strings.Join(Commands, ", "))
 	case !known:
-		return fmt.Errorf("unknown command %q: one of up, env, down, status", o.Command)
+		return fmt.Errorf("unknown command %q: one of %s", o.Command, strings.Join(Commands, ", "))
 	case o.CacheDir == "":
 		return errors.New("--cache-dir is empty")
 	case o.Purge && o.Command != "down":
@@ -147,6 +150,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if !b.Status(ctx, stdout) {
 			return ExitFail
 		}
+	case "peer":
+		env, err := b.Peer(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "testbed peer failed: %v\n", err)
+			return ExitFail
+		}
+		fmt.Fprint(stdout, env.Render())
 	}
 	return ExitOK
 }
