@@ -14,6 +14,7 @@ import (
 	"dagger.io/dagger"
 	"dagger.io/dagger/engineconn"
 
+	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
 )
 
@@ -175,6 +176,36 @@ func TestPublishedRefs(t *testing.T) {
 				t.Errorf("refs = %v, want %v", res.Refs, tt.want)
 			}
 		})
+	}
+}
+
+// What the staging run reported reaches the summary and the step's
+// outputs: the tagging run only moves tags, it signs nothing and reads the
+// image by digest (a publish once reported no imageid and no Rekor entry).
+func TestTaggedKeepsWhatTheStagingRunReported(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("b", 64)
+	staged := push.Result{
+		Digest: digest, ImageID: "sha256:" + strings.Repeat("c", 64),
+		Signed: []string{digest}, Identity: "https://github.com/o/r/.github/workflows/ci.yml@refs/heads/main",
+		Issuer: "https://token.actions.githubusercontent.com", LogIndexes: []int64{41, 42},
+	}
+	res, err := tagged(staged, "reg/o/r", []string{"latest"}, true, []string{"provenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ImageID != staged.ImageID || !slices.Equal(res.LogIndexes, staged.LogIndexes) ||
+		!slices.Equal(res.Signed, staged.Signed) || res.Identity != staged.Identity || res.Issuer != staged.Issuer {
+		t.Errorf("tagged = %+v, want the staged run's image ID, signatures, identity and log entries (%+v)", res, staged)
+	}
+	if !slices.Equal(res.Attestations, []string{"provenance"}) || !slices.Equal(res.Refs, []string{"reg/o/r:latest@" + digest}) {
+		t.Errorf("attestations %v, refs %v", res.Attestations, res.Refs)
+	}
+	unsigned, err := tagged(staged, "reg/o/r", nil, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unsigned.ImageID != staged.ImageID || unsigned.Signed != nil || unsigned.LogIndexes != nil || unsigned.Identity != "" {
+		t.Errorf("an unsigned publish reports %+v, want only the image ID", unsigned)
 	}
 }
 

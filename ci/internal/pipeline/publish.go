@@ -148,16 +148,15 @@ func Publish(ctx context.Context, env Env, in PublishInput, log io.Writer) (*pus
 	// digest, moves the tags and puts them back if one fails.
 	req := in.request(env)
 	req.Publish = &publisher.Publish{Mode: publisher.Tag, From: staged.Digest, Tags: want, Timeout: publisherTimeout}
-	var tagged push.Result // the staged digest: gantry-publish read it by digest
-	if err := runPublisher(ctx, env, publisherContainer(env, in), req, &tagged); err != nil {
+	var moved push.Result // the staged digest: gantry-publish read it by digest
+	if err := runPublisher(ctx, env, publisherContainer(env, in), req, &moved); err != nil {
 		return nil, fmt.Errorf("publishing %s: %w", in.Repository, err)
 	}
-	res, err := publishedRefs(in.Repository, want, staged.Digest)
+	res, err := tagged(staged, in.Repository, want, in.Sign != nil, attested)
 	if err != nil {
 		return nil, err
 	}
 	if in.Sign != nil {
-		res.Signed, res.Attestations, res.Identity, res.Issuer = staged.Signed, attested, staged.Identity, staged.Issuer
 		fmt.Fprintf(log, "signed %d digest(s); attested %s\n", len(res.Signed), strings.Join(attested, ", "))
 	}
 	for _, ref := range res.Refs {
@@ -407,6 +406,22 @@ func publishedRefs(repo string, tags []string, digest string) (push.Result, erro
 	res := push.Result{Digest: digest}
 	for _, t := range tags {
 		res.Refs = append(res.Refs, repo+":"+t+"@"+digest)
+	}
+	return res, nil
+}
+
+// tagged is what a publish that staged staged and then tagged it with
+// tags reports: the staged image's ID, and, when it signed, what it signed
+// and attested and the log entries (the tagging run signs nothing).
+func tagged(staged push.Result, repo string, tags []string, signed bool, attested []string) (push.Result, error) {
+	res, err := publishedRefs(repo, tags, staged.Digest)
+	if err != nil {
+		return push.Result{}, err
+	}
+	res.ImageID = staged.ImageID
+	if signed {
+		res.Signed, res.Attestations, res.Identity, res.Issuer = staged.Signed, attested, staged.Identity, staged.Issuer
+		res.LogIndexes = staged.LogIndexes
 	}
 	return res, nil
 }
