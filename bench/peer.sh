@@ -197,9 +197,11 @@ trivy_scan() { # ref: the gate, then the SBOM
 
 cosign_sign() { # ref
 	local c=("$COSIGN" --allow-insecure-registry --allow-http-registry)
-	local k=(--yes --key "$OUT/cosign.key" --tlog-upload=false)
+	# No transparency log here: cosign v3 takes that only without a signing config.
+	local k=(--yes --key "$OUT/cosign.key" --use-signing-config=false --tlog-upload=false)
+	# BuildKit's provenance in the metadata file is SLSA v0.2.
 	"${c[@]}" sign "${k[@]}" "$1" &&
-		"${c[@]}" attest "${k[@]}" --type slsaprovenance1 --predicate "$RUNNER/peer/provenance.json" "$1" &&
+		"${c[@]}" attest "${k[@]}" --type slsaprovenance --predicate "$RUNNER/peer/provenance.json" "$1" &&
 		"${c[@]}" attest "${k[@]}" --type cyclonedx --predicate "$RUNNER/peer/sbom.cdx.json" "$1"
 }
 
