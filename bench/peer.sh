@@ -77,7 +77,8 @@ for port in 5000 5001; do printf '[registry."172.17.0.1:%s"]\n  http = true\n  i
 
 # ---- the fresh runner ------------------------------------------------------
 
-RUNNER=$OUT/runner
+# "_": the go command's ./... skips it (it holds a Go module cache).
+RUNNER=$OUT/_runner
 fresh_runner() {
 	log "fresh runner: a new engine, a new builder, Docker's pulled images and every cache gone"
 	docker rm -f -v bench-peer-pg buildx_buildkit_peer0 >/dev/null 2>&1 || true
