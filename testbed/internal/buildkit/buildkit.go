@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/gantry-ci/gantry/testbed/internal/engine"
 	"github.com/gantry-ci/gantry/testbed/internal/layer"
@@ -89,30 +87,20 @@ func Assemble(rootfsLayer, binDir string, insecure []string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.Append(empty.Image,
-		mutate.Addendum{Layer: base, History: v1.History{CreatedBy: "debootstrap --variant=minbase " + rootfs.Suite, Created: v1.Time{Time: layer.Epoch}}},
-		mutate.Addendum{Layer: bins, History: v1.History{CreatedBy: "buildkit " + Version + " built from source", Created: v1.Time{Time: layer.Epoch}}},
-	)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
-	cf.Created = v1.Time{Time: layer.Epoch}
-	cf.Config.Entrypoint = []string{"buildkitd"}
-	// Unlike moby/buildkit's image, no BUILDKIT_SETUP_CGROUPV2_ROOT: that
-	// moves every process of /sys/fs/cgroup into a child group, and here
-	// the container runs with the host's cgroup tree mounted (the engine's
-	// flags: docker run --privileged fails on this host, TESTBED.md).
-	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	cf.Config.Volumes = map[string]struct{}{stateDir: {}}
-	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.version": Version,
-		"org.opencontainers.image.title":   "BuildKit built by Gantry's test bed",
-	}
-	return mutate.ConfigFile(img, cf)
+	return layer.Image("amd64", v1.Config{
+		Entrypoint: []string{"buildkitd"},
+		// Unlike moby/buildkit's image, no BUILDKIT_SETUP_CGROUPV2_ROOT: that
+		// moves every process of /sys/fs/cgroup into a child group, and here
+		// the container runs with the host's cgroup tree mounted (the
+		// engine's flags: docker run --privileged fails on this host,
+		// TESTBED.md).
+		Env:     []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Volumes: map[string]struct{}{stateDir: {}},
+		Labels: map[string]string{
+			"org.opencontainers.image.version": Version,
+			"org.opencontainers.image.title":   "BuildKit built by Gantry's test bed",
+		},
+	},
+		layer.Part{Layer: base, Why: "debootstrap --variant=minbase " + rootfs.Suite},
+		layer.Part{Layer: bins, Why: "buildkit " + Version + " built from source"})
 }

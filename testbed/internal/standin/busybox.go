@@ -89,6 +89,6 @@ func Busybox(ctx context.Context, c cache.Dir, deb, debVersion string) (v1.Image
 		return nil, err
 	}
 	cache.Prune(filepath.Dir(dest), "busybox-", filepath.Base(dest))
-	return image("amd64", v1.Config{Env: []string{DefaultPath}, Cmd: []string{"sh"}},
-		part{l, "busybox from Debian " + BusyboxSuite + "'s " + BusyboxPackage + " " + debVersion})
+	return layer.Image("amd64", v1.Config{Env: []string{DefaultPath}, Cmd: []string{"sh"}},
+		layer.Part{Layer: l, Why: "busybox from Debian " + BusyboxSuite + "'s " + BusyboxPackage + " " + debVersion})
 }

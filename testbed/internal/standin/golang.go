@@ -103,10 +103,10 @@ func Golang(ctx context.Context, s *step.Step, c cache.Dir, debianLayer, goroot 
 	if err != nil {
 		return nil, "", err
 	}
-	parts := []part{
-		{base, "debootstrap --variant=minbase --include=" + strings.Join(GolangRootFS.Include, ",") + " " + rootfs.Suite},
-		{toolchain, "the host's Go " + version + " toolchain at " + GoRoot},
-		{gopath, "GOPATH /go"},
+	parts := []layer.Part{
+		{Layer: base, Why: "debootstrap --variant=minbase --include=" + strings.Join(GolangRootFS.Include, ",") + " " + rootfs.Suite},
+		{Layer: toolchain, Why: "the host's Go " + version + " toolchain at " + GoRoot},
+		{Layer: gopath, Why: "GOPATH /go"},
 	}
 	// Module downloads go over TLS through this machine's egress proxy:
 	// trust what the host trusts beyond Debian's bundle.
@@ -119,8 +119,8 @@ func Golang(ctx context.Context, s *step.Step, c cache.Dir, debianLayer, goroot 
 		if err != nil {
 			return nil, "", err
 		}
-		parts = append(parts, part{ca, fmt.Sprintf("%d CA certificates the host trusts beyond Debian's", len(extra))})
+		parts = append(parts, layer.Part{Layer: ca, Why: fmt.Sprintf("%d CA certificates the host trusts beyond Debian's", len(extra))})
 	}
-	img, err := image("amd64", GolangConfig(version), parts...)
+	img, err := layer.Image("amd64", GolangConfig(version), parts...)
 	return img, GolangRef(version), err
 }

@@ -29,5 +29,5 @@ func Node(debianLayer string) (v1.Image, error) {
 		return nil, err
 	}
 	cfg := v1.Config{Cmd: []string{"node"}, Env: []string{DefaultPath}}
-	return image("amd64", cfg, part{base, "debootstrap --variant=minbase --include=nodejs " + rootfs.Suite + "; user node (1000)"})
+	return layer.Image("amd64", cfg, layer.Part{Layer: base, Why: "debootstrap --variant=minbase --include=nodejs " + rootfs.Suite + "; user node (1000)"})
 }

@@ -127,8 +127,8 @@ func Postgres(debianLayer string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return image("amd64", PostgresConfig(),
-		part{base, "debootstrap --variant=minbase --include=postgresql-15 " + rootfs.Suite + "; cluster removed"},
-		part{ep, "docker-entrypoint.sh"},
+	return layer.Image("amd64", PostgresConfig(),
+		layer.Part{Layer: base, Why: "debootstrap --variant=minbase --include=postgresql-15 " + rootfs.Suite + "; cluster removed"},
+		layer.Part{Layer: ep, Why: "docker-entrypoint.sh"},
 	)
 }

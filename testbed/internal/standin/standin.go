@@ -13,10 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/gantry-ci/gantry/testbed/internal/layer"
 	"github.com/gantry-ci/gantry/testbed/internal/step"
@@ -27,39 +24,6 @@ const Repo = "testbed/"
 
 // DefaultPath is PATH in images without anything special.
 const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// part is one layer of an image and the history line describing it.
-type part struct {
-	layer v1.Layer
-	why   string
-}
-
-// image builds a single-platform OCI image from parts and a config.
-func image(arch string, cfg v1.Config, parts ...part) (v1.Image, error) {
-	var adds []mutate.Addendum
-	for _, p := range parts {
-		adds = append(adds, mutate.Addendum{
-			Layer:     p.layer,
-			History:   v1.History{CreatedBy: p.why, Created: v1.Time{Time: layer.Epoch}},
-			MediaType: types.OCILayer,
-		})
-	}
-	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
-	img, err := mutate.Append(base, adds...)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = arch, "linux"
-	cf.Created = v1.Time{Time: layer.Epoch}
-	cf.Config = cfg
-	return mutate.ConfigFile(img, cf)
-}
 
 // Pushable is an image or an index.
 type Pushable interface {

@@ -76,7 +76,7 @@ func Static(base v1.Layer) (v1.ImageIndex, v1.Image, error) {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	var amd64 v1.Image
 	for _, arch := range []string{"amd64", "arm64"} {
-		img, err := image(arch, StaticConfig(), part{base, "passwd, group, CA bundle, tzdata, /tmp, /home/nonroot"})
+		img, err := layer.Image(arch, StaticConfig(), layer.Part{Layer: base, Why: "passwd, group, CA bundle, tzdata, /tmp, /home/nonroot"})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -69,8 +69,8 @@ func Trivy(c cache.Dir, static v1.Layer, binDir string) (v1.Image, error) {
 		return nil, err
 	}
 	cache.Prune(filepath.Dir(dest), "trivy-bin-", filepath.Base(dest))
-	return image("amd64", TrivyConfig(),
-		part{static, "static base: CA bundle, tzdata, /tmp"},
-		part{bin, "trivy " + TrivyVersion + " built from " + TrivyModule + " (" + strings.Join(TrivySpec().Env, " ") + ")"},
+	return layer.Image("amd64", TrivyConfig(),
+		layer.Part{Layer: static, Why: "static base: CA bundle, tzdata, /tmp"},
+		layer.Part{Layer: bin, Why: "trivy " + TrivyVersion + " built from " + TrivyModule + " (" + strings.Join(TrivySpec().Env, " ") + ")"},
 	)
 }
