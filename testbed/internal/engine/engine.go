@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/gantry-ci/gantry/testbed/internal/cache"
 	"github.com/gantry-ci/gantry/testbed/internal/daggerbuild"
@@ -248,29 +246,18 @@ func Assemble(ctx context.Context, s *step.Step, c cache.Dir, rootfsLayer, binDi
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.Append(empty.Image,
-		mutate.Addendum{Layer: base, History: v1.History{CreatedBy: "debootstrap --variant=minbase " + rootfs.Suite, Created: v1.Time{Time: layer.Epoch}}},
-		mutate.Addendum{Layer: bins, History: v1.History{CreatedBy: "dagger " + daggerbuild.Version + " built from source", Created: v1.Time{Time: layer.Epoch}}},
-		mutate.Addendum{Layer: conf, History: v1.History{CreatedBy: "entrypoint and engine.toml", Created: v1.Time{Time: layer.Epoch}}},
-	)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
-	cf.Created = v1.Time{Time: layer.Epoch}
-	cf.Config.Entrypoint = []string{entrypointPath}
-	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	cf.Config.Volumes = map[string]struct{}{stateDir: {}}
-	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.version": daggerbuild.Version,
-		"org.opencontainers.image.title":   "Dagger engine built by Gantry's test bed",
-	}
-	return mutate.ConfigFile(img, cf)
+	return layer.Image("amd64", v1.Config{
+		Entrypoint: []string{entrypointPath},
+		Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Volumes:    map[string]struct{}{stateDir: {}},
+		Labels: map[string]string{
+			"org.opencontainers.image.version": daggerbuild.Version,
+			"org.opencontainers.image.title":   "Dagger engine built by Gantry's test bed",
+		},
+	},
+		layer.Part{Layer: base, Why: "debootstrap --variant=minbase " + rootfs.Suite},
+		layer.Part{Layer: bins, Why: "dagger " + daggerbuild.Version + " built from source"},
+		layer.Part{Layer: conf, Why: "entrypoint and engine.toml"})
 }
 
 func writeBinsLayer(binDir, tmp, dest string) error {
