@@ -35,7 +35,7 @@
 #
 # Writes bench/out/peer/results.tsv (scenario, side, seconds, where the
 # time went) and prints the table of docs/benchmarks.md;
-# `go run ./testbed/benchplot bench/out/peer/results.tsv docs/peer.png`
+# `go run ./testbed/benchplot bench/out/peer/results.tsv docs/peer-ratios.png`
 # draws the ratios. Logs land in bench/out/peer/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
