@@ -46,7 +46,7 @@ func (b *Bed) Peer(ctx context.Context) (PeerEnv, error) {
 
 	var (
 		env                         PeerEnv
-		daemonDir, buildxDir, layer string
+		daemonDir, buildxDir, fsLayer string
 	)
 	var p plan
 	// One compile at a time (two cores).
@@ -63,11 +63,11 @@ func (b *Bed) Peer(ctx context.Context) (PeerEnv, error) {
 	}, daemon)
 	fs := p.add("rootfs-buildkit", func(ctx context.Context, s *step.Step) error {
 		var err error
-		layer, err = rootfs.Build(ctx, s, b.cache, buildkit.RootFS)
+		fsLayer, err = rootfs.Build(ctx, s, b.cache, buildkit.RootFS)
 		return err
 	})
 	p.add("buildkit-image", func(ctx context.Context, s *step.Step) error {
-		img, err := buildkit.Assemble(layer, daemonDir, insecureRegistries())
+		img, err := buildkit.Assemble(fsLayer, daemonDir, insecureRegistries())
 		if err != nil {
 			return err
 		}
