@@ -45,7 +45,7 @@ func (b *Bed) Peer(ctx context.Context) (PeerEnv, error) {
 	defer unlock()
 
 	var (
-		env                         PeerEnv
+		env                           PeerEnv
 		daemonDir, buildxDir, fsLayer string
 	)
 	var p plan
