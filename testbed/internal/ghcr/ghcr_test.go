@@ -3,6 +3,7 @@ package ghcr
 import (
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -22,7 +23,17 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	// A clock inside the root's validity, which starts when the service is
+	// made (a fixed date passed only on the day it was written).
+	block, _ := pem.Decode(ts.RootPEM())
+	if block == nil {
+		t.Fatal("RootPEM holds no PEM block")
+	}
+	root, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := root.NotBefore.Add(90 * time.Minute).Truncate(time.Second)
 	ts.Now = func() time.Time { return at }
 	srv := httptest.NewServer(ts)
 	defer srv.Close()
