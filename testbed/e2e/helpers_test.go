@@ -425,8 +425,6 @@ func bridgeServer(t *testing.T, reg string, h http.HandlerFunc) string {
 	return l.Addr().String()
 }
 
-// publishedImages are the images at ref (an index or one image), by
-// architecture.
 // imageID is buildx's image ID of what ref points at: an index's digest,
 // an image's config digest.
 func imageID(t *testing.T, ref string) string {
@@ -453,6 +451,8 @@ func imageID(t *testing.T, ref string) string {
 	return cfg.String()
 }
 
+// publishedImages are the images at ref (an index or one image), by
+// architecture.
 func publishedImages(t *testing.T, ref string) map[string]v1.Image {
 	t.Helper()
 	r, err := name.ParseReference(ref, name.Insecure)
