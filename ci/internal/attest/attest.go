@@ -7,6 +7,8 @@ package attest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,7 +49,15 @@ type Run struct {
 	// RunKey digests every input that decides the run's outcome (see
 	// RunKeyParameter); "" if it could not be computed.
 	RunKey string
+	// GoCaches are the images of the Go caches the test stage compiled,
+	// by module directory (registry/name@sha256:...): a later run that
+	// verifies this provenance may start its tests from them.
+	GoCaches map[string]string
 }
+
+// GoCachesByproduct prefixes the name of a byproduct that holds a module's
+// Go caches (its directory follows).
+const GoCachesByproduct = "go-caches:"
 
 // RunKeyParameter is the internal parameter holding the run key: a later
 // run with the same key, on any runner, may take this signed provenance
@@ -119,6 +129,15 @@ func Provenance(r Run, finished time.Time) ([]byte, error) {
 	}
 	if r.RunKey != "" {
 		p.BuildDefinition.InternalParameters = map[string]any{RunKeyParameter: r.RunKey}
+	}
+	for _, dir := range slices.Sorted(maps.Keys(r.GoCaches)) {
+		d, err := name.NewDigest(r.GoCaches[dir])
+		if err != nil {
+			return nil, fmt.Errorf("the Go caches of module %s: %q is not pinned by digest: %w", dir, r.GoCaches[dir], err)
+		}
+		alg, hex, _ := strings.Cut(d.DigestStr(), ":")
+		p.RunDetails.Byproducts = append(p.RunDetails.Byproducts, slsa1.ResourceDescriptor{
+			Name: GoCachesByproduct + dir, URI: "oci://" + d.Context().Name(), Digest: common.DigestSet{alg: hex}})
 	}
 	return json.Marshal(p)
 }

@@ -36,6 +36,10 @@ var run = Run{
 	Versions: map[string]string{"dagger": "v0.19.10"},
 	Started:  time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC),
 	RunKey:   strings.Repeat("ef", 32),
+	GoCaches: map[string]string{
+		".":   "ghcr.io/gantry-ci/gantry@sha256:" + strings.Repeat("01", 32),
+		"app": "ghcr.io/gantry-ci/gantry@sha256:" + strings.Repeat("02", 32),
+	},
 }
 
 func golden(t *testing.T, file string, got []byte) {
@@ -78,6 +82,14 @@ func TestProvenanceRefusesAnUnpinnedImage(t *testing.T) {
 	r.Images = map[string]string{"go": "golang:1.26.6"}
 	if _, err := Provenance(r, r.Started); err == nil || !strings.Contains(err.Error(), "not pinned") {
 		t.Errorf("err = %v, want an unpinned image refused", err)
+	}
+}
+
+func TestProvenanceRefusesUnpinnedGoCaches(t *testing.T) {
+	r := run
+	r.GoCaches = map[string]string{".": "ghcr.io/gantry-ci/gantry:buildcache-go"}
+	if _, err := Provenance(r, r.Started); err == nil || !strings.Contains(err.Error(), "not pinned") {
+		t.Errorf("err = %v, want Go caches named by tag refused", err)
 	}
 }
 

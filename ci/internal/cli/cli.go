@@ -127,6 +127,7 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	env := pipeline.Env{Client: client, Images: in.Images, RunID: in.ID}
 	layers := probeLayerCache(ctx, env, in, stdout, stderr)
 	plan := in.Pipeline(client)
+	plan.Test.GoCaches = reuse.GoCaches(env, in, plan)
 	if live != nil {
 		plan.Observe = live.Stage
 	}

@@ -20,7 +20,15 @@ type Info struct {
 	Ref        string   // refs/heads/X, refs/tags/vX, or "" when detached and untagged
 	Tags       []string // every tag in the repository (for "highest release")
 	Dirty      []string // porcelain status lines of uncommitted changes
+	// Ancestors are the commit's first parents, nearest first, at most
+	// MaxAncestors; fewer in a shallow clone. A publishing run starts its
+	// tests warm from the newest of them that published a signed record.
+	Ancestors []string
 }
+
+// MaxAncestors is how far back a run looks for a signed record to start
+// its tests from: a push of more commits than that starts cold.
+const MaxAncestors = 20
 
 // Read inspects the work tree at dir. sha and ref, when non-empty, override
 // what HEAD says (CI passes GITHUB_SHA and GITHUB_REF).
@@ -73,6 +81,12 @@ func Read(ctx context.Context, dir, sha, ref string) (Info, error) {
 		return Info{}, err
 	}
 	info.Tags = strings.Fields(tags)
+	// A shallow clone has no parents to list: that is no error.
+	if parents, err := git("rev-list", "--first-parent", fmt.Sprintf("--max-count=%d", MaxAncestors+1), sha); err == nil {
+		if all := strings.Fields(parents); len(all) > 1 {
+			info.Ancestors = all[1:]
+		}
+	}
 	status, err := git("status", "--porcelain")
 	if err != nil {
 		return Info{}, err

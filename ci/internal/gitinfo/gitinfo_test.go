@@ -159,3 +159,33 @@ func TestLatestGuard(t *testing.T) {
 		})
 	}
 }
+
+// Ancestors follow first parents only: a merge's other side was never a
+// commit of the branch, and never published from it.
+func TestAncestors(t *testing.T) {
+	dir := gitRepo(t)
+	rev := func() string { return strings.TrimSpace(gitOut(t, dir, "rev-parse", "HEAD")) }
+	first := rev()
+	if info, err := Read(context.Background(), dir, "", ""); err != nil || len(info.Ancestors) != 0 {
+		t.Fatalf("a root commit: ancestors %q, %v; want none", info.Ancestors, err)
+	}
+	commit(t, dir, "second")
+	second := rev()
+	gitOut(t, dir, "checkout", "-qb", "side", first)
+	commit(t, dir, "side")
+	gitOut(t, dir, "checkout", "-q", "main")
+	gitOut(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "merge", "-q", "--no-ff", "-X", "ours", "-m", "merge", "side")
+	info, err := Read(context.Background(), dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{second, first}; !slices.Equal(info.Ancestors, want) {
+		t.Errorf("ancestors = %q, want the first parents %q", info.Ancestors, want)
+	}
+	for range MaxAncestors + 3 {
+		commit(t, dir, "c"+rev())
+	}
+	if info, _ := Read(context.Background(), dir, "", ""); len(info.Ancestors) != MaxAncestors {
+		t.Errorf("%d ancestors after %d commits, want at most %d", len(info.Ancestors), MaxAncestors+5, MaxAncestors)
+	}
+}

@@ -90,8 +90,8 @@ func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 
 	// go vet and go test of what ships (the service and the pipeline), with
 	// a PostgreSQL service for the service's integration tests.
-	test := stage(g, "test", ExitTest, p.SkipTests, nil, func(ctx context.Context, log io.Writer) (none, error) {
-		return none{}, Test(ctx, env, p.Test, log)
+	test := stage(g, "test", ExitTest, p.SkipTests, nil, func(ctx context.Context, log io.Writer) (TestResult, error) {
+		return Test(ctx, env, p.Test, log)
 	})
 	// The Dockerfile for every platform at once, with OCI labels.
 	build := graph.Go(g, "build", ExitBuild, nil, func(ctx context.Context, log io.Writer) (Built, error) {
@@ -116,6 +116,13 @@ func Run(ctx context.Context, env Env, p Plan, out io.Writer) (Outcome, error) {
 	publish := stage(g, "publish", ExitPublish, p.SkipPublish, deps(test, build, smoke, scan), func(ctx context.Context, log io.Writer) (*push.Result, error) {
 		in := p.Publish
 		in.Images, in.Scan = build.Value().Images, scan.Value()
+		if in.Attest != nil {
+			// The provenance names the Go caches the tests compiled: a
+			// later run that verifies it may start from them.
+			a := *in.Attest
+			a.GoCaches = test.Value().GoCaches
+			in.Attest = &a
+		}
 		return publishWith(ctx, env, in, publisher, log)
 	})
 

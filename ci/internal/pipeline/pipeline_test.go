@@ -13,6 +13,7 @@ import (
 
 	"dagger.io/dagger"
 	"dagger.io/dagger/engineconn"
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/gantry-ci/gantry/ci/internal/push"
 	"github.com/gantry-ci/gantry/ci/internal/scanreport"
@@ -221,5 +222,25 @@ func TestFirstFindings(t *testing.T) {
 	}
 	if got, want := firstFindings(fs[2:], 2), "HIGH DLA-1 in libc6 2.36-9 (no fix)"; got != want {
 		t.Errorf("firstFindings = %q, want %q", got, want)
+	}
+}
+
+// Each module's Go caches get a tag of their own next to the layer cache,
+// valid whatever the module's directory is called.
+func TestCachesTag(t *testing.T) {
+	for _, tt := range []struct{ dir, want string }{
+		{".", "r.example/o/app:buildcache-go-root"},
+		{"./", "r.example/o/app:buildcache-go-root"},
+		{"app", "r.example/o/app:buildcache-go-app"},
+		{"app/api", "r.example/o/app:buildcache-go-app-api"},
+		{"./svc/v2.1", "r.example/o/app:buildcache-go-svc-v2-1"},
+	} {
+		got := CachesTag("r.example/o/app:buildcache", tt.dir)
+		if got != tt.want {
+			t.Errorf("CachesTag(%q) = %q, want %q", tt.dir, got, tt.want)
+		}
+		if _, err := name.NewTag(got, name.StrictValidation); err != nil {
+			t.Errorf("CachesTag(%q) = %q: not a tag: %v", tt.dir, got, err)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +11,10 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gantry-ci/gantry/ci/internal/graph"
@@ -25,6 +29,8 @@ type TestInput struct {
 	// PostgresURLEnv, if set, gives every test a PostgreSQL (the pinned
 	// image) at host "db", its URL in the variable it names.
 	PostgresURLEnv string
+	// GoCaches is where the modules' Go caches come from and go to.
+	GoCaches GoCaches
 }
 
 // Module is one module to vet and test.
@@ -60,18 +66,27 @@ type Service struct {
 
 // Test runs go vet and go test in every module and every command, all at
 // once. Each module is tested on its own (GOWORK=off), as it is built.
-func Test(ctx context.Context, env Env, in TestInput, log io.Writer) error {
+func Test(ctx context.Context, env Env, in TestInput, log io.Writer) (TestResult, error) {
 	type outcome struct {
-		what string
-		code int
-		out  string
+		what   string
+		code   int
+		out    string
+		caches string
+	}
+	var seeds map[string]string
+	if in.GoCaches.From != nil && len(in.Modules) > 0 {
+		var from string
+		seeds, from = in.GoCaches.From(ctx)
+		fmt.Fprintf(log, "gantry: Go caches: %s\n", from)
 	}
 	results := make([]outcome, len(in.Modules)+len(in.Commands))
+	log = &lockedWriter{w: log} // the modules' warnings come at once
 	g, gctx := errgroup.WithContext(ctx)
 	for i, m := range in.Modules {
 		g.Go(func() (err error) {
-			results[i].what = "module " + m.Dir
-			results[i].code, results[i].out, err = testModule(gctx, env, in, m)
+			r := &results[i]
+			r.what = "module " + m.Dir
+			r.code, r.out, r.caches, err = testModule(gctx, env, in, m, seeds[m.Dir], log)
 			return err
 		})
 	}
@@ -84,10 +99,17 @@ func Test(ctx context.Context, env Env, in TestInput, log io.Writer) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return graph.WithCode(ExitInternal, err)
+		return TestResult{}, graph.WithCode(ExitInternal, err)
 	}
 	var failed []string
-	for _, r := range results {
+	var res TestResult
+	for i, r := range results {
+		if r.caches != "" {
+			if res.GoCaches == nil {
+				res.GoCaches = map[string]string{}
+			}
+			res.GoCaches[in.Modules[i].Dir] = r.caches
+		}
 		if r.code != 0 {
 			what := fmt.Sprintf("%s (exit %d)", r.what, r.code)
 			if tests := failedTests(r.out, 3); len(tests) > 0 {
@@ -98,9 +120,21 @@ func Test(ctx context.Context, env Env, in TestInput, log io.Writer) error {
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("tests failed: %s", strings.Join(failed, ", "))
+		return TestResult{}, fmt.Errorf("tests failed: %s", strings.Join(failed, ", "))
 	}
-	return nil
+	return res, nil
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // withTestDB binds the tests' PostgreSQL, if the project declares one.
@@ -112,27 +146,78 @@ func withTestDB(env Env, in TestInput, ctr *dagger.Container) *dagger.Container 
 		WithEnvVariable(in.PostgresURLEnv, databaseURL("db"))
 }
 
-// testModule vets and tests one module and returns go's exit code and,
-// when it failed, what matters of its output.
-func testModule(ctx context.Context, env Env, in TestInput, m Module) (int, string, error) {
-	base, err := dependencies(ctx, env, m)
+// testModule vets and tests one module, from the Go caches seed if it is
+// set, and returns go's exit code and, when it failed, what matters of its
+// output; and the image of its Go caches a later run may start from ("":
+// none), pushed while the tests run when they changed.
+func testModule(ctx context.Context, env Env, in TestInput, m Module, seed string, log io.Writer) (code int, out, caches string, err error) {
+	base, _, changed, err := goCaches(ctx, env, m, seed)
+	if err != nil && seed != "" {
+		// A seed named by a signed record, but gone or unreadable: a cold
+		// start is slower, never wrong.
+		fmt.Fprintf(log, "gantry: warning: module %s starts cold: %v\n", m.Dir, err)
+		seed = ""
+		base, _, changed, err = goCaches(ctx, env, m, "")
+	}
 	if err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
 	ctr := withTestDB(env, in, base).
-		WithEnvVariable("GOWORK", "off").
 		WithDirectory("/src", m.Source).
 		WithWorkdir(path.Join("/src", m.Dir)).
 		// go test's own vet checks are a subset of what go vet just ran.
 		WithExec([]string{"sh", "-c", "go vet ./... && go test -count=1 -vet=off ./... 2>&1"})
+	pushed := make(chan string, 1)
+	switch gc := in.GoCaches; {
+	case gc.Push == "":
+		pushed <- ""
+	case !changed:
+		pushed <- seed
+	default:
+		go func() {
+			ref, err := pushCaches(ctx, env, gc, m.Dir, base)
+			if err != nil {
+				fmt.Fprintf(log, "gantry: warning: module %s: pushing its Go caches: %v; the next run starts cold\n", m.Dir, err)
+			}
+			pushed <- ref
+		}()
+	}
 	code, stdout, stderr, err := syncTest(ctx, ctr)
+	caches = <-pushed
 	if err != nil {
-		return 0, "", fmt.Errorf("running the tests of module %s: %w", m.Dir, err)
+		return 0, "", "", fmt.Errorf("running the tests of module %s: %w", m.Dir, err)
 	}
 	if code == 0 {
-		return 0, "", nil
+		return 0, "", caches, nil
 	}
-	return code, fmt.Sprintf("%s\n%s", failingOutput(stdout), tail(stderr, 40)), nil
+	return code, fmt.Sprintf("%s\n%s", failingOutput(stdout), tail(stderr, 40)), "", nil
+}
+
+// pushCaches pushes the Go caches in ctr as an image of one directory and
+// returns its reference by digest.
+func pushCaches(ctx context.Context, env Env, gc GoCaches, dir string, ctr *dagger.Container) (string, error) {
+	ref := CachesTag(gc.Push, dir)
+	var opts []name.Option
+	if gc.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	tag, err := name.NewTag(ref, opts...)
+	if err != nil {
+		return "", err
+	}
+	img := env.Client.Container().WithRootfs(ctr.Directory(cachesDir))
+	if gc.Token != nil {
+		img = img.WithRegistryAuth(tag.RegistryStr(), gc.Username, gc.Token)
+	}
+	addr, err := img.Publish(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	_, digest, ok := strings.Cut(addr, "@")
+	if !ok {
+		return "", fmt.Errorf("the engine pushed %s and gave no digest (%q)", ref, addr)
+	}
+	return tag.Context().Name() + "@" + digest, nil
 }
 
 // testCommand runs one command with its services and returns its exit
@@ -190,61 +275,114 @@ func syncTest(ctx context.Context, ctr *dagger.Container) (code int, stdout, std
 	}
 }
 
-// Where a layered Go container keeps its caches: in its file system.
+// Where a Go container keeps its caches: in its file system, so that they
+// are layers (see goCaches) and an image of them is one directory.
 const (
-	layeredModCache   = "/gantry/gomod"
-	layeredBuildCache = "/gantry/gocache"
+	cachesDir         = "/gantry"
+	layeredModCache   = cachesDir + "/gomod"
+	layeredBuildCache = cachesDir + "/gocache"
+	cachesKeyFile     = cachesDir + "/key"
 )
 
-// dependencies is the pinned Go image with the standard library compiled,
-// then every module's dependencies downloaded, then compiled, each step a
-// layer that changes only when what it depends on does: the standard
-// library with the image, the downloads when a go.mod or go.sum changes,
-// the compiled packages when the list of imported packages does too. The files
-// it is keyed on are written from their contents, so that an edit
-// elsewhere in the source leaves both layers as they were.
+// GoCaches is how the test stage's Go caches travel from runner to
+// runner: as an image per module holding GOMODCACHE and GOCACHE, which a
+// later run copies into its Go container before it compiles.
+type GoCaches struct {
+	// From returns, by module directory, the image (pinned by digest) of
+	// the caches to start from, and a phrase that says where they come
+	// from or why there are none. Called as the stage starts; nil: cold.
+	From func(ctx context.Context) (map[string]string, string)
+	// Push is where to push each module's caches when they changed
+	// (registry/name:tag; the module's directory is added to the tag),
+	// with Username and Token; "": nowhere.
+	Push     string
+	Username string
+	Token    *dagger.Secret
+	Insecure bool
+}
+
+// CachesTag is the tag of module dir's Go caches next to a cache tagged
+// base: buildcache-go-root for ".", buildcache-go-app-api for "app/api".
+func CachesTag(base, dir string) string {
+	d := strings.Trim(strings.NewReplacer("/", "-", ".", "-").Replace(path.Clean(dir)), "-")
+	if d == "" {
+		d = "root"
+	}
+	return base + "-go-" + d
+}
+
+// TestResult is what a passed test stage leaves for the record: the images
+// of the Go caches, by module directory, that a later run may start from.
+type TestResult struct {
+	GoCaches map[string]string
+}
+
+// goCaches is the pinned Go image with the module's dependencies
+// downloaded and compiled, standard library included, in its file system:
+// each step a layer that changes only when what it depends on does (the
+// seed, go.mod and go.sum, the list of imported packages). The files it
+// is keyed on are written from their contents, so that an edit elsewhere
+// in the source leaves the layers as they were.
 //
 // Layers, not cache volumes: runs at once on one engine compile an
 // unchanged dependency set once (the engine merges identical steps, where
 // each would fill a shared volume itself: four runs of TestSharedEngine
 // spent 7 m 46 s in their test stages, 2026-12-04); no run writes what
-// another reads (a pull request's tests can't poison a publishing run's
-// Go build cache); and a registry layer cache carries layers, not volumes
-// (Dagger v0.19.10), so a fresh engine with one starts with every
-// dependency downloaded and compiled.
-func dependencies(ctx context.Context, env Env, m Module) (*dagger.Container, error) {
-	ctr := env.Client.Container().From(env.Images.Go).
+// another reads; and an image carries them to a fresh engine, where a
+// cache volume stays behind (Dagger v0.19.10 exports none).
+//
+// seed, when set, is an image of an earlier run's caches: copied in
+// first, so that only what changed since compiles. Go keys its build cache
+// by every input of a compile (the toolchain's too), so a seed from
+// another Go or other dependencies costs space, never correctness. The
+// key says what the caches were compiled for; changed is false when the
+// seed was compiled for exactly this (nothing to compile, nothing to push).
+func goCaches(ctx context.Context, env Env, m Module, seed string) (ctr *dagger.Container, key string, changed bool, err error) {
+	ctr = env.Client.Container().From(env.Images.Go).
 		WithEnvVariable("GOMODCACHE", layeredModCache).
 		WithEnvVariable("GOCACHE", layeredBuildCache).
 		WithEnvVariable("GOFLAGS", "-mod=readonly").
-		WithEnvVariable("GOWORK", "off").
-		// The standard library first, in a layer that only the Go image
-		// keys: every module and every go.mod (a dependency bump) shares
-		// it, and the tests' own compiles find it built (left out, each
-		// test exec compiled the 226 packages the service's tests import:
-		// 73 CPU-s, 2026-12-04).
-		WithExec([]string{"go", "build", "std"})
+		WithEnvVariable("GOWORK", "off")
+	seedKey := ""
+	if seed != "" {
+		caches := env.Client.Container().From(seed).Rootfs()
+		if seedKey, err = caches.File(path.Base(cachesKeyFile)).Contents(ctx); err != nil {
+			return nil, "", false, fmt.Errorf("reading the Go caches %s: %w", seed, err)
+		}
+		ctr = ctr.WithDirectory(cachesDir, caches)
+	}
+	sum := sha256.New()
+	fmt.Fprintf(sum, "%s\n", env.Images.Go)
 	for _, f := range []string{"go.mod", "go.sum"} {
 		data, err := m.Source.File(path.Join(m.Dir, f)).Contents(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path.Join(m.Dir, f), err)
+			return nil, "", false, fmt.Errorf("reading %s: %w", path.Join(m.Dir, f), err)
 		}
+		fmt.Fprintf(sum, "%s %d\n%s", f, len(data), data)
 		ctr = ctr.WithNewFile(path.Join("/deps", f), data)
 	}
 	ctr = ctr.WithWorkdir("/deps").WithExec([]string{"go", "mod", "download"})
-	// The packages the module imports, its tests' included, outside the
-	// standard library and the module itself.
-	const listFormat = `{{if and (not .Standard) .Module (not .Module.Main)}}{{.ImportPath}}{{end}}`
+	// Every package the module imports, its tests' included, but its own:
+	// the standard library's too (vendored ones build with those that
+	// import them), not all of it (the service needs 226 of its 362
+	// packages: 29.1 CPU-s to compile them, 43.0 for all, 2026-12-05).
+	const listFormat = `{{if not (and .Module .Module.Main)}}{{.ImportPath}}{{end}}`
 	list, err := ctr.WithDirectory("/src", m.Source).WithWorkdir(path.Join("/src", m.Dir)).
-		WithExec([]string{"sh", "-c", "go list -deps -test -f '" + listFormat + "' ./... > /tmp/packages.txt"}).
+		WithExec([]string{"sh", "-c", "go list -deps -test -f '" + listFormat + "' ./... > /tmp/all.txt && grep -v '^vendor/' /tmp/all.txt | sort -u > /tmp/packages.txt"}).
 		File("/tmp/packages.txt").Contents(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing the dependencies of module %s: %w", m.Dir, err)
+		return nil, "", false, fmt.Errorf("listing the dependencies of module %s: %w", m.Dir, err)
+	}
+	fmt.Fprintf(sum, "packages\n%s", list)
+	key = hex.EncodeToString(sum.Sum(nil))
+	if seed != "" && key == seedKey {
+		return ctr.WithWorkdir("/"), key, false, nil
 	}
 	// A package that does not build here is the tests' to report.
 	return ctr.WithNewFile("/deps/packages.txt", list).
 		WithExec([]string{"sh", "-c", "xargs -r go build < packages.txt || echo 'some dependencies did not compile; the tests will say'"}).
-		WithWorkdir("/"), nil
+		WithNewFile(cachesKeyFile, key).
+		WithWorkdir("/"), key, true, nil
 }
 
 // failingOutput keeps what matters of go test's output: failing tests and

@@ -37,44 +37,56 @@ type Sealed struct {
 // both uses. Only a signed publish looks (nothing else could trust what
 // it found), and --rerun never does. ok is false when it did not look.
 func FindSealed(ctx context.Context, env pipeline.Env, in *runplan.Run, p pipeline.Plan) (s Sealed, ok bool) {
-	o := in.Opts
-	if p.SkipPublish != "" || in.Sign.Key == nil && in.Sign.Keyless == nil || o.Rerun {
+	if !signedPublish(in, p) || in.Opts.Rerun {
 		return Sealed{}, false
 	}
-	s.image = p.Publish.Repository + ":" + in.SHA
+	return findSealed(ctx, env, in, p, in.SHA), true
+}
+
+// signedPublish reports whether the run publishes and signs: only such a
+// run trusts a signed record, since only it can say who must have signed.
+func signedPublish(in *runplan.Run, p pipeline.Plan) bool {
+	return p.SkipPublish == "" && (in.Sign.Key != nil || in.Sign.Keyless != nil)
+}
+
+// findSealed verifies the image under commit sha's SHA tag for this run's
+// signer.
+func findSealed(ctx context.Context, env pipeline.Env, in *runplan.Run, p pipeline.Plan, sha string) (s Sealed) {
+	o := in.Opts
+	s.image = p.Publish.Repository + ":" + sha
 	// A first run of a commit finds nothing there: say so without compiling
 	// the publisher. The registry may refuse to answer anonymously (a
 	// private image); then the engine, with the token, finds out.
 	if _, err := push.Digest(ctx, s.image, in.Images.Insecure(s.image)); push.IsNotFound(err) {
 		s.absent, s.why = true, "there is no image under its SHA tag"
-		return s, true
+		return s
 	}
 	var keyless *verify.Keyless
-	if s.signer, keyless, s.why = PromotionSigner(in); s.why != "" {
-		return s, true
+	if s.signer, keyless, s.why = signerOf(in, sha); s.why != "" {
+		return s
 	}
 	platform, err := env.Client.DefaultPlatform(ctx)
 	if err != nil {
 		s.why = fmt.Sprintf("asking the engine for its platform: %v", err)
-		return s, true
+		return s
 	}
 	bin, err := p.Publisher(ctx, platform)
 	if err != nil {
 		s.why = err.Error()
-		return s, true
+		return s
 	}
 	repo := ""
 	if o.Repository != "" {
 		repo = "https://github.com/" + o.Repository
 	}
 	vin := pipeline.VerifyInput{Image: s.image, Keyless: keyless, Repository: repo,
-		Commit: in.SHA, Severity: o.Severity, Username: o.Username, Token: p.Publish.Token, Publisher: bin}
+		Commit: sha, Severity: o.Severity, Username: o.Username, Token: p.Publish.Token, Publisher: bin}
 	if in.Sign.Key != nil {
 		vin.PublicKey = in.Sign.Key.Public
 	}
 	rep, err := pipeline.Verify(ctx, env, vin)
 	s.judge(rep, err)
-	return s, true
+	return s
 }
 
 // judge takes the verified image as the commit's record, or says why not.
@@ -180,6 +192,12 @@ func Promotion(in *runplan.Run, s Sealed, out io.Writer) (pipeline.Promotion, bo
 // (--rekor-url off) nothing proves when a signature was made, so it
 // verifies only while its certificate is valid.
 func PromotionSigner(in *runplan.Run) (signer string, keyless *verify.Keyless, why string) {
+	return signerOf(in, in.SHA)
+}
+
+// signerOf is who must have signed the image of commit sha: as
+// PromotionSigner says, for that commit.
+func signerOf(in *runplan.Run, sha string) (signer string, keyless *verify.Keyless, why string) {
 	if in.Sign.Key != nil {
 		return "this key", nil, ""
 	}
@@ -190,7 +208,7 @@ func PromotionSigner(in *runplan.Run) (signer string, keyless *verify.Keyless, w
 	}
 	// The certificate must vouch for this very commit, whatever the
 	// provenance claims.
-	policy.SHA = in.SHA
+	policy.SHA = sha
 	o := in.Opts
 	if o.FulcioURL != options.DefaultFulcioURL && len(o.Roots) == 0 {
 		return "", nil, "it would verify against " + o.FulcioURL + "'s roots, and none were given: pass them with --ca-roots FILE"

@@ -63,6 +63,9 @@ type Run struct {
 	// ProjectImages are the project's images (gantry.Images), by name,
 	// with the image set's replacements applied.
 	ProjectImages map[string]string
+	// Ancestors are the commit's first parents, nearest first
+	// (gitinfo.Info.Ancestors).
+	Ancestors []string
 }
 
 // Declared are the project's defaults for what flags change for one run.
@@ -180,7 +183,8 @@ func Prepare(ctx context.Context, decl project.Project, opts *options.Options, g
 		return nil, err
 	}
 	return &Run{Opts: opts, Images: set, SHA: git.SHA, Ref: git.Ref, Tags: plan, Labels: lbls, Runtime: runtime,
-		Token: token, Secrets: secrets, Sign: sign, ID: NewRunID(), Uploads: up, Getenv: getenv, Dirty: len(git.Dirty) > 0, Decl: decl, Gantry: gantry, ProjectImages: projectImages}, nil
+		Token: token, Secrets: secrets, Sign: sign, ID: NewRunID(), Uploads: up, Getenv: getenv, Dirty: len(git.Dirty) > 0, Decl: decl, Gantry: gantry, ProjectImages: projectImages,
+		Ancestors: git.Ancestors}, nil
 }
 
 // readBuildSecrets reads the declared build secrets (id -> variable) from

@@ -57,6 +57,9 @@ type Built struct {
 	// Dirty says the work tree had uncommitted changes (--allow-dirty):
 	// what was built is not the commit.
 	Dirty bool `json:"dirty,omitempty"`
+	// GoCaches are the images of the Go caches its tests compiled, by
+	// module directory (registry/name@sha256:...).
+	GoCaches map[string]string `json:"goCaches,omitempty"`
 }
 
 // Report is the outcome of verifying one image.

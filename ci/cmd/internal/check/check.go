@@ -226,6 +226,7 @@ func provenance(sts []sign.Statement, exp verify.Expect) (verify.Check, *verify.
 		if t := p.RunDetails.BuildMetadata.FinishedOn; t != nil {
 			b.Finished = *t
 		}
+		b.GoCaches = goCaches(p.RunDetails.Byproducts)
 		if best == nil || b.Finished.After(best.Finished) {
 			best = b
 		}
@@ -386,4 +387,23 @@ func Verify(ctx context.Context, r Request) (verify.Report, error) {
 	exp := r.Expect
 	exp.Now = time.Now()
 	return Image(ctx, ref, v, exp, ropts)
+}
+
+// goCaches are the Go caches' images among a provenance's byproducts, by
+// module directory, each pinned by its sha256 digest; nil if none.
+func goCaches(byproducts []slsa1.ResourceDescriptor) map[string]string {
+	var out map[string]string
+	for _, b := range byproducts {
+		dir, ok := strings.CutPrefix(b.Name, attest.GoCachesByproduct)
+		repo, isOCI := strings.CutPrefix(b.URI, "oci://")
+		hex := b.Digest["sha256"]
+		if !ok || !isOCI || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[dir] = repo + "@sha256:" + hex
+	}
+	return out
 }

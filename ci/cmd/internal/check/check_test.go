@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -17,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/common"
+	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
 	"github.com/gantry-ci/gantry/ci/cmd/internal/sign"
@@ -388,6 +391,33 @@ func TestBuiltSaysDirty(t *testing.T) {
 			verify.Expect{Repository: repoURL, Commit: commit})
 		if !c.OK || built == nil || built.Dirty != dirty {
 			t.Errorf("dirty=%v: check %+v, built %+v", dirty, c, built)
+		}
+	}
+}
+
+// The Go caches a provenance names reach the report as pinned references,
+// read from what attest writes; a byproduct of another kind, or not
+// pinned by sha256, is not one.
+func TestBuiltCarriesTheGoCaches(t *testing.T) {
+	caches := map[string]string{".": "ghcr.io/o/r@sha256:" + strings.Repeat("1a", 32), "app": "ghcr.io/o/r@sha256:" + strings.Repeat("2b", 32)}
+	p, err := attest.Provenance(attest.Run{Builder: attest.LocalBuilder, Repository: repoURL, Ref: "refs/heads/main", SHA: commit,
+		Started: t0, GoCaches: caches}, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, built := provenance([]sign.Statement{{PredicateType: sign.PredicateURI(sign.Provenance), Predicate: p}},
+		verify.Expect{Repository: repoURL, Commit: commit})
+	if !c.OK || built == nil || !maps.Equal(built.GoCaches, caches) {
+		t.Errorf("check %+v, built %+v; want the Go caches %v", c, built, caches)
+	}
+	for _, b := range []slsa1.ResourceDescriptor{
+		{Name: "sbom", URI: "oci://ghcr.io/o/r", Digest: common.DigestSet{"sha256": strings.Repeat("1a", 32)}},
+		{Name: attest.GoCachesByproduct + ".", URI: "https://example.com/x", Digest: common.DigestSet{"sha256": strings.Repeat("1a", 32)}},
+		{Name: attest.GoCachesByproduct + ".", URI: "oci://ghcr.io/o/r", Digest: common.DigestSet{"sha512": strings.Repeat("1a", 64)}},
+		{Name: attest.GoCachesByproduct + ".", URI: "oci://ghcr.io/o/r", Digest: common.DigestSet{"sha256": "latest"}},
+	} {
+		if got := goCaches([]slsa1.ResourceDescriptor{b}); got != nil {
+			t.Errorf("%+v read as Go caches %v", b, got)
 		}
 	}
 }
