@@ -205,7 +205,10 @@ func pushCaches(ctx context.Context, env Env, gc GoCaches, dir string, ctr *dagg
 	if err != nil {
 		return "", err
 	}
-	img := env.Client.Container().WithRootfs(ctr.Directory(cachesDir))
+	// Copied onto an empty directory: one layer that holds the caches and
+	// nothing else (the container's directory as a root file system
+	// would carry every layer under it, the Go image's too).
+	img := env.Client.Container().WithRootfs(env.Client.Directory().WithDirectory("/", ctr.Directory(cachesDir)))
 	if gc.Token != nil {
 		img = img.WithRegistryAuth(tag.RegistryStr(), gc.Username, gc.Token)
 	}
