@@ -151,14 +151,16 @@ func withTestDB(env Env, in TestInput, ctr *dagger.Container) *dagger.Container 
 // output; and the image of its Go caches a later run may start from ("":
 // none), pushed while the tests run when they changed.
 func testModule(ctx context.Context, env Env, in TestInput, m Module, seed string, log io.Writer) (code int, out, caches string, err error) {
-	base, _, changed, err := goCaches(ctx, env, m, seed)
-	if err != nil && seed != "" {
-		// A seed named by a signed record, but gone or unreadable: a cold
-		// start is slower, never wrong.
-		fmt.Fprintf(log, "gantry: warning: module %s starts cold: %v\n", m.Dir, err)
-		seed = ""
-		base, _, changed, err = goCaches(ctx, env, m, "")
+	var seedKey string
+	if seed != "" {
+		// Caches that are gone or are not caches: a cold start is
+		// slower, never wrong.
+		if seedKey, err = env.Client.Container().From(seed).File(cachesKey).Contents(ctx); err != nil {
+			fmt.Fprintf(log, "gantry: warning: module %s starts cold: reading the Go caches %s: %v\n", m.Dir, seed, err)
+			seed = ""
+		}
 	}
+	base, changed, err := goCaches(ctx, env, m, seed, seedKey)
 	if err != nil {
 		return 0, "", "", err
 	}
@@ -284,7 +286,7 @@ const (
 	cachesDir         = "/gantry"
 	layeredModCache   = cachesDir + "/gomod"
 	layeredBuildCache = cachesDir + "/gocache"
-	cachesKeyFile     = cachesDir + "/key"
+	cachesKey         = "key" // in cachesDir, and at the root of their image
 )
 
 // GoCaches is how the test stage's Go caches travel from runner to
@@ -334,32 +336,27 @@ type TestResult struct {
 // another reads; and an image carries them to a fresh engine, where a
 // cache volume stays behind (Dagger v0.19.10 exports none).
 //
-// seed, when set, is an image of an earlier run's caches: copied in
-// first, so that only what changed since compiles. Go keys its build cache
-// by every input of a compile (the toolchain's too), so a seed from
-// another Go or other dependencies costs space, never correctness. The
-// key says what the caches were compiled for; changed is false when the
-// seed was compiled for exactly this (nothing to compile, nothing to push).
-func goCaches(ctx context.Context, env Env, m Module, seed string) (ctr *dagger.Container, key string, changed bool, err error) {
+// seed, when set, is an image of an earlier run's caches, with seedKey
+// the key it was compiled for: copied in first, so that only what changed
+// since compiles. Go keys its build cache by every input of a compile (the
+// toolchain's too), so a seed from another Go or other dependencies costs
+// space, never correctness. changed is false when the seed was compiled
+// for exactly this module's key (nothing to compile, nothing to push).
+func goCaches(ctx context.Context, env Env, m Module, seed, seedKey string) (ctr *dagger.Container, changed bool, err error) {
 	ctr = env.Client.Container().From(env.Images.Go).
 		WithEnvVariable("GOMODCACHE", layeredModCache).
 		WithEnvVariable("GOCACHE", layeredBuildCache).
 		WithEnvVariable("GOFLAGS", "-mod=readonly").
 		WithEnvVariable("GOWORK", "off")
-	seedKey := ""
 	if seed != "" {
-		caches := env.Client.Container().From(seed).Rootfs()
-		if seedKey, err = caches.File(path.Base(cachesKeyFile)).Contents(ctx); err != nil {
-			return nil, "", false, fmt.Errorf("reading the Go caches %s: %w", seed, err)
-		}
-		ctr = ctr.WithDirectory(cachesDir, caches)
+		ctr = ctr.WithDirectory(cachesDir, env.Client.Container().From(seed).Rootfs())
 	}
 	sum := sha256.New()
 	fmt.Fprintf(sum, "%s\n", env.Images.Go)
 	for _, f := range []string{"go.mod", "go.sum"} {
 		data, err := m.Source.File(path.Join(m.Dir, f)).Contents(ctx)
 		if err != nil {
-			return nil, "", false, fmt.Errorf("reading %s: %w", path.Join(m.Dir, f), err)
+			return nil, false, fmt.Errorf("reading %s: %w", path.Join(m.Dir, f), err)
 		}
 		fmt.Fprintf(sum, "%s %d\n%s", f, len(data), data)
 		ctr = ctr.WithNewFile(path.Join("/deps", f), data)
@@ -374,18 +371,18 @@ func goCaches(ctx context.Context, env Env, m Module, seed string) (ctr *dagger.
 		WithExec([]string{"sh", "-c", "go list -deps -test -f '" + listFormat + "' ./... > /tmp/all.txt && grep -v '^vendor/' /tmp/all.txt | sort -u > /tmp/packages.txt"}).
 		File("/tmp/packages.txt").Contents(ctx)
 	if err != nil {
-		return nil, "", false, fmt.Errorf("listing the dependencies of module %s: %w", m.Dir, err)
+		return nil, false, fmt.Errorf("listing the dependencies of module %s: %w", m.Dir, err)
 	}
 	fmt.Fprintf(sum, "packages\n%s", list)
-	key = hex.EncodeToString(sum.Sum(nil))
+	key := hex.EncodeToString(sum.Sum(nil))
 	if seed != "" && key == seedKey {
-		return ctr.WithWorkdir("/"), key, false, nil
+		return ctr.WithWorkdir("/"), false, nil
 	}
 	// A package that does not build here is the tests' to report.
 	return ctr.WithNewFile("/deps/packages.txt", list).
 		WithExec([]string{"sh", "-c", "xargs -r go build < packages.txt || echo 'some dependencies did not compile; the tests will say'"}).
-		WithNewFile(cachesKeyFile, key).
-		WithWorkdir("/"), key, true, nil
+		WithNewFile(path.Join(cachesDir, cachesKey), key).
+		WithWorkdir("/"), true, nil
 }
 
 // failingOutput keeps what matters of go test's output: failing tests and
