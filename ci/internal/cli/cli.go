@@ -125,9 +125,14 @@ func Run(ctx context.Context, decl project.Project, args []string, stdout, stder
 	}
 	defer closeSession(in, disconnect, stdout)
 	env := pipeline.Env{Client: client, Images: in.Images, RunID: in.ID}
-	layers := probeLayerCache(ctx, env, in, stdout, stderr)
 	plan := in.Pipeline(client)
 	plan.Test.GoCaches = reuse.GoCaches(env, in, plan)
+	// One publisher for the run: whoever asks first compiles it.
+	publisher := plan.Publisher
+	if publisher == nil {
+		publisher = pipeline.HostPublisher(client, in.Gantry.Dir)
+	}
+	layers := probeLayerCache(ctx, env, in, publisher, stdout, stderr)
 	if live != nil {
 		plan.Observe = live.Stage
 	}

@@ -65,7 +65,7 @@ func closeSession(in *runplan.Run, disconnect func(), stdout io.Writer) {
 // with the session's credentials), then probes the cache in the
 // background and prints what it found, a warning if it can't serve. The
 // channel yields the summary's line ("" when off).
-func probeLayerCache(ctx context.Context, env pipeline.Env, in *runplan.Run, stdout, stderr io.Writer) <-chan string {
+func probeLayerCache(ctx context.Context, env pipeline.Env, in *runplan.Run, publisher pipeline.PublisherFunc, stdout, stderr io.Writer) <-chan string {
 	out := make(chan string, 1)
 	ref := in.Opts.LayerCache
 	if ref == "off" {
@@ -87,7 +87,7 @@ func probeLayerCache(ctx context.Context, env pipeline.Env, in *runplan.Run, std
 		platform, err := env.Client.DefaultPlatform(ctx)
 		var bin *dagger.File
 		if err == nil {
-			bin, err = pipeline.HostPublisher(env.Client, in.Gantry.Dir)(ctx, platform)
+			bin, err = publisher(ctx, platform)
 		}
 		var st layercache.Status
 		if err == nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"dagger.io/dagger"
 
@@ -27,43 +28,72 @@ import (
 // (the module's sources, the Go version, the target); see keepPublisher.
 // It runs in the pinned runtime image, which holds CA certificates and
 // nothing else.
+//
+// The function compiles once per platform, however many callers ask at
+// once (the layer cache's probe, the run record's and the Go caches'
+// verification, the publish): each would otherwise run a `go build` of its
+// own, 26 CPU-s each from an empty build cache (2026-12-05).
 func HostPublisher(client *dagger.Client, moduleDir string) PublisherFunc {
+	return once(func(ctx context.Context, platform dagger.Platform) (*dagger.File, error) {
+		return hostPublisher(ctx, client, moduleDir, platform)
+	})
+}
+
+// once is f called at most once per platform until it succeeds: callers
+// at once wait for the first, and an error is not kept (a caller's
+// cancelled context must not fail the others).
+func once(f PublisherFunc) PublisherFunc {
+	var mu sync.Mutex
+	built := map[dagger.Platform]*dagger.File{}
 	return func(ctx context.Context, platform dagger.Platform) (*dagger.File, error) {
-		pf, err := platforms.Parse(string(platform))
-		if err != nil {
-			return nil, fmt.Errorf("the engine's platform: %w", err)
+		mu.Lock()
+		defer mu.Unlock()
+		if b, ok := built[platform]; ok {
+			return b, nil
 		}
-		goos, goarch, goarm := platforms.GoEnv(pf)
-		modDir := moduleDir
-		goVersion, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
-		if err != nil {
-			return nil, fmt.Errorf("compiling gantry-publish on the host needs Go on PATH, as `go run ./ci` does: %w", err)
+		b, err := f(ctx, platform)
+		if err == nil {
+			built[platform] = b
 		}
-		key, err := sourceDigest(modDir, strings.TrimSpace(string(goVersion)), goos, goarch, goarm)
-		if err != nil {
-			return nil, fmt.Errorf("hashing the publisher's sources: %w", err)
-		}
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			// Never a shared directory such as /tmp: whoever could plant a
-			// binary there would get the signing key and the tokens.
-			return nil, fmt.Errorf("gantry-publish is kept in the user's cache directory, and there is none (%v): set XDG_CACHE_HOME or HOME", err)
-		}
-		out, err := keepPublisher(filepath.Join(dir, "gantry", "publisher"), key[:32], func(path string) error {
-			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", path, "./cmd/gantry-publish")
-			cmd.Dir = modDir
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
-				"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("compiling gantry-publish on the host: %w\n%s", err, msg)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return client.Host().File(out), nil
+		return b, err
 	}
+}
+
+func hostPublisher(ctx context.Context, client *dagger.Client, moduleDir string, platform dagger.Platform) (*dagger.File, error) {
+	pf, err := platforms.Parse(string(platform))
+	if err != nil {
+		return nil, fmt.Errorf("the engine's platform: %w", err)
+	}
+	goos, goarch, goarm := platforms.GoEnv(pf)
+	modDir := moduleDir
+	goVersion, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+	if err != nil {
+		return nil, fmt.Errorf("compiling gantry-publish on the host needs Go on PATH, as `go run ./ci` does: %w", err)
+	}
+	key, err := sourceDigest(modDir, strings.TrimSpace(string(goVersion)), goos, goarch, goarm)
+	if err != nil {
+		return nil, fmt.Errorf("hashing the publisher's sources: %w", err)
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		// Never a shared directory such as /tmp: whoever could plant a
+		// binary there would get the signing key and the tokens.
+		return nil, fmt.Errorf("gantry-publish is kept in the user's cache directory, and there is none (%v): set XDG_CACHE_HOME or HOME", err)
+	}
+	out, err := keepPublisher(filepath.Join(dir, "gantry", "publisher"), key[:32], func(path string) error {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", path, "./cmd/gantry-publish")
+		cmd.Dir = modDir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly",
+			"GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("compiling gantry-publish on the host: %w\n%s", err, msg)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return client.Host().File(out), nil
 }
 
 // keepPublisher returns the path of the publisher built from key, under

@@ -1,10 +1,15 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"dagger.io/dagger"
 )
 
 // The publisher's cache path changes with what the binary is built from,
@@ -145,5 +150,42 @@ func TestKeepPublisher(t *testing.T) {
 				t.Errorf("err = %v, want it to say %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Every stage that needs the publisher asks for it, several at once: one
+// compile serves them all, and a failed one is tried again by the next.
+func TestOnceCompilesOnce(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[dagger.Platform]int{}
+	fail := true
+	f := once(func(ctx context.Context, p dagger.Platform) (*dagger.File, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[p]++
+		if p == "linux/arm64" && fail {
+			fail = false
+			return nil, errors.New("interrupted")
+		}
+		return &dagger.File{}, nil
+	})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := f(context.Background(), "linux/amd64"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := f(context.Background(), "linux/arm64"); err == nil {
+		t.Error("the first arm64 compile failed, and its caller was not told")
+	}
+	if _, err := f(context.Background(), "linux/arm64"); err != nil {
+		t.Errorf("a failed compile was kept: %v", err)
+	}
+	f(context.Background(), "linux/arm64")
+	if calls["linux/amd64"] != 1 || calls["linux/arm64"] != 2 {
+		t.Errorf("compiles: %v; want 1 for amd64 (8 callers at once), 2 for arm64 (one failed)", calls)
 	}
 }
