@@ -130,7 +130,7 @@ timed_setup_go() { # side
 }
 
 gantry_pipeline() { # ref
-	cd "$WORK" && GITHUB_TOKEN=bench XDG_CACHE_HOME=$RUNNER/gantry/xdg go run ./ci \
+	cd "$WORK" && GITHUB_TOKEN=bench XDG_CACHE_HOME=$RUNNER/gantry/xdg CGO_ENABLED=0 GOFLAGS=-trimpath go run ./ci \
 		--registry "$TESTBED_REGISTRY" --image "$GANTRY_REPO" --username bench --repository gantry-ci/gantry \
 		--event push --ref "$1" --default-branch main \
 		--platform linux/amd64,linux/arm64 --sign key --sign-key "$OUT/cosign.key" \
