@@ -108,7 +108,7 @@ func TestGoCachesByTrust(t *testing.T) {
 	t.Run("a dry run starts from the tag, and a tag of no caches leaves it cold", func(t *testing.T) {
 		res := pipeline(t, "--dry-run")
 		if !strings.Contains(res.stdout, "gantry: Go caches: from "+cachesTag+", as tagged (not verified") ||
-			!strings.Contains(res.stdout, "gantry: warning: module . starts cold: reading the Go caches "+repo+"@") {
+			!strings.Contains(res.stdout, "gantry: warning: module .: starts cold: reading the Go caches "+repo+"@") {
 			t.Errorf("the dry run does not say it read the tag and found no caches there:\n%s", tailLines(res.stdout, 30))
 		}
 	})

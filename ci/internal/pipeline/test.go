@@ -11,7 +11,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 
 	"dagger.io/dagger"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -68,10 +67,8 @@ type Service struct {
 // once. Each module is tested on its own (GOWORK=off), as it is built.
 func Test(ctx context.Context, env Env, in TestInput, log io.Writer) (TestResult, error) {
 	type outcome struct {
-		what   string
-		code   int
-		out    string
-		caches string
+		what string
+		moduleResult
 	}
 	var seeds map[string]string
 	if in.GoCaches.From != nil && len(in.Modules) > 0 {
@@ -80,13 +77,11 @@ func Test(ctx context.Context, env Env, in TestInput, log io.Writer) (TestResult
 		fmt.Fprintf(log, "gantry: Go caches: %s\n", from)
 	}
 	results := make([]outcome, len(in.Modules)+len(in.Commands))
-	log = &lockedWriter{w: log} // the modules' warnings come at once
 	g, gctx := errgroup.WithContext(ctx)
 	for i, m := range in.Modules {
 		g.Go(func() (err error) {
-			r := &results[i]
-			r.what = "module " + m.Dir
-			r.code, r.out, r.caches, err = testModule(gctx, env, in, m, seeds[m.Dir], log)
+			results[i].what = "module " + m.Dir
+			results[i].moduleResult, err = testModule(gctx, env, in, m, seeds[m.Dir])
 			return err
 		})
 	}
@@ -104,6 +99,9 @@ func Test(ctx context.Context, env Env, in TestInput, log io.Writer) (TestResult
 	var failed []string
 	var res TestResult
 	for i, r := range results {
+		for _, w := range r.warnings {
+			fmt.Fprintf(log, "gantry: warning: %s: %s\n", r.what, w)
+		}
 		if r.caches != "" {
 			if res.GoCaches == nil {
 				res.GoCaches = map[string]string{}
@@ -125,18 +123,6 @@ func Test(ctx context.Context, env Env, in TestInput, log io.Writer) (TestResult
 	return res, nil
 }
 
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // withTestDB binds the tests' PostgreSQL, if the project declares one.
 func withTestDB(env Env, in TestInput, ctr *dagger.Container) *dagger.Container {
 	if in.PostgresURLEnv == "" {
@@ -146,53 +132,69 @@ func withTestDB(env Env, in TestInput, ctr *dagger.Container) *dagger.Container 
 		WithEnvVariable(in.PostgresURLEnv, databaseURL("db"))
 }
 
+// moduleResult is a tested module's (or command's) exit code and, when it
+// failed, what matters of its output; the image of its Go caches a later
+// run may start from ("": none); and what went wrong on the way that
+// fails nothing.
+type moduleResult struct {
+	code     int
+	out      string
+	caches   string
+	warnings []string
+}
+
 // testModule vets and tests one module, from the Go caches seed if it is
-// set, and returns go's exit code and, when it failed, what matters of its
-// output; and the image of its Go caches a later run may start from ("":
-// none), pushed while the tests run when they changed.
-func testModule(ctx context.Context, env Env, in TestInput, m Module, seed string, log io.Writer) (code int, out, caches string, err error) {
+// set, pushing its caches while the tests run when they changed.
+func testModule(ctx context.Context, env Env, in TestInput, m Module, seed string) (r moduleResult, err error) {
 	var seedKey string
 	if seed != "" {
 		// Caches that are gone or are not caches: a cold start is
 		// slower, never wrong.
 		if seedKey, err = env.Client.Container().From(seed).File(cachesKey).Contents(ctx); err != nil {
-			fmt.Fprintf(log, "gantry: warning: module %s starts cold: reading the Go caches %s: %v\n", m.Dir, seed, err)
+			r.warnings = append(r.warnings, fmt.Sprintf("starts cold: reading the Go caches %s: %v", seed, err))
 			seed = ""
 		}
 	}
 	base, changed, err := goCaches(ctx, env, m, seed, seedKey)
 	if err != nil {
-		return 0, "", "", err
+		return r, err
 	}
 	ctr := withTestDB(env, in, base).
 		WithDirectory("/src", m.Source).
 		WithWorkdir(path.Join("/src", m.Dir)).
 		// go test's own vet checks are a subset of what go vet just ran.
 		WithExec([]string{"sh", "-c", "go vet ./... && go test -count=1 -vet=off ./... 2>&1"})
-	pushed := make(chan string, 1)
+	type push struct {
+		ref string
+		err error
+	}
+	pushed := make(chan push, 1)
 	switch gc := in.GoCaches; {
 	case gc.Push == "":
-		pushed <- ""
+		pushed <- push{}
 	case !changed:
-		pushed <- seed
+		pushed <- push{ref: seed}
 	default:
 		go func() {
 			ref, err := pushCaches(ctx, env, gc, m.Dir, base)
-			if err != nil {
-				fmt.Fprintf(log, "gantry: warning: module %s: pushing its Go caches: %v; the next run starts cold\n", m.Dir, err)
-			}
-			pushed <- ref
+			pushed <- push{ref, err}
 		}()
 	}
 	code, stdout, stderr, err := syncTest(ctx, ctr)
-	caches = <-pushed
+	p := <-pushed
+	if p.err != nil {
+		r.warnings = append(r.warnings, fmt.Sprintf("pushing its Go caches: %v; the next run starts cold", p.err))
+	}
 	if err != nil {
-		return 0, "", "", fmt.Errorf("running the tests of module %s: %w", m.Dir, err)
+		return r, fmt.Errorf("running the tests of module %s: %w", m.Dir, err)
 	}
+	r.code = code
 	if code == 0 {
-		return 0, "", caches, nil
+		r.caches = p.ref
+		return r, nil
 	}
-	return code, fmt.Sprintf("%s\n%s", failingOutput(stdout), tail(stderr, 40)), "", nil
+	r.out = fmt.Sprintf("%s\n%s", failingOutput(stdout), tail(stderr, 40))
+	return r, nil
 }
 
 // pushCaches pushes the Go caches in ctr as an image of one directory and
