@@ -336,7 +336,9 @@ type TestResult struct {
 // each would fill a shared volume itself: four runs of TestSharedEngine
 // spent 7 m 46 s in their test stages, 2026-12-04); no run writes what
 // another reads; and an image carries them to a fresh engine, where a
-// cache volume stays behind (Dagger v0.19.10 exports none).
+// cache volume stays behind (Dagger v0.19.10's registry cache exports
+// none; Dagger Cloud's cache, which syncs volumes, is the upstream answer,
+// and out of reach offline).
 //
 // seed, when set, is an image of an earlier run's caches, with seedKey
 // the key it was compiled for: copied in first, so that only what changed
