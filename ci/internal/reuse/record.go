@@ -179,24 +179,19 @@ func Promotion(in *runplan.Run, s Sealed, out io.Writer) (pipeline.Promotion, bo
 	return pipeline.Promotion{Digest: rep.Digest, Platforms: rep.Platforms, Built: *rep.Built}, true
 }
 
-// PromotionSigner is who must have signed the image a release promotes,
-// in words and, when keyless, as a policy; or why nobody can be.
+// signerOf is who must have signed the image of commit sha (the image a
+// release promotes, the commit's run record, a parent's Go caches), in
+// words and, when keyless, as a policy; or why nobody can be.
 //
 // Keyless, that is the workflow file this run is, of this repository (by
 // name and ID), run by a push to the default branch or a release tag (main
-// signed it; a tag releases it) for this commit, under the issuer of this
+// signed it; a tag releases it) for that commit, under the issuer of this
 // run's token, as the certificate says: a pull request's or a branch's
 // signature never counts, whatever its provenance claims. The
 // roots are Sigstore's public ones (TUF, in the engine), or --ca-roots for
 // a private Fulcio, with --rekor-key for its Rekor; without Rekor
 // (--rekor-url off) nothing proves when a signature was made, so it
 // verifies only while its certificate is valid.
-func PromotionSigner(in *runplan.Run) (signer string, keyless *verify.Keyless, why string) {
-	return signerOf(in, in.SHA)
-}
-
-// signerOf is who must have signed the image of commit sha: as
-// PromotionSigner says, for that commit.
 func signerOf(in *runplan.Run, sha string) (signer string, keyless *verify.Keyless, why string) {
 	if in.Sign.Key != nil {
 		return "this key", nil, ""

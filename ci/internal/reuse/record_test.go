@@ -60,7 +60,7 @@ func TestPromotionSigner(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.opts.DefaultBranch = "main"
-			signer, k, why := PromotionSigner(&runplan.Run{Opts: &tt.opts, Sign: tt.plan, SHA: sha})
+			signer, k, why := signerOf(&runplan.Run{Opts: &tt.opts, Sign: tt.plan, SHA: sha}, sha)
 			if tt.why != "" {
 				if !strings.Contains(why, tt.why) || k != nil {
 					t.Errorf("why = %q, policy %+v; want no policy and %q", why, k, tt.why)
